@@ -1,0 +1,34 @@
+"""netlint: a diagnostic linter for PyTorch models.
+
+The public API is imported lazily, so that ``import netlint`` (and the CLI on files that define
+no model) never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Finding", "Report", "Severity", "__version__", "check"]
+
+if TYPE_CHECKING:
+    from .api import check
+    from .engine import Report
+    from .findings import Finding, Severity
+
+
+def __getattr__(name: str) -> Any:
+    if name == "check":
+        from .api import check
+
+        return check
+    if name == "Report":
+        from .engine import Report
+
+        return Report
+    if name in ("Finding", "Severity"):
+        from . import findings
+
+        return getattr(findings, name)
+    raise AttributeError(f"module 'netlint' has no attribute {name!r}")

@@ -1,0 +1,40 @@
+"""The Python API: check a model object (or a target string) from your own code and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .engine import Options, Report, check_spec, check_targets, selected_rules
+
+
+def check(
+    model: Any,
+    inputs: Any = None,
+    *,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    name: str | None = None,
+) -> Report:
+    """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
+
+    ``inputs`` is an example input: a tensor or a tuple of positional inputs (only shapes and
+    dtypes matter for the static check). The model is never changed.
+    """
+    options = Options(select=select, ignore=ignore)
+    if isinstance(model, str):
+        return check_targets([model], options)
+    from .errors import NetlintError
+    from .inputs import from_values
+    from .load import ModelSpec
+
+    spec = ModelSpec(name or type(model).__name__, instance=model)
+    report = Report()
+    try:
+        if inputs is not None:
+            spec_inputs = from_values(inputs, "inputs=")
+            options.input_shapes = spec_inputs.items
+        report.models.append(check_spec(spec, options, selected_rules(select, ignore)))
+    except NetlintError as exc:
+        report.errors.append(exc)
+    return report

@@ -1,0 +1,51 @@
+"""User-facing errors: one paragraph that names the target and what to do, never a traceback."""
+
+from __future__ import annotations
+
+import traceback
+
+
+class NetlintError(Exception):
+    """Bad input (a missing file, a model that cannot be built or run): exit status 2."""
+
+    def __init__(self, target: str, message: str, hint: str = ""):
+        self.target = target
+        self.message = message
+        self.hint = hint
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        return f"{self.target}: {self.message}" + (f" {self.hint}" if self.hint else "")
+
+
+class ForwardFailure(Exception):
+    """An exception raised while running one layer or call of the model, with where it happened."""
+
+    def __init__(self, original: BaseException, where: str):
+        super().__init__(str(original))
+        self.original = original
+        self.where = where
+
+
+def describe_exception(exc: BaseException, limit: int = 240) -> str:
+    """``TraceError: symbolically traced variables cannot ... (at model.py:42)`` on one line."""
+    if isinstance(exc, ForwardFailure):
+        return f"{describe_exception(exc.original, limit)}, in {exc.where}"
+    message = " ".join(str(exc).split()).rstrip(".") or "(no message)"
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    where = user_frame(exc)
+    suffix = f" (at {where[0]}:{where[1]})" if where else ""
+    return f"{type(exc).__name__}: {message}{suffix}"
+
+
+def user_frame(exc: BaseException) -> tuple[str, int] | None:
+    """The innermost traceback frame in the user's code, if any."""
+    from .source import is_user_file, relpath
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename and is_user_file(frame.filename) and frame.lineno:
+            found = (relpath(frame.filename), frame.lineno)
+    return found

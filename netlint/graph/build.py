@@ -1,0 +1,99 @@
+"""Build the engine-neutral graph of a model: torch.fx first, runtime capture for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.utils._pytree import tree_leaves
+
+from ..errors import ForwardFailure, describe_exception
+from ..inputs import InputSpec
+from ..source import Site
+from . import fx_engine, ops
+from .builder import Builder
+from .capture import module_paths, record_call
+from .ir import Graph, Node
+
+
+@dataclass
+class GraphFailure(Exception):
+    """No candidate input ran through the model; ``attempts`` holds (input, error) per try."""
+
+    attempts: list[tuple[InputSpec, str]]
+
+
+def needs_real_data(exc: BaseException) -> bool:
+    """Meta tensors have shapes but no values: ``.item()``, ``bool(x)`` and ``.tolist()`` fail."""
+    if isinstance(exc, ForwardFailure):
+        exc = exc.original
+    text = str(exc).lower()
+    return "meta" in text or "data-dependent" in text or "data dependent" in text
+
+
+def build_graph(
+    name: str,
+    model: torch.nn.Module,
+    candidates: list[InputSpec],
+    sites: dict[str, Site],
+    materialize: Callable[[], torch.nn.Module] | None = None,
+) -> tuple[Graph, InputSpec]:
+    """The graph of ``model`` (owned by netlint, in training mode) for the first input that runs.
+
+    ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
+    depend on data. Training mode is what the rules need: it is where dropout acts.
+    """
+    model.train()
+    traces: dict[tuple, fx_engine.Trace] = {}
+    attempts: list[tuple[InputSpec, str]] = []
+    real: torch.nn.Module | None = None
+    for spec in candidates:
+        key = tuple(type(x).__name__ if not _is_template(x) else "T" for x in spec.items)
+        if key not in traces:
+            traces[key] = fx_engine.trace(model, spec.meta())
+        t = traces[key]
+        if real is None:
+            try:
+                return _build(name, t, model, spec.meta(), sites, "meta"), spec
+            except Exception as exc:
+                if not (needs_real_data(exc) and materialize is not None):
+                    attempts.append((spec, describe_exception(exc)))
+                    continue
+                real = materialize().train()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                return _build(name, t, real, spec.real("cpu"), sites, "cpu"), spec
+        except Exception as exc:
+            attempts.append((spec, describe_exception(exc)))
+    raise GraphFailure(attempts)
+
+
+def _is_template(x) -> bool:
+    from ..inputs import TensorTemplate
+
+    return isinstance(x, TensorTemplate)
+
+
+def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
+    builder = Builder(name, root, sites)
+    with torch.no_grad():
+        if t.graph is not None:
+            fx_engine.interpret(t, root, inputs, builder, device)
+        else:
+            engine = f"capture ({device})"
+            builder.part("", engine, t.root_reason)
+            nodes = [
+                builder.input(f"input_{i}", x) if isinstance(x, torch.Tensor) else None for i, x in enumerate(inputs)
+            ]
+            out, ir = record_call(
+                builder, module_paths(root), "", lambda: root(*inputs), list(zip(inputs, nodes)), engine
+            )
+            builder.output([n for n in tree_leaves(ir) if isinstance(n, Node)], out)
+    seen = {n.module for n in builder.graph.nodes if n.kind == "module"}
+    builder.graph.unused = tuple(
+        path for path, m in root.named_modules() if path and ops.is_leaf(m) and path not in seen
+        and not any(path.startswith(s + ".") for s in seen)
+    )  # fmt: skip
+    return builder.graph

@@ -1,0 +1,163 @@
+"""The runtime-capture engine: record one forward call as IR nodes.
+
+Used for whatever torch.fx cannot trace. A ``TorchFunctionMode`` sees every torch function and
+tensor method (so ``F.dropout`` in a forward is seen as such), global module hooks see every layer
+call; data edges follow tensor identity. Leaf layers are recorded whole and what runs inside them
+is ignored. It runs on meta tensors when it can (no memory, no compute) and on real CPU tensors
+when the forward depends on data (``if x.mean() > 0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves, tree_map
+from torch.utils.weak import WeakIdKeyDictionary
+
+from ..errors import ForwardFailure
+from ..source import call_site
+from . import ops
+from .builder import Builder
+from .ir import Node
+
+
+class Recorder(TorchFunctionMode):
+    """Records ops into ``builder`` while a forward runs inside ``with recorder:``."""
+
+    def __init__(self, builder: Builder, paths: dict[int, str], owner: str, engine: str):
+        super().__init__()
+        self.builder = builder
+        self.paths = paths  # id(module) -> module path in the analysed model
+        self.engine = engine
+        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.owners = [owner]
+        self.leaf: torch.nn.Module | None = None  # the leaf layer now running, if any
+        self.leaf_depth = 0
+        self._hooks: list[Any] = []
+
+    # -- data edges -----------------------------------------------------------------------
+    def seed(self, value: Any, node: Node | None) -> None:
+        if node is None:
+            return
+        for t in tree_leaves(value):
+            if isinstance(t, torch.Tensor):
+                self.producers[t] = node
+
+    def inputs_of(self, *values: Any) -> list[Node]:
+        found = []
+        for t in tree_leaves(values):
+            if isinstance(t, torch.Tensor):
+                node = self.producers.get(t)
+                if node is not None:
+                    found.append(node)
+        return found
+
+    def node_of(self, value: Any) -> Any:
+        """The IR structure of an output: the producer of each tensor in it."""
+        return tree_map(lambda t: self.producers.get(t) if isinstance(t, torch.Tensor) else None, value)
+
+    # -- torch functions and tensor methods --------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.leaf_depth:
+            return out
+        method = _method_name(func)
+        if method == "__setitem__":  # x[i] = y writes y's data into x
+            inputs = self.inputs_of(args[0], args[2:])
+            node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine)
+            self.seed(args[0], node)
+            return out
+        if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
+            return out  # sizes, shapes and Python numbers carry no activations
+        inputs = self.inputs_of(args, kwargs)
+        if method is not None:
+            node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
+        else:
+            node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+        self.seed(out, node)
+        return out
+
+    # -- module calls ---------------------------------------------------------------------
+    def _pre(self, module, args):
+        if self.leaf_depth:
+            self.leaf_depth += 1
+            return
+        path = self.paths.get(id(module))
+        if path is None:
+            return
+        if ops.is_leaf(module):
+            self.leaf, self.leaf_depth = module, 1
+        else:
+            self.owners.append(path)
+
+    def _post(self, module, args, kwargs, out):
+        if self.leaf_depth > 1:
+            self.leaf_depth -= 1
+            return
+        path = self.paths.get(id(module))
+        if path is None:
+            return
+        if self.leaf_depth == 1 and module is self.leaf:
+            self.leaf, self.leaf_depth = None, 0
+            node = self.builder.module(path, module, self.inputs_of(args, kwargs), out, self.engine)
+            self.seed(out, node)
+        elif len(self.owners) > 1 and self.owners[-1] == path:
+            self.owners.pop()
+
+    def __enter__(self):
+        self._hooks = [
+            register_module_forward_pre_hook(self._pre),
+            register_module_forward_hook(self._post, with_kwargs=True),
+        ]
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+        return super().__exit__(*exc)
+
+
+def _method_name(func) -> str | None:
+    """``view`` for ``Tensor.view``; ``shape`` for the ``.shape`` getter; None for functions."""
+    qual = getattr(func, "__qualname__", "")
+    if qual.startswith(("TensorBase.", "Tensor.", "_TensorBase.")):
+        return func.__name__
+    if getattr(func, "__name__", "") == "__get__":
+        owner = getattr(func, "__self__", None)
+        return getattr(owner, "__name__", "attribute")
+    return None
+
+
+def module_paths(root: torch.nn.Module) -> dict[int, str]:
+    paths: dict[int, str] = {}
+    for path, module in root.named_modules(remove_duplicate=False):
+        paths.setdefault(id(module), path)
+    return paths
+
+
+def record_call(
+    builder: Builder,
+    paths: dict[int, str],
+    owner: str,
+    call: Callable[[], Any],
+    seeds: list[tuple[Any, Node | None]],
+    engine: str,
+) -> tuple[Any, Any]:
+    """Run ``call`` under a recorder; returns its output and the output's IR (producer per tensor)."""
+    recorder = Recorder(builder, paths, owner, engine)
+    for value, node in seeds:
+        recorder.seed(value, node)
+    try:
+        with recorder:
+            out = call()
+    except Exception as exc:
+        if recorder.leaf is not None:
+            raise ForwardFailure(exc, f"layer {paths.get(id(recorder.leaf), type(recorder.leaf).__name__)}") from exc
+        raise
+    return out, recorder.node_of(out)

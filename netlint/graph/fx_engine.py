@@ -1,0 +1,230 @@
+"""The torch.fx engine: symbolic tracing, then shape propagation that builds IR nodes.
+
+When tracing fails inside a submodule, that submodule's class is made a leaf ("opaque") and the
+trace is retried; opaque submodules are later recorded by the capture engine while the fx graph
+around them is interpreted. Only a failure in the root's own ``forward`` leaves fx with nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch.utils._pytree import tree_leaves
+
+from ..errors import ForwardFailure, describe_exception
+from ..source import call_site, relpath
+from . import ops
+from .builder import Builder
+from .capture import module_paths, record_call
+from .ir import Node
+
+MAX_RETRACES = 16
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, opaque: set[str], opaque_types: set[type]):
+        super().__init__()
+        self.opaque = opaque
+        self.opaque_types = opaque_types
+
+    def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
+        return qualname in self.opaque or type(m) in self.opaque_types or ops.is_leaf(m)
+
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception as exc:
+            if not hasattr(exc, "_netlint_module"):
+                with contextlib.suppress(Exception):
+                    exc._netlint_module = self.path_of_module(m)  # innermost module whose forward failed
+            raise
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind in ("call_function", "call_method"):
+            node.meta["netlint_site"] = call_site()
+            node.meta["netlint_owner"] = self.scope.module_path
+        return node
+
+
+@dataclass
+class Trace:
+    """The outcome of tracing: an fx graph (None if the root itself is untraceable)."""
+
+    graph: fx.Graph | None
+    concrete: dict[str, Any] = field(default_factory=dict)
+    params: list[str] = field(default_factory=list)  # forward's parameters: one placeholder each, in order
+    opaque: dict[str, str] = field(default_factory=dict)  # module path -> why fx failed there
+    root_reason: str = ""
+
+
+def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
+    """Trace ``root`` for positional ``inputs``; non-tensor inputs and defaults become constants."""
+    try:
+        concrete, params = _concrete_args(root, inputs)
+    except _Unsupported as exc:
+        return Trace(None, root_reason=str(exc))
+    opaque_paths: dict[str, str] = {}
+    opaque_types: set[type] = set()
+    for _ in range(MAX_RETRACES):
+        tracer = _Tracer(set(opaque_paths), opaque_types)
+        try:
+            graph = tracer.trace(root, concrete_args=concrete or None)
+        except Exception as exc:
+            culprit = getattr(exc, "_netlint_module", "")
+            if not culprit or culprit in opaque_paths:
+                return Trace(None, root_reason=describe_exception(exc), opaque=opaque_paths)
+            reason = describe_exception(exc)
+            module = root.get_submodule(culprit)
+            # Sibling layers of the same class almost always fail the same way: one retrace, not N.
+            opaque_types.add(type(module))
+            for path, sub in root.named_modules():
+                if type(sub) is type(module) and not any(path.startswith(p + ".") for p in opaque_paths):
+                    opaque_paths.setdefault(path, reason)
+            continue
+        # Drop opaque entries nested inside another opaque module: the outer one is recorded whole.
+        kept = {p: r for p, r in opaque_paths.items() if not any(p.startswith(q + ".") for q in opaque_paths)}
+        return Trace(graph, concrete, params, kept)
+    return Trace(None, root_reason=f"more than {MAX_RETRACES} untraceable submodule types", opaque=opaque_paths)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, Any], list[str]]:
+    """Tensor inputs become placeholders; other inputs and unused defaults are traced as constants."""
+    params = list(inspect.signature(root.forward).parameters.values())
+    concrete: dict[str, Any] = {}
+    for i, param in enumerate(params):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise _Unsupported(f"forward takes {param}: traced by recording instead")
+        if i < len(inputs) and param.kind != param.KEYWORD_ONLY:
+            if not isinstance(inputs[i], torch.Tensor):
+                concrete[param.name] = inputs[i]
+        elif param.default is not param.empty:
+            concrete[param.name] = param.default
+        else:
+            raise _Unsupported(f"forward needs argument {param.name!r}")
+    return concrete, [p.name for p in params]
+
+
+def interpret(t: Trace, root: torch.nn.Module, inputs: list[Any], builder: Builder, device: str) -> None:
+    """Run the traced graph on ``inputs`` (meta or real), building IR nodes as values appear."""
+    assert t.graph is not None
+    engine = "torch.fx" if device == "meta" else f"torch.fx ({device})"
+    builder.part("", engine)
+    _Interpreter(t, root, inputs, builder, engine, f"capture ({device})").run()
+
+
+class _Interpreter:
+    def __init__(self, t: Trace, root, inputs: list[Any], builder: Builder, engine: str, capture_engine: str):
+        self.t, self.root, self.builder, self.engine, self.capture_engine = t, root, builder, engine, capture_engine
+        self.placeholders = iter(t.params)
+        self.tensors = iter([x for x in inputs if isinstance(x, torch.Tensor)])
+        self.env: dict[fx.Node, tuple[Any, Any]] = {}  # fx node -> (value, IR node or a structure of them)
+        self.paths: dict[int, str] | None = None
+
+    def run(self) -> None:
+        for n in self.t.graph.nodes:
+            try:
+                self.env[n] = self.step(n)
+            except ForwardFailure:
+                raise
+            except Exception as exc:
+                raise ForwardFailure(exc, _where(n)) from exc
+
+    def load(self, a: Any) -> Any:
+        return fx.node.map_arg(a, lambda n: self.env[n][0])
+
+    def ir_inputs(self, n: fx.Node) -> list[Node]:
+        found = []
+        for p in n.all_input_nodes:
+            found.extend(x for x in tree_leaves(self.env[p][1]) if isinstance(x, Node))
+        return found
+
+    def step(self, n: fx.Node) -> tuple[Any, Any]:
+        b, env = self.builder, self.env
+        if n.op == "placeholder":
+            name = next(self.placeholders)  # fx renames constant parameters (scale -> scale_1)
+            if name in self.t.concrete:
+                return self.t.concrete[name], None
+            value = next(self.tensors)
+            return value, b.input(name, value)
+        if n.op == "get_attr":
+            value = _fetch(self.root, n.target)
+            return value, (b.param(n.target, value, self.engine) if isinstance(value, torch.Tensor) else None)
+        if n.op == "output":
+            value = self.load(n.args[0])
+            b.output(self.ir_inputs(n), value)
+            return value, None
+        args, kwargs = self.load(n.args), self.load(n.kwargs)
+        if n.op == "call_module":
+            module = self.root.get_submodule(n.target)
+            if n.target in self.t.opaque:
+                return self.opaque(n, module, args, kwargs)
+            if ops.preserves_shape(module) and len(args) == 1 and not kwargs and _is_meta(args[0]):
+                value = torch.empty_like(args[0])  # same shape by definition; skips slow meta kernels
+            else:
+                value = module(*args, **kwargs)
+            return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
+        if n.op == "call_function":
+            value = n.target(*args, **kwargs)
+        else:
+            self_obj, *rest = args
+            value = getattr(self_obj, n.target)(*rest, **kwargs)
+        if n.op == "call_function" and n.target is operator.getitem and _is_structure(env[n.args[0]][1]):
+            return value, _index(env[n.args[0]][1], args[1])  # an element of an opaque call's output
+        if not any(isinstance(x, torch.Tensor) for x in tree_leaves(value)):
+            return value, None  # sizes, shapes, Python numbers: not data
+        owner, site = n.meta.get("netlint_owner", ""), n.meta.get("netlint_site")
+        if n.op == "call_function":
+            return value, b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
+        return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine)
+
+    def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:
+        """A submodule fx could not trace: record its forward with the capture engine."""
+        if self.paths is None:
+            self.paths = module_paths(self.root)
+        seeds = [(self.env[p][0], self.env[p][1]) for p in n.all_input_nodes if isinstance(self.env[p][1], Node)]
+        self.builder.part(n.target, self.capture_engine, self.t.opaque[n.target])
+        call = lambda: module(*args, **kwargs)  # noqa: E731
+        return record_call(self.builder, self.paths, n.target, call, seeds, self.capture_engine)
+
+
+def _where(n: fx.Node) -> str:
+    if n.op == "call_module":
+        return f"layer {n.target}"
+    site = n.meta.get("netlint_site")
+    owner = n.meta.get("netlint_owner")
+    name = getattr(n.target, "__name__", n.target)
+    place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
+    return f"{name}(){place}" + (f" in {owner}" if owner else "")
+
+
+def _is_meta(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_meta
+
+
+def _fetch(root: torch.nn.Module, target: str) -> Any:
+    obj: Any = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_structure(ir: Any) -> bool:
+    return isinstance(ir, (tuple, list, dict))
+
+
+def _index(ir: Any, key: Any) -> Any:
+    try:
+        return ir[key]
+    except (IndexError, KeyError, TypeError):
+        return None

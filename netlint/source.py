@@ -1,0 +1,279 @@
+"""Where in the source a layer was defined and a functional op was called.
+
+A finding must point at the line the user can change. For a layer that is where its constructor
+ran (``self.conv = nn.Conv2d(...)``); for a functional op, the call in ``forward``. When that line
+lies in library code (torchvision builds its layers in ``make_layers``), the user's own line that
+led there (``self.backbone = vgg16_bn()``) is preferred and the library line is kept as origin.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import inspect
+import os
+import sys
+import sysconfig
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+_NETLINT_DIR = os.path.dirname(os.path.abspath(__file__))
+_RULES_DIR = os.path.join(os.path.dirname(_NETLINT_DIR), "rules")
+# The rules' example models are user code, although they live beside the rules.
+_EXAMPLES_DIR = os.path.join(_RULES_DIR, "examples") + os.sep
+
+# Frame categories, decided once per code object.
+_INTERNAL, _LIBRARY, _USER = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the source: the line that ran, and the user's line that led there."""
+
+    file: str
+    line: int
+    user_file: str | None = None
+    user_line: int | None = None
+
+    @property
+    def best(self) -> tuple[str, int]:
+        if self.user_file is not None and self.user_line is not None:
+            return self.user_file, self.user_line
+        return self.file, self.line
+
+    @property
+    def origin(self) -> tuple[str, int] | None:
+        """The library line, when the user's line differs from it."""
+        return (self.file, self.line) if self.user_file is not None and self.best != (self.file, self.line) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    import torch
+
+    internal = [os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, _NETLINT_DIR + os.sep, _RULES_DIR + os.sep]
+    paths = sysconfig.get_paths()
+    library = {paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
+    library |= {p for p in sys.path if p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))}
+    return tuple(internal), tuple(os.path.abspath(p) + os.sep for p in library if p)
+
+
+_code_kind: dict[object, int] = {}
+
+
+def _kind(code) -> int:
+    kind = _code_kind.get(code)
+    if kind is None:
+        internal, library = _prefixes()
+        name = code.co_filename
+        if name.startswith(_EXAMPLES_DIR):
+            kind = _USER
+        elif name.startswith("<frozen") or name.startswith(internal):
+            kind = _INTERNAL
+        elif name.startswith("<") or name.startswith(library):
+            kind = _LIBRARY
+        else:
+            kind = _USER
+        _code_kind[code] = kind
+    return kind
+
+
+def site_of_frame(frame: FrameType | None, skip=lambda f: False) -> Site | None:
+    """The first frame outside torch and netlint, and the first in user code, from ``frame`` up."""
+    first: tuple[str, int] | None = None
+    while frame is not None:
+        if not skip(frame):
+            kind = _kind(frame.f_code)
+            if kind != _INTERNAL:
+                here = (frame.f_code.co_filename, frame.f_lineno)
+                if kind == _USER:
+                    if first is None:
+                        return Site(*here)
+                    return Site(first[0], first[1], *here)
+                if first is None and not _is_stdlib(frame.f_code.co_filename):
+                    first = here
+        frame = frame.f_back
+    return Site(*first) if first else None
+
+
+def _is_stdlib(filename: str) -> bool:
+    paths = sysconfig.get_paths()
+    return filename.startswith((paths["stdlib"] + os.sep, "<")) and "site-packages" not in filename
+
+
+def call_site() -> Site | None:
+    """Site of the user's call that is running now (used while tracing or recording)."""
+    return site_of_frame(sys._getframe(1))
+
+
+class CreationSites:
+    """Records where every ``nn.Module`` is created while active (a context manager).
+
+    It wraps ``nn.Module.__init__`` (the start of every layer's construction) and
+    ``nn.Module.__setstate__`` (``copy.deepcopy`` clones, as in ``nn.TransformerEncoder``).
+    The model is never touched: sites live in a weak dictionary beside it.
+    """
+
+    def __init__(self) -> None:
+        self.sites: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[CreationSites]:
+        import torch.nn as nn
+
+        original_init, original_setstate = nn.Module.__init__, nn.Module.__setstate__
+        sites = self.sites
+
+        def init(module, *args, **kwargs):
+            _record(sites, module)
+            original_init(module, *args, **kwargs)
+
+        def setstate(module, state):
+            original_setstate(module, state)
+            _record(sites, module)
+
+        functools.update_wrapper(init, original_init)
+        nn.Module.__init__ = init
+        nn.Module.__setstate__ = setstate
+        try:
+            yield self
+        finally:
+            nn.Module.__init__ = original_init
+            nn.Module.__setstate__ = original_setstate
+
+    def get(self, module) -> Site | None:
+        return self.sites.get(module)
+
+
+def _record(sites, module) -> None:
+    if module in sites:
+        return
+
+    # Skip the chain of __init__ frames that construct this very module (subclass inits).
+    def constructing(frame: FrameType) -> bool:
+        code = frame.f_code
+        if code.co_name not in ("__init__", "__setstate__", "init", "setstate") or not code.co_varnames:
+            return False
+        return frame.f_locals.get(code.co_varnames[0]) is module
+
+    try:
+        site = site_of_frame(sys._getframe(2), skip=constructing)
+    except Exception:  # never let bookkeeping break the user's constructor
+        return
+    if site is not None:
+        sites[module] = site
+
+
+def module_sites(root, recorded: CreationSites | None) -> dict[str, Site]:
+    """Site of every module in ``root`` by path: recorded at creation, else found in the source.
+
+    A layer whose site lies in library code inherits the user's line of its nearest ancestor
+    that has one (the ``self.backbone = vgg16_bn()`` behind ``backbone.features.0``).
+    """
+    out: dict[str, Site] = {}
+    for path, module in root.named_modules(remove_duplicate=False):
+        if path in out:
+            continue
+        parent = out.get(path.rpartition(".")[0]) if path else None
+        site = recorded.get(module) if recorded is not None else None
+        if site is None:
+            site = _assignment_site(root, path) or parent or (_class_site(type(module)) if not path else None)
+        if site is not None and site.user_file is None and parent is not None and not is_user_file(site.file):
+            user = parent.best
+            if is_user_file(user[0]):
+                site = Site(site.file, site.line, *user)
+        if site is not None:
+            out[path] = site
+    return out
+
+
+def _assignment_site(root, path: str) -> Site | None:
+    """``self.<name> = ...`` in the parent's class source, for models built before netlint ran."""
+    if not path:
+        return None
+    parent_path, _, name = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    for cls in type(parent).__mro__:
+        if cls.__module__.startswith("torch.") or cls is object:
+            continue
+        found = _find_self_assignment(cls, name)
+        if found is not None:
+            return Site(*found)
+    return None
+
+
+def _file_kind(file: str) -> int:
+    internal, library = _prefixes()
+    if file.startswith(_EXAMPLES_DIR):
+        return _USER
+    if file.startswith(internal):
+        return _INTERNAL
+    return _LIBRARY if file.startswith(library) or file.startswith("<") else _USER
+
+
+def is_user_file(file: str) -> bool:
+    """Whether ``file`` is the user's code (not torch, netlint, the standard library or site-packages)."""
+    return _file_kind(file) == _USER
+
+
+@functools.lru_cache(maxsize=512)
+def _find_self_assignment(cls: type, name: str) -> tuple[str, int] | None:
+    try:
+        file = inspect.getsourcefile(cls)
+        lines, start = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return None
+    if not file:
+        return None
+    tree = _parse(file)
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__ and node.lineno <= start + len(lines):
+            for sub in ast.walk(node):
+                targets = []
+                if isinstance(sub, ast.Assign):
+                    targets = sub.targets
+                elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
+                    targets = [sub.target]
+                for target in targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and target.attr == name
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                    ):
+                        return file, sub.value.lineno if sub.value is not None else sub.lineno
+    return None
+
+
+def _class_site(cls: type) -> Site | None:
+    try:
+        file = inspect.getsourcefile(cls)
+        _, line = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return None
+    return Site(file, line) if file else None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(file: str) -> ast.Module | None:
+    try:
+        with open(file, encoding="utf-8") as fh:
+            return ast.parse(fh.read(), file)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def relpath(file: str | None, base: str | None = None) -> str | None:
+    """A path relative to ``base`` (the working directory) when it lies below it."""
+    if file is None:
+        return None
+    base = os.path.abspath(base or os.getcwd())
+    absolute = os.path.abspath(file)
+    if absolute.startswith(base + os.sep):
+        return os.path.relpath(absolute, base)
+    return absolute

@@ -1,0 +1,29 @@
+"""netlint's rules, one per module. Installed as ``netlint.rules``.
+
+To add a rule: write ``nlNNN_kebab_name.py`` with one ``Rule`` subclass whose docstring has the
+sections of ``netlint.findings.DOC_HEADINGS``, add good and bad examples under ``examples/``,
+list the class below, and regenerate ``docs/rules.md`` (``netlint rules --markdown``).
+"""
+
+from __future__ import annotations
+
+from netlint.findings import Rule
+
+from .nl001_dropout_before_batchnorm import DropoutBeforeBatchNorm
+from .nl002_bias_before_batchnorm import BiasBeforeBatchNorm
+from .nl003_dropout_between_convolutions import DropoutBetweenConvolutions
+from .nl004_fc_head_instead_of_gap import FcHeadInsteadOfGap
+
+ALL_RULES: tuple[type[Rule], ...] = (
+    DropoutBeforeBatchNorm,
+    BiasBeforeBatchNorm,
+    DropoutBetweenConvolutions,
+    FcHeadInsteadOfGap,
+)
+
+BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}
+BY_NAME: dict[str, type[Rule]] = {rule.name: rule for rule in ALL_RULES}
+
+
+def lookup(code_or_name: str) -> type[Rule] | None:
+    return BY_CODE.get(code_or_name.upper()) or BY_NAME.get(code_or_name.lower())

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from netlint.findings import Finding, Rule, Severity
+from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, Graph, Node, Op, format_count, shape_str
+
+from ._common import prod
+
+# Element-wise ops that may sit between the flatten and the Linear (AlexNet: flatten, Dropout, Linear).
+_ELEMENTWISE = frozenset({Op.ACTIVATION, Op.IDENTITY} | DROPOUT_OPS)
+# What makes a tensor a spatial feature map: the output of a conv-net layer.
+_MAP_PRODUCERS = frozenset(
+    {Op.CONV, Op.POOL, Op.ACTIVATION, Op.IDENTITY, Op.ADD, Op.MUL, Op.CAT, Op.DROP_PATH} | NORM_OPS | DROPOUT_OPS
+)
+
+
+def _flatten_behind(linear: Node) -> Node | None:
+    """The reshape that feeds ``linear`` through element-wise ops only, if any."""
+    inputs = linear.data_inputs
+    node = inputs[0] if inputs else None
+    while node is not None and node.op in _ELEMENTWISE and len(node.data_inputs) == 1:
+        node = node.data_inputs[0]
+    return node if node is not None and node.op == Op.RESHAPE else None
+
+
+class FcHeadInsteadOfGap(Rule):
+    """
+    ## What it does
+    Finds a `Linear` whose input is a spatial feature map (N, C, H, W) with H*W > 1, produced by a
+    convolution, pooling, normalisation or activation and flattened by `view`, `reshape`,
+    `flatten` or `nn.Flatten` into (N, C*H*W). Token reshapes inside attention are not heads and
+    are not reported; neither is a map already pooled to 1x1.
+
+    ## Why is this bad?
+    The Linear gets a separate weight for every channel at every position: C*H*W*out parameters.
+    VGG16's first classifier layer reads a flattened 512x7x7 map and holds 102.8 M of the
+    network's 138 M parameters. Global average pooling first costs C*out (2.1 M there), over-fits
+    less, since the head can no longer memorise positions, and lets the network accept other input
+    sizes (Lin et al. 2014; every ResNet since).
+
+    ## Example
+    ```python
+    def forward(self, x):
+        x = self.features(x)             # (N, 512, 7, 7)
+        x = torch.flatten(x, 1)          # (N, 25088)
+        return self.classifier(x)        # NL004: nn.Linear(25088, 4096)
+    ```
+
+    ## How to fix
+    Pool globally before flattening and shrink the Linear to the channel count:
+    `nn.AdaptiveAvgPool2d(1)`, then `torch.flatten(x, 1)`, then `nn.Linear(512, 4096)`. Pretrained
+    weights of the large Linear cannot be reused as they are.
+
+    ## References
+    - M. Lin, Q. Chen, S. Yan. "Network In Network", ICLR 2014 (global average pooling).
+      https://arxiv.org/abs/1312.4400
+    - K. Simonyan, A. Zisserman. "Very Deep Convolutional Networks for Large-Scale Image
+      Recognition", ICLR 2015 (the parameter count of the FC head). https://arxiv.org/abs/1409.1556
+    - K. He et al. "Deep Residual Learning for Image Recognition", CVPR 2016.
+      https://arxiv.org/abs/1512.03385
+    """
+
+    code = "NL004"
+    name = "fc-head-instead-of-gap"
+    severity = Severity.WARNING
+    summary = "A Linear on a flattened spatial feature map, where global average pooling belongs."
+
+    def check(self, graph: Graph) -> Iterator[Finding]:
+        for linear in graph.ops(Op.LINEAR):
+            flatten = _flatten_behind(linear)
+            if flatten is None or not flatten.data_inputs:
+                continue
+            source = flatten.data_inputs[0]
+            fmap, flat = source.shape, flatten.shape
+            if fmap is None or flat is None or len(fmap) not in (4, 5) or source.op not in _MAP_PRODUCERS:
+                continue
+            channels, spatial = fmap[1], prod(fmap[2:])
+            if spatial <= 1 or flat != (fmap[0], channels * spatial):
+                continue
+            in_features = linear.params.get("in_features") or channels * spatial
+            out_features = linear.params.get("out_features")
+            if in_features != channels * spatial or out_features is None:
+                continue
+            bias = out_features if linear.params.get("bias") else 0
+            now = in_features * out_features + bias
+            pooled = channels * out_features + bias
+            yield self.finding(
+                linear,
+                f"Linear({in_features}->{out_features}) at {linear.module or '<root>'} reads a flattened "
+                f"{shape_str(fmap[1:])} feature map: {format_count(now)} parameters. Global average pooling "
+                f"first would make it Linear({channels}->{out_features}): {format_count(pooled)}.",
+                f"Pool globally before flattening (nn.AdaptiveAvgPool{len(fmap) - 2}d(1)) and build the Linear "
+                f"with in_features={channels}.",
+                related=[source.module] if source.module != linear.module else [],
+                parameters=now,
+                parameters_with_gap=pooled,
+            )

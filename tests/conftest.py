@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLES = ROOT / "examples"
+RULE_EXAMPLES = ROOT / "rules" / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch):
+    """Paths in reports are relative to the working directory: keep it fixed."""
+    monkeypatch.chdir(ROOT)
+
+
+def run_netlint(*args: str, cwd: Path | str = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real command line in a fresh process, as a user or CI would."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "netlint", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
