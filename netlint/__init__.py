@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Finding", "Report", "Severity", "__version__", "check"]
+__all__ = ["Finding", "ProbeResult", "Report", "Severity", "__version__", "check", "probe"]
 
 if TYPE_CHECKING:
     from .api import check
     from .engine import Report
     from .findings import Finding, Severity
+    from .probe_shift import ProbeResult, probe
 
 
 def __getattr__(name: str) -> Any:
@@ -23,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from .api import check
 
         return check
+    if name in ("probe", "ProbeResult"):
+        from . import probe_shift as probe_module
+
+        return getattr(probe_module, name)
     if name == "Report":
         from .engine import Report
 

@@ -14,14 +14,20 @@ def check(
     *,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
+    probe: bool | None = False,
+    device: str = "auto",
+    batch_size: int | None = None,
+    seed: int = 0,
     name: str | None = None,
 ) -> Report:
     """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
 
     ``inputs`` is an example input: a tensor or a tuple of positional inputs (only shapes and
-    dtypes matter for the static check). The model is never changed.
+    dtypes matter for the static check; the probe uses the values). ``probe``: False (default),
+    True, or None to probe when the model has an active dropout and a BatchNorm. The model is
+    never changed.
     """
-    options = Options(select=select, ignore=ignore)
+    options = Options(select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed)
     if isinstance(model, str):
         return check_targets([model], options)
     from .errors import NetlintError
@@ -32,9 +38,11 @@ def check(
     report = Report()
     try:
         if inputs is not None:
-            spec_inputs = from_values(inputs, "inputs=")
-            options.input_shapes = spec_inputs.items
-        report.models.append(check_spec(spec, options, selected_rules(select, ignore)))
+            options.inputs = from_values(inputs, "inputs=")
+        model_report = check_spec(spec, options, selected_rules(select, ignore))
+        report.models.append(model_report)
+        if model_report.probe_error is not None:
+            report.errors.append(model_report.probe_error)
     except NetlintError as exc:
         report.errors.append(exc)
     return report

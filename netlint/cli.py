@@ -85,6 +85,30 @@ def check(
         typer.Option("--select", help="Rule codes, prefixes or names to run (default: all default rules)."),
     ] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule codes, prefixes or names to skip.")] = None,
+    probe: Annotated[
+        bool | None,
+        typer.Option(
+            "--probe/--no-probe",
+            help="Measure the variance shift at every BatchNorm on a real batch. Default: for models "
+            "with an active dropout and a BatchNorm.",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="Where the probe runs: auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=2,
+            help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the probe's dropout masks and random batch.")] = 0,
+    input_file: Annotated[
+        str | None,
+        typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
+    ] = None,
+    timings: Annotated[bool, typer.Option("--timings", help="Include the probe's seconds in JSON output.")] = False,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -108,12 +132,49 @@ def check(
         except ValueError as exc:
             typer.echo(f"netlint: {exc}", err=True)
             raise typer.Exit(2) from None
+    inputs = _load_batch(input_file, bool(shapes)) if input_file else None
+    if not _valid_device(device):
+        typer.echo(f"netlint: invalid --device {device!r}: use auto, cpu, cuda or cuda:N", err=True)
+        raise typer.Exit(2)
     options = Options(
-        input_shapes=shapes, select=_split(select) or None, ignore=_split(ignore), strict=not allow_no_model
+        input_shapes=shapes,
+        inputs=inputs,
+        select=_split(select) or None,
+        ignore=_split(ignore),
+        strict=not allow_no_model,
+        probe=probe,
+        device=device,
+        batch_size=batch_size,
+        seed=seed,
     )
     report = check_targets(targets, options)
-    render(report, fmt.value, sys.stdout, elapsed=time.perf_counter() - start)
+    render(report, fmt.value, sys.stdout, elapsed=time.perf_counter() - start, timings=timings)
     raise typer.Exit(report.exit_code(Severity(fail_on.value)))
+
+
+def _valid_device(device: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device))
+
+
+def _load_batch(path: str, with_shapes: bool):
+    """``--input FILE.pt``: tensors only (``weights_only=True`` never runs code from the file)."""
+    if with_shapes:
+        typer.echo("netlint: give either --input or --input-shape, not both", err=True)
+        raise typer.Exit(2)
+    import torch
+
+    from .inputs import from_values
+
+    try:
+        values = torch.load(path, map_location="cpu", weights_only=True)
+        return from_values(values, f"--input {path}")
+    except (OSError, RuntimeError, TypeError, ValueError, EOFError, Exception) as exc:
+        from .errors import describe_exception
+
+        typer.echo(f"netlint: cannot use --input {path}: {describe_exception(exc)}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _split(values: list[str] | None) -> list[str]:

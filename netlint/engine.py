@@ -17,9 +17,14 @@ from .graph.ir import AnalysisPart, Graph
 @dataclass
 class Options:
     input_shapes: Sequence[Any] = ()  # TensorTemplate per positional input (from --input-shape)
+    inputs: Any = None  # an InputSpec with real values (--input FILE.pt, or the API's inputs=)
     select: Sequence[str] | None = None  # rule codes or prefixes; None: the default rules
     ignore: Sequence[str] = ()
     strict: bool = True  # an explicit file that yields no model is an error
+    probe: bool | None = None  # None: when the model has an active dropout and a BatchNorm
+    device: str = "auto"
+    batch_size: int | None = None  # None: default_batch_size() of the input
+    seed: int = 0
 
 
 @dataclass
@@ -34,8 +39,10 @@ class ModelReport:
     findings: list[Finding]
     seconds: float
     graph: Graph | None = field(default=None, repr=False)
+    probe: Any = None  # ProbeResult
+    probe_error: NetlintError | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, timings: bool = False) -> dict[str, Any]:
         return {
             "name": self.name,
             "file": self.file,
@@ -45,6 +52,7 @@ class ModelReport:
             "unused": list(self.unused),
             "nodes": self.nodes,
             "findings": [f.to_dict() for f in self.findings],
+            "probe": self.probe.to_dict(timings) if self.probe is not None else None,
         }
 
 
@@ -96,7 +104,10 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
         report.errors.extend(loaded.errors)
         for spec in loaded.models:
             try:
-                report.models.append(check_spec(spec, options, rules))
+                model_report = check_spec(spec, options, rules)
+                report.models.append(model_report)
+                if model_report.probe_error is not None:
+                    report.errors.append(model_report.probe_error)
             except NetlintError as exc:
                 report.errors.append(exc)
             except Exception as exc:  # a bug in netlint: report it, check the other models
@@ -109,23 +120,15 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
 
 
 def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
-    from .graph.build import GraphFailure, build_graph
     from .load import _user_code
-    from .source import module_sites, relpath
+    from .source import relpath
     from .state import preserved_rng
 
     start = time.perf_counter()
     with preserved_rng(seed=0), _user_code():
-        model = spec.meta()
-        sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
-        candidates = _input_candidates(model, spec, options)
-        try:
-            graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
-        except GraphFailure as failure:
-            raise _forward_error(spec.name, failure) from None
-    findings = [dataclasses.replace(f, model=spec.name) for f in run_rules(graph, rules)]
-    findings = [dataclasses.replace(f, file=relpath(f.file)) for f in findings]
-    return ModelReport(
+        graph, used = _graph(spec, options)
+    findings = [dataclasses.replace(f, model=spec.name, file=relpath(f.file)) for f in run_rules(graph, rules)]
+    report = ModelReport(
         name=spec.name,
         file=relpath(spec.file),
         inputs=used.describe(),
@@ -134,14 +137,82 @@ def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
         unused=graph.unused,
         nodes=len(graph.nodes),
         findings=findings,
-        seconds=time.perf_counter() - start,
+        seconds=0.0,
         graph=graph,
     )
+    from .graph.queries import has_probe_targets
+
+    if options.probe or (options.probe is None and has_probe_targets(graph)):
+        from .probe_shift import ProbeError
+
+        try:
+            report.probe = _probe(spec, used, graph, options)
+        except ProbeError as exc:
+            report.probe_error = NetlintError(
+                spec.name,
+                f"the probe failed: {exc}.",
+                "The static findings above stand; try --batch-size, --device cpu or --no-probe.",
+            )
+        else:
+            by_code = {r.code: r for r in rules}
+            report.findings = [
+                by_code[f.code].with_probe(f, report.probe) if f.code in by_code else f for f in findings
+            ]
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _graph(spec, options: Options):
+    from .graph.build import GraphFailure, build_graph
+    from .source import module_sites
+
+    model = spec.meta()
+    sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
+    candidates = _input_candidates(model, spec, options)
+    try:
+        return build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+    except GraphFailure as failure:
+        raise _forward_error(spec.name, failure) from None
+
+
+def _probe(spec, used, graph: Graph, options: Options):
+    """Measure on a model netlint owns (built with real weights), or on the user's, then restored."""
+    from .graph.queries import dropout_sources
+    from .load import _user_code
+    from .probe_shift import default_batch_size, measure, on_device, resolve_device
+    from .state import preserved_rng
+
+    device = resolve_device(options.device)
+    batch = options.batch_size or default_batch_size(used.shapes)
+    sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
+    with _user_code():
+        inputs = used.real(device, seed=options.seed, batch_size=batch)
+        if spec.instance is not None:
+            with on_device(spec.instance, device) as model:
+                return measure(model, inputs, seed=options.seed, sources=sources)
+        with preserved_rng(devices=[device]):
+            model = spec.real(device)
+        return measure(model, inputs, seed=options.seed, sources=sources)
+
+
+def static_graph(model, inputs=None):
+    """The graph of a model object and the input it was traced with (for the API's probe)."""
+    from .inputs import from_values
+    from .load import ModelSpec
+    from .state import preserved_rng
+
+    spec = ModelSpec(type(model).__name__, instance=model)
+    options = Options(inputs=from_values(inputs, "inputs=") if inputs is not None else None)
+    with preserved_rng(seed=0):
+        graph, used = _graph(spec, options)
+    return graph, used
 
 
 def _input_candidates(model, spec, options: Options):
     from .inputs import InputSpec, example_inputs_from, inferred, with_embedding_dtype
 
+    if options.inputs is not None:
+        return [options.inputs]
     if options.input_shapes:
         templates = with_embedding_dtype(model, list(options.input_shapes))
         return [InputSpec(tuple(templates), "--input-shape")]

@@ -66,6 +66,10 @@ class Rule:
     def check(self, graph: Graph) -> Iterable[Finding]:
         raise NotImplementedError
 
+    def with_probe(self, finding: Finding, probe: Any) -> Finding:
+        """Refine one of this rule's findings with the dynamic probe's measurements (a ProbeResult)."""
+        return finding
+
     def finding(self, node: Node, message: str, fix: str, related: Iterable[str] = (), **data: Any) -> Finding:
         origin = f"{node.origin[0]}:{node.origin[1]}" if node.origin else None
         return Finding(self.code, self.name, self.severity, node.module, message, fix, node.file, node.line,

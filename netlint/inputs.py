@@ -70,9 +70,23 @@ class InputSpec:
     def meta(self) -> list[Any]:
         return [x.meta() if isinstance(x, TensorTemplate) else x for x in self.items]
 
-    def real(self, device: torch.device | str = "cpu", seed: int = 0) -> list[Any]:
+    def real(self, device: torch.device | str = "cpu", seed: int = 0, batch_size: int | None = None) -> list[Any]:
+        """Real tensors: given values as they are, random ones drawn with ``batch_size`` rows."""
         generator = torch.Generator().manual_seed(seed)
-        return [x.real(device, generator) if isinstance(x, TensorTemplate) else x for x in self.items]
+        out = []
+        for x in self.items:
+            if isinstance(x, TensorTemplate) and x.value is None and batch_size and x.shape:
+                x = TensorTemplate((batch_size, *x.shape[1:]), x.dtype, x.high)
+            out.append(x.real(device, generator) if isinstance(x, TensorTemplate) else x)
+        return out
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [x.shape for x in self.items if isinstance(x, TensorTemplate)]
+
+    @property
+    def has_values(self) -> bool:
+        return any(isinstance(x, TensorTemplate) and x.value is not None for x in self.items)
 
     def describe(self) -> str:
         return ", ".join(x.describe() if isinstance(x, TensorTemplate) else repr(x) for x in self.items)

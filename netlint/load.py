@@ -50,11 +50,12 @@ class ModelSpec:
         """A model with real (random, seeded) weights that netlint owns: safe to run and change."""
         import torch
 
+        from .state import preserved_rng
+
         if self.instance is not None:
             return copy.deepcopy(self.instance).to(device)
         assert self.factory is not None
-        with torch.random.fork_rng(devices=[]), torch.device(device):
-            torch.manual_seed(0)
+        with preserved_rng(seed=0, devices=[device]), _user_code(), torch.device(device):
             return self.factory()
 
 

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from netlint.graph.ir import Node
-
-
-def is_active_dropout(node: Node) -> bool:
-    """A dropout-family op that drops something in training: p > 0 and not switched off."""
-    p = node.params.get("p")
-    return isinstance(p, (int, float)) and p > 0 and node.params.get("training") is not False
-
 
 def listing(paths: Sequence[str], noun: str, limit: int = 3) -> str:
     """``BatchNorm features.1`` / ``3 BatchNorm layers (a, b, c)`` / ``... and 5 more``."""

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterator
+from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, Graph, Node, Op, walk
+from netlint.graph.ir import DROPOUT_OPS, Graph
+from netlint.graph.queries import batchnorms_reached, is_active_dropout
 
-from ._common import is_active_dropout, listing
-
-
-def uses_running_stats(node: Node) -> bool:
-    """A norm that normalises with running statistics at inference (BatchNorm by default)."""
-    return node.op in (Op.BATCHNORM, Op.INSTANCENORM) and bool(node.params.get("track_running_stats"))
+from ._common import listing
 
 
 class DropoutBeforeBatchNorm(Rule):
@@ -65,8 +64,7 @@ class DropoutBeforeBatchNorm(Rule):
         for node in graph.ops(*DROPOUT_OPS):
             if not is_active_dropout(node):
                 continue
-            reached, _ = walk(node, stop=lambda n: n.op in NORM_OPS)
-            affected = [n for n in reached if uses_running_stats(n)]
+            affected = batchnorms_reached(node)
             if not affected:
                 continue
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
@@ -80,3 +78,17 @@ class DropoutBeforeBatchNorm(Rule):
                 related=paths,
                 p=p,
             )
+
+    def with_probe(self, finding: Finding, probe: Any) -> Finding:
+        """Attach the measured ratio of every BatchNorm the dropout reaches; name the worst shifted one."""
+        measured = {bn: layer for bn in finding.related if (layer := probe.layer(bn)) is not None}
+        shifted = sorted(
+            (layer for layer in measured.values() if layer.shifted), key=lambda x: -abs(math.log(x.ratio_mean))
+        )
+        message = finding.message
+        if shifted:
+            worst = shifted[0]
+            more = f" (and {len(shifted) - 1} more outside [0.9, 1.1])" if len(shifted) > 1 else ""
+            message += f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
+        ratios = {bn: float(f"{layer.ratio_mean:.6g}") for bn, layer in measured.items()}
+        return dataclasses.replace(finding, message=message, data={**finding.data, "measured_ratio": ratios})

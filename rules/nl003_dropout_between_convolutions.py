@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, walk
+from netlint.graph.queries import is_active_dropout
 
-from ._common import is_active_dropout, prod
+from ._common import prod
 
 # Ops a feature map passes through unchanged in kind: the "nearest weight layer" lies beyond them.
 _THROUGH = frozenset(

@@ -11,6 +11,7 @@ from torch.utils._pytree import tree_leaves
 from ..errors import ForwardFailure, describe_exception
 from ..inputs import InputSpec
 from ..source import Site
+from ..state import preserved_rng
 from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
@@ -62,8 +63,7 @@ def build_graph(
                     continue
                 real = materialize().train()
         try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
+            with preserved_rng(seed=0):
                 return _build(name, t, real, spec.real("cpu"), sites, "cpu"), spec
         except Exception as exc:
             attempts.append((spec, describe_exception(exc)))

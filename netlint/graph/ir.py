@@ -53,6 +53,8 @@ class Op:
 
 #: Dropout-family ops that rescale kept units by 1/(1-p) in training.
 DROPOUT_OPS = frozenset({Op.DROPOUT, Op.CHANNEL_DROPOUT, Op.DROPBLOCK})
+#: Everything that draws a random mask in training and so shifts the variance a BatchNorm sees.
+STOCHASTIC_OPS = DROPOUT_OPS | {Op.DROP_PATH}
 #: Normalisation layers of any kind.
 NORM_OPS = frozenset({Op.BATCHNORM, Op.INSTANCENORM, Op.GROUPNORM, Op.LAYERNORM, Op.NORM})
 #: Layers with learned weights that mix features: the "nearest weight layer" of a path.

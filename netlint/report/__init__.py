@@ -11,10 +11,18 @@ if TYPE_CHECKING:
 FORMATS = ("rich", "json")
 
 
-def render(report: Report, fmt: str, out: IO[str], *, color: bool | None = None, elapsed: float | None = None) -> None:
+def render(
+    report: Report,
+    fmt: str,
+    out: IO[str],
+    *,
+    color: bool | None = None,
+    elapsed: float | None = None,
+    timings: bool = False,
+) -> None:
     renderer: Callable[..., None]
     if fmt == "json":
         from .json_report import render as renderer
     else:
         from .rich_report import render as renderer
-    renderer(report, out, color=color, elapsed=elapsed)
+    renderer(report, out, color=color, elapsed=elapsed, timings=timings)

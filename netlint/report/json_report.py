@@ -12,16 +12,16 @@ if TYPE_CHECKING:
     from ..engine import Report
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report, timings: bool = False) -> dict[str, Any]:
     return {
         "version": __version__,
-        "models": [m.to_dict() for m in report.models],
+        "models": [m.to_dict(timings) for m in report.models],
         "errors": [{"target": e.target, "message": e.text} for e in report.errors],
         "notes": list(report.notes),
         "summary": counts(report),
     }
 
 
-def render(report: Report, out: IO[str], **_: Any) -> None:
-    json.dump(to_dict(report), out, indent=2, sort_keys=False)
+def render(report: Report, out: IO[str], *, timings: bool = False, **_: Any) -> None:
+    json.dump(to_dict(report, timings), out, indent=2, sort_keys=False)
     out.write("\n")

@@ -6,6 +6,8 @@ from collections import defaultdict
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from .summary import make_console, plural, summary_line
@@ -86,4 +88,68 @@ def _model(console: Console, model: ModelReport) -> None:
         if f.origin:
             console.print(Text(f"      defined in {f.origin}", style="dim"), soft_wrap=True)
         console.print(Text("      fix: ", style="green") + Text(f.fix), soft_wrap=True)
+    if model.probe is not None:
+        probe_table(console, model.probe)
     console.print()
+
+
+PROBE_ROWS = 12
+
+
+def _bar(ratio: float) -> Text:
+    """A bar as long as the distance from 1 (0.5x or 1.5x fill it), red outside [0.9, 1.1]."""
+    width = min(20, round(abs(1.0 - ratio) * 40))
+    style = "red" if not 0.9 <= ratio <= 1.1 else "yellow" if width else "green"
+    return Text(("<" if ratio < 1 else ">" if ratio > 1 else "=") + "█" * width, style=style)
+
+
+def _sources(sources: list[str]) -> str:
+    if not sources:
+        return "(not found statically)"
+    return sources[0] + (f" +{len(sources) - 1}" if len(sources) > 1 else "")
+
+
+def probe_table(console: Console, probe) -> None:
+    console.print(
+        Text(
+            f"  probe: {probe.device}, batch {probe.batch_size}, seed {probe.seed}, {probe.seconds:.1f} s. "
+            f"Output drift {probe.output_drift:.1%} (eval output with BatchNorm statistics from training "
+            f"vs inference behaviour)",
+            style="bold",
+        ),
+        soft_wrap=True,
+    )
+    moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0)]
+    exact = len(probe.layers) - len(moved)
+    if not moved:
+        console.print(
+            Text(f"  all {len(probe.layers)} BatchNorm layers measure a ratio of exactly 1.00", style="green")
+        )
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1))
+    for column, justify in (("BatchNorm", "left"), ("upstream dropout", "left"), ("ratio", "right"), ("", "left"),
+                            ("worst channel", "right"), ("mean shift", "right")):  # fmt: skip
+        table.add_column(column, justify=justify, no_wrap=True)
+    for x in moved[:PROBE_ROWS]:
+        ratio = Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "")
+        noisy = "" if x.precise else " ~"
+        table.add_row(
+            x.module, _sources(x.sources), ratio + Text(noisy, style="dim"), _bar(x.ratio_mean),
+            f"{x.worst_ratio:.2f}x (ch {x.worst_channel})", f"{x.mean_shift:.2f} sd",
+        )  # fmt: skip
+    console.print(Padding(table, (0, 0, 0, 2)))
+    rest = []
+    if len(moved) > PROBE_ROWS:
+        rest.append(f"{len(moved) - PROBE_ROWS} more layers with a shift (--format json lists all)")
+    if exact:
+        rest.append(f"{plural(exact, 'BatchNorm layer')} without dropout upstream: exactly 1.00")
+    if rest:
+        console.print(Text("  " + "; ".join(rest) + ".", style="dim"), soft_wrap=True)
+    noisy = [x for x in probe.layers if not x.precise]
+    if noisy:
+        fewest = min(x.samples for x in noisy)
+        console.print(
+            Text(f"  ~ fewer than 1024 values per channel (as few as {fewest}) make these ratios noisy: raise --batch-size.",
+                 style="dim yellow"),
+            soft_wrap=True,
+        )  # fmt: skip
