@@ -49,3 +49,7 @@ class StochasticDepthNet(nn.Module):
             active = torch.rand((), device=x.device) < block.survival
             x = block(x, active)
         return self.head(x.mean(dim=(2, 3)))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(16, 3, 32, 32)  # CIFAR-10, as in the stochastic depth paper

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .findings import Severity
 
 app = typer.Typer(
     name="netlint",
@@ -29,7 +28,10 @@ app = typer.Typer(
 
 class Format(str, Enum):
     rich = "rich"
+    text = "text"
     json = "json"
+    sarif = "sarif"
+    github = "github"
 
 
 class FailOn(str, Enum):
@@ -62,12 +64,13 @@ def _main(
 )
 def check(
     targets: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Python files, directories, file.py:Name, or package.module:name (a class, factory or instance).",
+            help="Python files, directories, file.py:Name, or package.module:name (a class, factory or instance). "
+            "Default: the models listed in the configuration.",
             show_default=False,
         ),
-    ],
+    ] = None,
     input_shape: Annotated[
         list[str] | None,
         typer.Option(
@@ -77,14 +80,29 @@ def check(
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Lowest severity that makes the exit status 1.")
-    ] = FailOn.warning,
+        FailOn | None,
+        typer.Option(
+            "--fail-on", help="Lowest severity that makes the exit status 1 (default: warning).", show_default=False
+        ),
+    ] = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")] = False,
     select: Annotated[
         list[str] | None,
         typer.Option("--select", help="Rule codes, prefixes or names to run (default: all default rules)."),
     ] = None,
+    extend_select: Annotated[
+        list[str] | None, typer.Option("--extend-select", help="Rules to run besides the selected ones (opt-in rules).")
+    ] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule codes, prefixes or names to skip.")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="A TOML file to read instead of the nearest pyproject.toml's [tool.netlint]."),
+    ] = None,
+    show_settings: Annotated[
+        bool, typer.Option("--show-settings", help="Print the resolved settings, where each came from, and exit.")
+    ] = False,
     probe: Annotated[
         bool | None,
         typer.Option(
@@ -94,7 +112,9 @@ def check(
             show_default=False,
         ),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="Where the probe runs: auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Annotated[
+        str | None, typer.Option("--device", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto).")
+    ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -103,7 +123,10 @@ def check(
             help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the probe's dropout masks and random batch.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="Seed of the probe's dropout masks and random batch (default 0)."),
+    ] = None,
     input_file: Annotated[
         str | None,
         typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
@@ -119,43 +142,104 @@ def check(
     ] = False,
 ) -> None:
     """Check the models in TARGETS and report architecture mistakes."""
-    from .engine import Options, check_targets
-    from .report import render
+    from pathlib import Path
+
+    from .settings import ConfigError, find_config, load_settings
 
     start = time.perf_counter()
-    shapes = []
-    for text in input_shape or []:
-        from .inputs import parse_shape
+    targets = list(targets or [])
+    try:
+        settings = load_settings(Path(config) if config else find_config(targets))
+        flags = {
+            "select": _split(select) or None, "ignore": _split(ignore) or None,
+            "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
+            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed,
+        }  # fmt: skip
+        settings.override(flags)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if show_settings:
+        _print_settings(settings)
+        raise typer.Exit(0)
+    if not targets:
+        targets = [_config_target(m.target, settings.root) for m in settings.models]
+        if not targets:
+            _fail("no targets: pass files, directories or package.module:name, or list models in [tool.netlint]")
+    options = _options(settings, input_shape, input_file, allow_no_model)
+    from .engine import check_targets
+    from .report import render
+
+    report = check_targets(targets, options)
+    elapsed = time.perf_counter() - start
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                render(report, fmt.value, fh, elapsed=elapsed, timings=timings)
+        except OSError as exc:
+            _fail(f"cannot write --output {output}: {exc.strerror}")
+    else:
+        render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
+    code = report.exit_code()
+    raise typer.Exit(0 if exit_zero and code == 1 else code)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"netlint: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _config_target(target: str, root) -> str:
+    from .load import target_key
+
+    key = target_key(target, str(root))
+    return key if key != target else target
+
+
+def _options(settings, input_shape, input_file, allow_no_model):
+    from .engine import Options
+    from .load import target_key
+
+    shapes: list = []
+    model_inputs: dict = {}
+    if input_shape or any(m.input_shape for m in settings.models):
+        from .inputs import parse_shape  # imports torch: only when shapes are given
 
         try:
-            shapes.append(parse_shape(text))
+            shapes = [parse_shape(text) for text in input_shape or []]
+            model_inputs = {
+                target_key(m.target, str(settings.root)): [parse_shape(t) for t in m.input_shape]
+                for m in settings.models
+                if m.input_shape
+            }
         except ValueError as exc:
-            typer.echo(f"netlint: {exc}", err=True)
-            raise typer.Exit(2) from None
+            _fail(str(exc))
     inputs = _load_batch(input_file, bool(shapes)) if input_file else None
-    if not _valid_device(device):
-        typer.echo(f"netlint: invalid --device {device!r}: use auto, cpu, cuda or cuda:N", err=True)
-        raise typer.Exit(2)
-    options = Options(
+    return Options(
         input_shapes=shapes,
         inputs=inputs,
-        select=_split(select) or None,
-        ignore=_split(ignore),
+        select=settings.select,
+        ignore=settings.ignore,
+        extend_select=settings.extend_select,
+        severity=settings.severity,
+        per_file_ignores=settings.per_file_ignores,
+        per_module_ignores=settings.per_module_ignores,
+        config_root=str(settings.root),
+        model_inputs=model_inputs,
+        fail_on=settings.fail_on,
         strict=not allow_no_model,
-        probe=probe,
-        device=device,
-        batch_size=batch_size,
-        seed=seed,
+        probe=settings.probe,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
     )
-    report = check_targets(targets, options)
-    render(report, fmt.value, sys.stdout, elapsed=time.perf_counter() - start, timings=timings)
-    raise typer.Exit(report.exit_code(Severity(fail_on.value)))
 
 
-def _valid_device(device: str) -> bool:
-    import re
+def _print_settings(settings) -> None:
+    import json
 
-    return bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device))
+    typer.echo(f"configuration file: {settings.file or '(none found)'}")
+    for key, value, origin in settings.describe():
+        typer.echo(f"{key} = {json.dumps(value)}  # {origin}")
 
 
 def _load_batch(path: str, with_shapes: bool):

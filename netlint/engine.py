@@ -20,6 +20,13 @@ class Options:
     inputs: Any = None  # an InputSpec with real values (--input FILE.pt, or the API's inputs=)
     select: Sequence[str] | None = None  # rule codes or prefixes; None: the default rules
     ignore: Sequence[str] = ()
+    extend_select: Sequence[str] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)  # per-rule severity overrides
+    per_file_ignores: dict[str, Sequence[str]] = field(default_factory=dict)  # glob -> codes
+    per_module_ignores: dict[str, Sequence[str]] = field(default_factory=dict)  # module-path glob -> codes
+    config_root: str | None = None  # per-file globs are relative to it (the configuration's folder)
+    model_inputs: dict[str, Sequence[Any]] = field(default_factory=dict)  # model key -> TensorTemplates
+    fail_on: Severity = Severity.WARNING
     strict: bool = True  # an explicit file that yields no model is an error
     probe: bool | None = None  # None: when the model has an active dropout and a BatchNorm
     device: str = "auto"
@@ -62,27 +69,50 @@ class Report:
     errors: list[NetlintError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: int = 0
+    suppressed: int = 0  # findings hidden by a ``# netlint: ignore`` comment or a configured ignore
+    rules: list[Rule] = field(default_factory=list)  # the rules that ran (reporters list them)
+    fail_on: Severity = Severity.WARNING
 
     @property
     def findings(self) -> list[Finding]:
         return [f for m in self.models for f in m.findings]
 
-    def exit_code(self, fail_on: Severity = Severity.WARNING) -> int:
+    @property
+    def probe(self) -> Any:
+        """The probe result of a single-model report (as ``netlint.check(model)`` returns)."""
+        probes = [m.probe for m in self.models if m.probe is not None]
+        return probes[0] if len(self.models) == 1 and probes else None
+
+    @property
+    def ok(self) -> bool:
+        """No bad input and no finding at or above the fail-on severity."""
+        return self.exit_code() == 0
+
+    def exit_code(self, fail_on: Severity | None = None) -> int:
         """2 for bad input, 1 for a finding at or above ``fail_on``, else 0."""
         if self.errors:
             return 2
-        return 1 if any(f.severity.rank >= fail_on.rank for f in self.findings) else 0
+        threshold = fail_on or self.fail_on
+        return 1 if any(f.severity.rank >= threshold.rank for f in self.findings) else 0
 
 
-def selected_rules(select: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> list[Rule]:
+def matches_code(code: str, name: str, patterns: Iterable[str]) -> bool:
+    """A rule code matches a pattern that is its code, a prefix of it (``NL00``) or its name."""
+    return any(code.startswith(p.upper()) or name == p.lower() for p in patterns)
+
+
+def selected_rules(
+    select: Sequence[str] | None = None, ignore: Sequence[str] = (), extend_select: Sequence[str] = ()
+) -> list[Rule]:
     """Rules chosen by code prefix (``NL00``) or name; the default set when ``select`` is None."""
     from .rules import ALL_RULES
 
-    def matches(rule: type[Rule], patterns: Iterable[str]) -> bool:
-        return any(rule.code.startswith(p.upper()) or rule.name == p.lower() for p in patterns)
-
-    chosen = [r for r in ALL_RULES if (r.default if select is None else matches(r, select))]
-    return [r() for r in chosen if not matches(r, ignore)]
+    chosen = [
+        r for r in ALL_RULES
+        if (r.default if select is None else matches_code(r.code, r.name, select))
+        or matches_code(r.code, r.name, extend_select)
+    ]  # fmt: skip
+    return [r() for r in chosen if not matches_code(r.code, r.name, ignore)]
 
 
 def check_targets(targets: Sequence[str], options: Options | None = None) -> Report:
@@ -90,8 +120,9 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
     from .load import resolve
 
     options = options or Options()
-    rules = selected_rules(options.select, options.ignore)
-    report = Report()
+    rules = selected_rules(options.select, options.ignore, options.extend_select)
+    report = Report(rules=rules, fail_on=options.fail_on)
+    whole_files: set[str] = set()  # files all of whose models were checked: their suppressions are judged
     for target in targets:
         try:
             loaded = resolve(target, strict=options.strict)
@@ -102,6 +133,7 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
         report.files += loaded.files
         report.notes.extend(loaded.notes)
         report.errors.extend(loaded.errors)
+        whole_files.update(loaded.whole_files)
         for spec in loaded.models:
             try:
                 model_report = check_spec(spec, options, rules)
@@ -116,6 +148,9 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
                 message = f"netlint failed on this model (internal error): {describe_exception(exc)}."
                 hint = "Please report it; set NETLINT_DEBUG=1 for the traceback."
                 report.errors.append(NetlintError(spec.name, message, hint))
+    from .policy import apply_policy
+
+    apply_policy(report, options, whole_files)
     return report
 
 
@@ -213,6 +248,10 @@ def _input_candidates(model, spec, options: Options):
 
     if options.inputs is not None:
         return [options.inputs]
+    configured = options.model_inputs.get(spec.key)
+    if configured and not options.input_shapes:
+        templates = with_embedding_dtype(model, list(configured))
+        return [InputSpec(tuple(templates), "models in the configuration")]
     if options.input_shapes:
         templates = with_embedding_dtype(model, list(options.input_shapes))
         return [InputSpec(tuple(templates), "--input-shape")]

@@ -38,6 +38,7 @@ class ModelSpec:
     factory: Callable[[], Any] | None = None
     instance: Any = None
     sites: CreationSites = field(default_factory=CreationSites)
+    key: str = ""  # how a configuration names it: /abs/models.py:Net or package.module:name
     _meta: Any = None
 
     def meta(self):
@@ -67,12 +68,22 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     errors: list[NetlintError] = field(default_factory=list)
     files: int = 0  # Python files looked at
+    whole_files: list[str] = field(default_factory=list)  # files all of whose models are in ``models``
 
     def extend(self, other: Loaded) -> None:
         self.models.extend(other.models)
         self.notes.extend(other.notes)
         self.errors.extend(other.errors)
         self.files += other.files
+        self.whole_files.extend(other.whole_files)
+
+
+def target_key(target: str, root: str | None = None) -> str:
+    """The key of a model target: a file part made absolute (against ``root``), a package part as it is."""
+    path, sep, name = target.rpartition(":")
+    if sep and (path.endswith(".py") or os.path.exists(os.path.join(root or "", path))):
+        return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
+    return target
 
 
 def resolve(target: str, *, strict: bool = True) -> Loaded:
@@ -159,9 +170,11 @@ def _from_file(path: str, *, strict: bool) -> Loaded:
     specs: list[ModelSpec] = []
     errors: list[NetlintError] = []
     for name, obj in instances:
-        specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites))
+        key = f"{os.path.abspath(path)}:{name}"
+        specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key))
     for cls, _ in buildable:
-        spec = ModelSpec(f"{display}:{cls.__name__}", path, module, factory=cls, sites=sites)
+        key = f"{os.path.abspath(path)}:{cls.__name__}"
+        spec = ModelSpec(f"{display}:{cls.__name__}", path, module, factory=cls, sites=sites, key=key)
         try:
             spec.meta()
         except NetlintError as exc:
@@ -190,14 +203,15 @@ def _from_file(path: str, *, strict: bool) -> Loaded:
         if strict:
             raise NetlintError(display, message, hint)
         notes.append(f"{display}: {message}")
-    return Loaded(models, notes, errors, files=1)
+    whole = [os.path.abspath(path)] if models and not errors else []
+    return Loaded(models, notes, errors, files=1, whole_files=whole)
 
 
 def _named_from_file(path: str, name: str) -> ModelSpec:
     _scan(path)
     sites = CreationSites()
     module = import_file(path, sites)
-    return _named(module, name, f"{relpath(path)}:{name}", path, sites)
+    return _named(module, name, f"{relpath(path)}:{name}", path, sites, f"{os.path.abspath(path)}:{name}")
 
 
 def _from_module(module_name: str, name: str) -> ModelSpec:
@@ -214,10 +228,11 @@ def _from_module(module_name: str, name: str) -> ModelSpec:
             f"{module_name}:{name}", f"cannot import {module_name}: {describe_exception(exc)}.",
             "Is the package installed in this environment?",
         ) from None  # fmt: skip
-    return _named(module, name, f"{module_name}:{name}", getattr(module, "__file__", None), sites)
+    display = f"{module_name}:{name}"
+    return _named(module, name, display, getattr(module, "__file__", None), sites, display)
 
 
-def _named(module: ModuleType, name: str, display: str, file: str | None, sites: CreationSites) -> ModelSpec:
+def _named(module: ModuleType, name: str, display: str, file: str | None, sites: CreationSites, key: str) -> ModelSpec:
     attr, kwargs = _parse_call(name, display)
     obj: Any = module
     for part in attr.split("."):
@@ -227,7 +242,7 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
     if _is_module_instance(obj):
         if kwargs:
             raise NetlintError(display, f"{attr} is a model instance; it cannot be called with arguments.")
-        return ModelSpec(display, file, module, instance=obj, sites=sites)
+        return ModelSpec(display, file, module, instance=obj, sites=sites, key=key)
     if not callable(obj):
         raise NetlintError(display, f"{attr} is a {type(obj).__name__}, not a model, class or factory.")
     if isinstance(obj, type) and not _is_module_class(obj):
@@ -240,7 +255,8 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
             f"Pass literal keyword arguments ({display.split(':')[0]}:{attr}({missing[0]}=...)), or name "
             "a factory function that takes none.",
         )
-    spec = ModelSpec(display, file, module, factory=(lambda: obj(**kwargs)) if kwargs else obj, sites=sites)
+    factory = (lambda: obj(**kwargs)) if kwargs else obj
+    spec = ModelSpec(display, file, module, factory=factory, sites=sites, key=key)
     model = spec.meta()
     if not _is_module_instance(model):
         raise NetlintError(display, f"{attr}() returned a {type(model).__name__}, not a torch.nn.Module.")

@@ -13,12 +13,14 @@ from .nl001_dropout_before_batchnorm import DropoutBeforeBatchNorm
 from .nl002_bias_before_batchnorm import BiasBeforeBatchNorm
 from .nl003_dropout_between_convolutions import DropoutBetweenConvolutions
 from .nl004_fc_head_instead_of_gap import FcHeadInsteadOfGap
+from .nl900_unused_suppression import UnusedSuppression
 
 ALL_RULES: tuple[type[Rule], ...] = (
     DropoutBeforeBatchNorm,
     BiasBeforeBatchNorm,
     DropoutBetweenConvolutions,
     FcHeadInsteadOfGap,
+    UnusedSuppression,
 )
 
 BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}

@@ -245,4 +245,4 @@ def test_cli_probe_options(tmp_path):
     shown = run_netlint("check", target)
     assert "probe: cpu, batch 16" in shown.stdout and "upstream dropout" in shown.stdout
     bad = run_netlint("check", target, "--device", "tpu")
-    assert bad.returncode == 2 and "invalid --device" in bad.stderr
+    assert bad.returncode == 2 and "--device must be auto, cpu, cuda or cuda:N, got 'tpu'" in bad.stderr

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from ..engine import Report
 
-FORMATS = ("rich", "json")
+FORMATS = ("rich", "text", "json", "sarif", "github")
 
 
 def render(
@@ -20,9 +20,9 @@ def render(
     elapsed: float | None = None,
     timings: bool = False,
 ) -> None:
-    renderer: Callable[..., None]
-    if fmt == "json":
-        from .json_report import render as renderer
-    else:
-        from .rich_report import render as renderer
+    import importlib
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    renderer: Callable[..., None] = importlib.import_module(f"{__name__}.{fmt}_report").render
     renderer(report, out, color=color, elapsed=elapsed, timings=timings)

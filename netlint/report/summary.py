@@ -19,6 +19,7 @@ def counts(report: Report) -> dict[str, Any]:
         "by_severity": {s: severities[s] for s in ("error", "warning", "info") if severities[s]},
         "by_rule": dict(sorted(Counter(f.code for f in findings).items())),
         "errors": len(report.errors),
+        "suppressed": report.suppressed,
         "files": report.files,
     }
 

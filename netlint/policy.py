@@ -1,0 +1,111 @@
+"""What the user decided about findings: severity overrides, inline suppressions, configured ignores,
+and NL900 for suppressions that suppress nothing. Runs after every model is checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from .findings import Finding
+from .suppress import Suppression, suppressions_in
+
+if TYPE_CHECKING:
+    from .engine import Options, Report
+
+
+def _covers(patterns, code: str) -> bool:
+    return any(code.startswith(p.upper()) for p in patterns)
+
+
+def apply_policy(report: Report, options: Options, whole_files: set[str]) -> None:
+    root = os.path.abspath(options.config_root or os.getcwd())
+    used: dict[tuple[str, int], set[str]] = defaultdict(set)  # suppression place -> codes it suppressed
+    for model in report.models:
+        kept: list[Finding] = []
+        for f in model.findings:
+            if f.code in options.severity:
+                f = dataclasses.replace(f, severity=options.severity[f.code])
+            suppression = _suppression_for(f)
+            if suppression is not None:
+                used[(suppression.file, suppression.line)].add(f.code)
+                report.suppressed += 1
+                continue
+            if _ignored(f, model.file, options, root):
+                report.suppressed += 1
+                continue
+            kept.append(f)
+        model.findings = kept
+    if any(r.code == "NL900" for r in report.rules):
+        _unused_suppressions(report, options, whole_files, used)
+
+
+def _suppression_for(f: Finding) -> Suppression | None:
+    if not f.file or not f.line:
+        return None
+    for s in suppressions_in(os.path.abspath(f.file)):
+        if s.line == f.line and s.covers(f.code):
+            return s
+    return None
+
+
+def _ignored(f: Finding, model_file: str | None, options: Options, root: str) -> bool:
+    for glob, codes in options.per_module_ignores.items():
+        if _covers(codes, f.code) and fnmatch.fnmatchcase(f.module, glob):
+            return True
+    files = [p for p in (f.file, model_file) if p]
+    for glob, codes in options.per_file_ignores.items():
+        if not _covers(codes, f.code):
+            continue
+        for path in files:
+            relative = os.path.relpath(os.path.abspath(path), root)
+            if fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(os.path.basename(path), glob):
+                return True
+    return False
+
+
+def _unused_suppressions(report: Report, options: Options, whole_files: set[str], used) -> None:
+    """NL900 for every suppression in a fully checked file that suppressed nothing of what ran."""
+    from .rules import ALL_RULES, BY_CODE, UnusedSuppression
+    from .source import relpath
+
+    ran = {r.code for r in report.rules}
+    # A blanket suppression can only be judged when every default rule ran.
+    judge_blanket = all(r.code in ran for r in ALL_RULES if r.default)
+    rule = UnusedSuppression()
+    severity = options.severity.get(rule.code, rule.severity)
+    first_model = {}
+    for model in report.models:
+        if model.file:
+            first_model.setdefault(os.path.abspath(model.file), model)
+    for path in sorted(whole_files):
+        model = first_model.get(path)
+        if model is None:
+            continue
+        for s in suppressions_in(path):
+            hit = used.get((s.file, s.line), set())
+            if s.codes is None:
+                if hit or not judge_blanket:
+                    continue
+                message = f"`{s.text}` suppresses nothing: no finding points at this line."
+            else:
+                unknown = sorted(c for c in s.codes if c not in BY_CODE)
+                stale = sorted(c for c in s.codes if c in BY_CODE and c in ran and c not in hit)
+                if not unknown and not stale:
+                    continue
+                parts = []
+                if stale:
+                    parts.append(f"no {', '.join(stale)} finding points at this line")
+                if unknown:
+                    parts.append(f"{', '.join(unknown)} {'is not a rule' if len(unknown) == 1 else 'are not rules'}")
+                message = f"`{s.text}` suppresses nothing: {'; '.join(parts)}."
+            finding = Finding(
+                rule.code, rule.name, severity, "", message,
+                "Remove the comment, or the codes in it that no longer suppress anything.",
+                relpath(path), s.line, model=model.name,
+            )  # fmt: skip
+            if _ignored(finding, model.file, options, os.path.abspath(options.config_root or os.getcwd())):
+                continue
+            model.findings.append(finding)

@@ -1,0 +1,228 @@
+"""Settings: ``[tool.netlint]`` in the nearest pyproject.toml (or ``--config``), then the command line.
+
+Every value is validated: an unknown key, an unknown rule code or a value of the wrong type is an
+error that names the key and the file, never silently ignored. Each resolved value remembers
+where it came from, for ``netlint check --show-settings``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .findings import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+KEYS = (
+    "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
+    "models", "probe", "device", "batch-size", "seed",
+)  # fmt: skip
+MODEL_KEYS = ("target", "input-shape")
+
+
+class ConfigError(Exception):
+    """A bad configuration: reported as one line naming the file and the key, exit status 2."""
+
+
+@dataclass
+class ModelEntry:
+    target: str  # as written, resolved against the configuration's folder
+    input_shape: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    select: list[str] | None = None  # None: the rules selected by default
+    ignore: list[str] = field(default_factory=list)
+    extend_select: list[str] = field(default_factory=list)
+    fail_on: Severity = Severity.WARNING
+    severity: dict[str, Severity] = field(default_factory=dict)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    per_module_ignores: dict[str, list[str]] = field(default_factory=dict)
+    models: list[ModelEntry] = field(default_factory=list)
+    probe: bool | None = None
+    device: str = "auto"
+    batch_size: int | None = None
+    seed: int = 0
+    file: Path | None = None  # the configuration file, if any
+    origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
+
+    @property
+    def root(self) -> Path:
+        """Relative paths in the configuration are relative to its folder."""
+        return self.file.parent if self.file else Path.cwd()
+
+    def override(self, flags: dict[str, Any]) -> None:
+        """Command-line values replace the file's; each is validated like the file's."""
+        for key, value in flags.items():
+            if value is not None:
+                _apply(self, key, value, f"--{key}")
+                self.origin[key] = f"--{key}"
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """``(key, value, where it came from)`` for every setting, for --show-settings."""
+        out = []
+        for key in KEYS:
+            value = getattr(self, key.replace("-", "_"))
+            if isinstance(value, Severity):
+                value = value.value
+            elif key == "severity":
+                value = {k: v.value for k, v in value.items()}
+            elif key == "models":
+                value = [{"target": m.target, "input-shape": m.input_shape} for m in value]
+            out.append((key, value, self.origin.get(key, "default")))
+        return out
+
+
+def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
+    """The nearest pyproject.toml with a [tool.netlint] table above the targets' common folder."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    folders = []
+    for target in targets:
+        path = target.rpartition(":")[0] if ":" in target and not os.path.exists(target) else target
+        if path.endswith(".py") or os.path.exists(path):
+            absolute = os.path.abspath(path)
+            folders.append(absolute if os.path.isdir(absolute) else os.path.dirname(absolute))
+    start = Path(os.path.commonpath(folders)) if folders else Path(cwd)
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            data = _load(candidate)
+            if "netlint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from a file (``[tool.netlint]`` of a pyproject.toml, or the top level of another TOML)."""
+    settings = Settings(file=path)
+    if path is None:
+        return settings
+    data = _load(path)
+    table = data.get("tool", {}).get("netlint", {}) if path.name == "pyproject.toml" else data.get("tool", {}).get(
+        "netlint", data
+    )  # fmt: skip
+    where = f"{_display(path)} [tool.netlint]" if path.name == "pyproject.toml" or "tool" in data else _display(path)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    for key, value in table.items():
+        if key not in KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, KEYS)}")
+        _apply(settings, key, value, where)
+        settings.origin[key] = _display(path)
+    return settings
+
+
+def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
+    label = where if where.startswith("--") else f"{where}: {key}"  # a flag names its key itself
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{label} must be {expected}, got {value!r}")
+
+    if key in ("select", "ignore", "extend-select"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of rule codes or prefixes")
+        setattr(settings, key.replace("-", "_"), [validate_code(v, label) for v in value])
+    elif key == "fail-on":
+        settings.fail_on = _severity(value, fail)
+    elif key == "severity":
+        if not isinstance(value, dict):
+            raise fail('a table such as {NL003 = "info"}')
+        settings.severity = {validate_code(k, label, exact=True): _severity(v, fail) for k, v in value.items()}
+    elif key in ("per-file-ignores", "per-module-ignores"):
+        if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()
+        ):
+            raise fail('a table of glob = ["NL001", ...]')
+        setattr(settings, key.replace("-", "_"), {
+            glob: [validate_code(c, label) for c in codes] for glob, codes in value.items()
+        })  # fmt: skip
+    elif key == "models":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise fail('an array of tables such as [{target = "models.py:Net", input-shape = "2,3,32,32"}]')
+        settings.models = [_model_entry(entry, where) for entry in value]
+    elif key == "probe":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        settings.probe = value
+    elif key == "device":
+        if not isinstance(value, str) or not valid_device(value):
+            raise fail("auto, cpu, cuda or cuda:N")
+        settings.device = value
+    elif key in ("batch-size", "seed"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
+            raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))
+        setattr(settings, key.replace("-", "_"), value)
+
+
+def _model_entry(entry: dict[str, Any], where: str) -> ModelEntry:
+    for key in entry:
+        if key not in MODEL_KEYS:
+            raise ConfigError(f"{where}: models: unknown key {key!r}{_suggest(key, MODEL_KEYS)}")
+    target = entry.get("target")
+    if not isinstance(target, str) or not target:
+        raise ConfigError(f'{where}: models: every entry needs a target such as "models.py:Net"')
+    shapes = entry.get("input-shape", [])
+    if isinstance(shapes, str):
+        shapes = [shapes]
+    if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
+        raise ConfigError(f"{where}: models: input-shape of {target!r} must be a string or a list of strings")
+    return ModelEntry(target, shapes)
+
+
+def _severity(value: Any, fail) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        raise fail("one of info, warning, error") from None
+
+
+def validate_code(code: str, where: str, exact: bool = False) -> str:
+    """A rule code (``NL001``), a code prefix (``NL00``) or a rule name; anything else is an error."""
+    from .rules import ALL_RULES
+
+    upper = code.upper()
+    codes = [r.code for r in ALL_RULES]
+    names = [r.name for r in ALL_RULES]
+    if upper in codes or code in names:
+        return upper if upper in codes else code
+    if not exact and upper.startswith("NL") and any(c.startswith(upper) for c in codes):
+        return upper
+    raise ConfigError(f"{where}: unknown rule {code!r}{_suggest(upper, codes + names)} (see `netlint rules`)")
+
+
+def valid_device(device: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", device))
+
+
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
