@@ -5,6 +5,9 @@ branches on `self.training` and on that flag. torch.fx cannot trace such a block
 from a tensor, so it is a symbolic value in an `if`), so netlint analyses the network with fx and
 each block by recording its forward at runtime, and says so in the report. The layers themselves
 are laid out correctly (bias=False before every BatchNorm, no dropout): no NL001-NL004 finding.
+NL005 (info) notes that skipping blocks at random in training shifts the variance the next blocks'
+BatchNorms learn from; the probe measures that shift and raises the findings it confirms to
+warnings.
 """
 
 import torch

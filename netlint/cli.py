@@ -132,6 +132,13 @@ def check(
         typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
     ] = None,
     timings: Annotated[bool, typer.Option("--timings", help="Include the probe's seconds in JSON output.")] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Apply the (unsafe) fix of NL002: bias=False where every layer of the call is flagged."
+        ),
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show the fixes as a diff instead of writing them.")] = False,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -170,6 +177,10 @@ def check(
     from .report import render
 
     report = check_targets(targets, options)
+    if fix or diff:
+        code = _fix(report, write=not diff)
+        if diff:
+            raise typer.Exit(code)
     elapsed = time.perf_counter() - start
     if output:
         try:
@@ -181,6 +192,34 @@ def check(
         render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
     code = report.exit_code()
     raise typer.Exit(0 if exit_zero and code == 1 else code)
+
+
+def _fix(report, write: bool) -> int:
+    """Apply (or show) the NL002 fixes; the fixed findings leave the report. 1 if a diff is shown."""
+    from .fix import plan, unified_diff
+
+    fixes = plan(report)
+    sources = fixes.sources()
+    if write:
+        for file, (_, new) in sources.items():
+            with open(file, "w", encoding="utf-8") as fh:
+                fh.write(new)
+        fixed = set(fixes.fixed)
+        for model in report.models:
+            model.findings = [f for f in model.findings if (f.model, f.module) not in fixed or f.code != "NL002"]
+    else:
+        for file, (old, new) in sources.items():
+            sys.stdout.write(unified_diff(file, old, new))
+    verb = "Fixed" if write else "Would fix"
+    if fixes.fixed:
+        typer.echo(
+            f"{verb} {len(fixes.fixed)} NL002 finding(s) in {len(sources)} file(s) with bias=False (an unsafe fix: a "
+            "checkpoint saved with the bias no longer loads with strict=True).",
+            err=True,
+        )
+    for why in fixes.skipped:
+        typer.echo(f"not fixed: {why}", err=True)
+    return 1 if sources else 0
 
 
 def _fail(message: str) -> None:

@@ -212,7 +212,8 @@ def _graph(spec, options: Options):
 
 def _probe(spec, used, graph: Graph, options: Options):
     """Measure on a model netlint owns (built with real weights), or on the user's, then restored."""
-    from .graph.queries import dropout_sources
+    from .graph.ir import DROPOUT_OPS
+    from .graph.queries import active_at_inference, dropout_sources
     from .load import _user_code
     from .probe_shift import default_batch_size, measure, on_device, resolve_device
     from .state import preserved_rng
@@ -220,14 +221,15 @@ def _probe(spec, used, graph: Graph, options: Options):
     device = resolve_device(options.device)
     batch = options.batch_size or default_batch_size(used.shapes)
     sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
+    check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
     with _user_code():
         inputs = used.real(device, seed=options.seed, batch_size=batch)
         if spec.instance is not None:
             with on_device(spec.instance, device) as model:
-                return measure(model, inputs, seed=options.seed, sources=sources)
+                return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval)
         with preserved_rng(devices=[device]):
             model = spec.real(device)
-        return measure(model, inputs, seed=options.seed, sources=sources)
+        return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval)
 
 
 def static_graph(model, inputs=None):

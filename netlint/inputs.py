@@ -149,17 +149,56 @@ def _arity(fn: Callable[..., Any]) -> int:
 
 
 def inferred(model: nn.Module) -> list[InputSpec]:
-    """Candidates from the first layers that fix an input size, most likely first."""
+    """Candidates from the first layers that fix an input size, most likely first.
+
+    A size the model declares itself (``img_size``, ``image_size``, timm's
+    ``pretrained_cfg["input_size"]``) is tried before the usual ones.
+    """
+    declared = declared_size(model)
     candidates: list[InputSpec] = []
+    image = declared_image(model)
+    if image is not None:  # the model states (C, H, W): no need to guess from its first layer
+        candidates.append(InputSpec((TensorTemplate((BATCH, *image)),), "declared by the model (input_size)"))
     seen: set[type] = set()
     for path, layer in _input_layers(model):
         if type(layer) in seen:
             continue
         seen.add(type(layer))
-        candidates.extend(_candidates_for(path, layer))
+        candidates.extend(_candidates_for(path, layer, declared))
         if len(seen) == 3:
             break
     return candidates
+
+
+def declared_image(model: nn.Module) -> tuple[int, ...] | None:
+    """``(C, H, W)`` from timm's ``pretrained_cfg["input_size"]`` (or ``default_cfg``)."""
+    for cfg_name in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, cfg_name, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if (
+            isinstance(size, (tuple, list))
+            and len(size) in (2, 3, 4)
+            and all(isinstance(v, int) and v > 0 for v in size)
+        ):
+            return tuple(size)
+    return None
+
+
+def declared_size(model: nn.Module) -> tuple[int, ...] | None:
+    """The spatial input size the model states, if it states one."""
+    for cfg_name in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, cfg_name, None)
+        size = cfg.get("input_size") if isinstance(cfg, dict) else None
+        if isinstance(size, (tuple, list)) and len(size) >= 2 and all(isinstance(v, int) for v in size):
+            return tuple(size[1:])
+    for _, module in model.named_modules():
+        for attr in ("img_size", "image_size"):
+            size = getattr(module, attr, None)
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+                return (size, size)
+            if isinstance(size, (tuple, list)) and size and all(isinstance(v, int) and v > 0 for v in size):
+                return tuple(size)
+    return None
 
 
 def _input_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
@@ -168,13 +207,16 @@ def _input_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
             yield path, layer
 
 
-def _candidates_for(path: str, layer: nn.Module) -> list[InputSpec]:
+def _candidates_for(path: str, layer: nn.Module, declared: tuple[int, ...] | None = None) -> list[InputSpec]:
     name = path or "<root>"
     if isinstance(layer, nn.modules.conv._ConvNd):
         dims = len(layer.kernel_size)
         channels = layer.in_channels
         why = f"inferred from {name} ({type(layer).__name__}, in_channels={channels})"
-        return [InputSpec((TensorTemplate((BATCH, channels, *size)),), why) for size in _SPATIAL.get(dims, [])]
+        sizes = list(_SPATIAL.get(dims, []))
+        if declared is not None and len(declared) == dims:
+            sizes = [declared] + [s for s in sizes if s != declared]
+        return [InputSpec((TensorTemplate((BATCH, channels, *size)),), why) for size in sizes]
     if isinstance(layer, nn.Linear):
         why = f"inferred from {name} (Linear, in_features={layer.in_features})"
         return [InputSpec((TensorTemplate((BATCH, layer.in_features)),), why)]

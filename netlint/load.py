@@ -442,8 +442,11 @@ class _SkipInit:
         class Mode(TorchFunctionMode):
             def __torch_function__(self, func, types, args=(), kwargs=None):
                 name = getattr(func, "__name__", "")
-                if name.endswith("_") and args and isinstance(args[0], torch.nn.Parameter):
-                    return args[0]
+                in_place = name.endswith("_") and not name.endswith("__")  # normal_, not __get__
+                # nn.init functions pass their tensor as a keyword (tensor=...).
+                target = args[0] if args else (kwargs or {}).get("tensor")
+                if in_place and isinstance(target, torch.nn.Parameter):
+                    return target
                 return func(*args, **(kwargs or {}))
 
         self._mode = Mode()

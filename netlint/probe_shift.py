@@ -18,6 +18,7 @@ parameter, buffer, ``training`` flag and random-number generator is exactly as b
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 from .state import preserved_rng, seed_generators
@@ -89,6 +92,7 @@ class ProbeResult:
     seconds: float
     output_drift: float  # relative L2 change of the eval output: running stats from A vs from B
     layers: list[LayerShift]  # sorted by magnitude, largest shift first
+    eval_difference: float | None = None  # max |difference| of two eval forwards (None: not checked)
 
     def layer(self, module: str) -> LayerShift | None:
         return next((x for x in self.layers if x.module == module), None)
@@ -101,6 +105,7 @@ class ProbeResult:
             "seconds": round(self.seconds, 3) if timings else None,
             "output_drift": _round(self.output_drift),
             "layers": [x.to_dict() for x in self.layers],
+            "eval_difference": None if self.eval_difference is None else _round(self.eval_difference),
         }
 
 
@@ -176,13 +181,70 @@ def _restored(model: nn.Module, layers: Sequence[nn.Module]) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
 
 
-def _install(layers: Sequence[tuple[str, _BatchNorm]], make) -> None:
+def _standard(bn: _BatchNorm) -> bool:
+    return type(bn).forward is _BatchNorm.forward
+
+
+@contextlib.contextmanager
+def _intercept(layers: Sequence[tuple[str, _BatchNorm]], handler) -> Iterator[None]:
+    """Route every BatchNorm's normalisation through ``handler(path, x, weight, bias, eps)``.
+
+    Standard BatchNorm classes get a temporary instance ``forward`` (no per-op cost). A subclass
+    with a forward of its own (timm's BatchNormAct2d adds an activation) keeps it, and only its
+    ``F.batch_norm`` call is intercepted, by a function mode active only when such layers exist.
+    """
+    custom = {id(bn): path for path, bn in layers if not _standard(bn)}
     for path, bn in layers:
-        bn.__dict__["forward"] = make(path, bn)
+        if _standard(bn):
+            bn.__dict__["forward"] = functools.partial(_call, handler, path, bn)
+    if not custom:
+        yield
+        return
+    stack: list[str] = []
+
+    def pre(module, args):
+        if id(module) in custom:
+            stack.append(custom[id(module)])
+
+    def post(module, args, out):
+        if id(module) in custom and stack:
+            stack.pop()
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is F.batch_norm and stack:
+                a = dict(zip(("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+                             args)) | kwargs  # fmt: skip
+                return handler(stack[-1], a["input"], a.get("weight"), a.get("bias"), a.get("eps", 1e-5))
+            return func(*args, **kwargs)
+
+    hooks = [register_module_forward_pre_hook(pre), register_module_forward_hook(post, always_call=True)]
+    try:
+        with Mode():
+            yield
+    finally:
+        for h in hooks:
+            h.remove()
 
 
-def measure(model: nn.Module, inputs: Sequence[Any], *, seed: int = 0, sources: dict[str, list[str]] | None = None):
-    """Run the four passes on ``model`` and ``inputs`` (already on one device); the model is restored."""
+def _call(handler, path: str, bn: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    return handler(path, x, bn.weight, bn.bias, bn.eps)
+
+
+def measure(
+    model: nn.Module,
+    inputs: Sequence[Any],
+    *,
+    seed: int = 0,
+    sources: dict[str, list[str]] | None = None,
+    check_eval: bool = False,
+):
+    """Run the four passes on ``model`` and ``inputs`` (already on one device); the model is restored.
+
+    ``check_eval`` adds a fifth pass: inference again with another seed, compared with pass C
+    (a dropout left active at inference makes them differ).
+    """
     layers = batchnorms(model)
     device = _device_of(model, inputs)
     batch = next((x.shape[0] for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0), 1)
@@ -194,6 +256,10 @@ def measure(model: nn.Module, inputs: Sequence[Any], *, seed: int = 0, sources: 
         stats_b = {p: m.mean_var() for p, m in moments_b.items() if m.count}
         out_a = _running_stats_pass(model, inputs, layers, moments_a, seed)
         out_b = _running_stats_pass(model, inputs, layers, moments_b, seed)
+        difference = None
+        if check_eval:
+            again = _running_stats_pass(model, inputs, layers, moments_a, seed + 1)
+            difference = _max_difference(out_a, again)
     seconds = time.perf_counter() - start
     shifts = []
     for path, _ in layers:
@@ -201,23 +267,20 @@ def measure(model: nn.Module, inputs: Sequence[Any], *, seed: int = 0, sources: 
             samples = moments_a[path].count
             shifts.append(_shift(path, stats_a[path], stats_b[path], samples, (sources or {}).get(path, [])))
     shifts.sort(key=lambda s: (-abs(math.log(s.ratio_mean)), -abs(math.log(s.worst_ratio)), s.module))
-    return ProbeResult(str(device), batch, seed, seconds, _drift(out_a, out_b), shifts)
+    return ProbeResult(str(device), batch, seed, seconds, _drift(out_a, out_b), shifts, difference)
 
 
 def _batch_stats_pass(model, inputs, layers, *, train: bool, seed: int) -> dict[str, _Moments]:
     moments = {path: _Moments() for path, _ in layers}
 
-    def make(path, bn):
-        def forward(x):
-            out, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
-            moments[path].add(x, mean, invstd, bn.eps)
-            return out
+    def handler(path, x, weight, bias, eps):
+        out, mean, invstd = torch.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
+        moments[path].add(x, mean, invstd, eps)
+        return out
 
-        return forward
-
-    _install(layers, make)
     model.train(train)
-    _run(model, inputs, seed)
+    with _intercept(layers, handler):
+        _run(model, inputs, seed)
     for path, m in moments.items():
         if m.count and not (torch.isfinite(m.total).all() and torch.isfinite(m.squares).all()):
             raise ProbeError(f"non-finite values reach BatchNorm {path} in the {'training' if train else 'eval'} pass")
@@ -235,16 +298,15 @@ def _running_stats_pass(model, inputs, layers, moments: dict[str, _Moments], see
             dtype = bn.running_mean.dtype
             stats[path] = (mean.to(dtype), var.to(dtype))
 
-    def make(path, bn):
-        def forward(x):
-            mean, var = stats.get(path, (bn.running_mean, bn.running_var))
-            return F.batch_norm(x, mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    running = {path: (bn.running_mean, bn.running_var) for path, bn in layers}
 
-        return forward
+    def handler(path, x, weight, bias, eps):
+        mean, var = stats.get(path, running[path])
+        return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
 
-    _install(layers, make)
     model.eval()
-    return _run(model, inputs, seed)
+    with _intercept(layers, handler):
+        return _run(model, inputs, seed)
 
 
 def _run(model: nn.Module, inputs: Sequence[Any], seed: int) -> Any:
@@ -288,6 +350,13 @@ def _shift(path: str, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tenso
         samples=samples,
         sources=list(sources),
     )
+
+
+def _max_difference(a: Any, b: Any) -> float:
+    pairs = zip(tree_leaves(a), tree_leaves(b))
+    diffs = [float((x.double() - y.double()).abs().max()) for x, y in pairs
+             if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel()]  # fmt: skip
+    return max(diffs, default=0.0)
 
 
 def _drift(a: Any, b: Any) -> float:

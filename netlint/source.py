@@ -277,3 +277,39 @@ def relpath(file: str | None, base: str | None = None) -> str | None:
     if absolute.startswith(base + os.sep):
         return os.path.relpath(absolute, base)
     return absolute
+
+
+def call_argument(file: str, line: int, name_suffix: str, keyword: str, position: int) -> ast.expr | bool | None:
+    """The source expression of one argument of the call ``...name_suffix(...)`` starting at ``line``.
+
+    Returns the expression, None when the argument is absent, and False when no such call is found
+    on that line (the source is unavailable or ambiguous).
+    """
+    tree = _parse(file)
+    if tree is None:
+        return False
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and node.lineno <= line <= (node.end_lineno or node.lineno)
+        and _callee(node).endswith(name_suffix)
+    ]
+    if len(calls) != 1:
+        calls = [c for c in calls if c.lineno == line]
+        if len(calls) != 1:
+            return False
+    call = calls[0]
+    for kw in call.keywords:
+        if kw.arg == keyword:
+            return kw.value
+    if len(call.args) > position and not any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
+        return call.args[position]
+    return None
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""

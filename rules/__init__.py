@@ -13,6 +13,10 @@ from .nl001_dropout_before_batchnorm import DropoutBeforeBatchNorm
 from .nl002_bias_before_batchnorm import BiasBeforeBatchNorm
 from .nl003_dropout_between_convolutions import DropoutBetweenConvolutions
 from .nl004_fc_head_instead_of_gap import FcHeadInsteadOfGap
+from .nl005_drop_path_before_batchnorm import DropPathBeforeBatchNorm
+from .nl006_dropout_active_at_inference import DropoutActiveAtInference
+from .nl007_dropout_before_nonzero_activation import DropoutBeforeNonzeroActivation
+from .nl008_activation_before_batchnorm import ActivationBeforeBatchNorm
 from .nl900_unused_suppression import UnusedSuppression
 
 ALL_RULES: tuple[type[Rule], ...] = (
@@ -20,6 +24,10 @@ ALL_RULES: tuple[type[Rule], ...] = (
     BiasBeforeBatchNorm,
     DropoutBetweenConvolutions,
     FcHeadInsteadOfGap,
+    DropPathBeforeBatchNorm,
+    DropoutActiveAtInference,
+    DropoutBeforeNonzeroActivation,
+    ActivationBeforeBatchNorm,
     UnusedSuppression,
 )
 

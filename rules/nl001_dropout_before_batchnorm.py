@@ -30,7 +30,9 @@ class DropoutBeforeBatchNorm(Rule):
 
     Not reported: a BatchNorm with `track_running_stats=False` (it normalises with the batch's own
     statistics at inference too), paths that meet a LayerNorm, GroupNorm or InstanceNorm first
-    (they renormalise every sample), and stochastic depth / drop-path (NL005's subject).
+    (they renormalise every sample), paths that only enter attention weights (a softmax or a fused
+    attention op renormalises them: MaxViT's relative-position MLP), and stochastic depth /
+    drop-path (NL005's subject).
 
     ## Example
     ```python

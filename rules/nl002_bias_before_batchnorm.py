@@ -85,9 +85,12 @@ class BiasBeforeBatchNorm(Rule):
             if channels is None and layer.shape is not None:
                 channels = layer.shape[1] if layer.op == Op.CONV else layer.shape[-1]
             names = sorted({n.module for n in norms})
-            norm_type = norms[0].type_name if norms[0].kind == "module" else "the norm"
-            what = f"{layer.type_name}" if layer.kind == "module" else f"{layer.type_name}()"
-            fix = "Create the layer with bias=False." if layer.kind == "module" else "Pass bias=None to this call."
+            norm_type = norms[0].params.get("layer_type") or (
+                norms[0].type_name if norms[0].kind == "module" else "the norm"
+            )
+            is_layer = layer.kind == "module" or "layer_type" in layer.params
+            what = layer.params.get("layer_type", layer.type_name) if is_layer else f"{layer.type_name}()"
+            fix = "Create the layer with bias=False." if is_layer else "Pass bias=None to this call."
             yield self.finding(
                 layer,
                 f"{what} at {layer.module or '<root>'} adds a bias that {listing(names, norm_type)} cancels by "

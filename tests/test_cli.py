@@ -22,7 +22,7 @@ def test_examples_report_and_exit_status():
         "examples/clean_resnet.py:CleanResNet  clean",
         "capture (cpu) for blocks.0, blocks.1, blocks.2, blocks.3",
         "fix: Create the layer with bias=False.",
-        "9 findings (9 warnings) in 3 of 6 models",
+        "12 findings (9 warnings, 3 infos) in 4 of 6 models",
     ):
         assert expected in out, f"{expected!r} not in output:\n{out}"
     assert "Traceback" not in out + result.stderr

@@ -54,7 +54,7 @@ def test_nodes_carry_kinds_shapes_params_and_edges():
     assert bn.inputs == [conv] and conv.users == [bn]
     functional = next(n for n in g.nodes if n.kind == "function" and n.op == Op.DROPOUT)
     assert functional.target == "torch.nn.functional.dropout"
-    assert functional.params == {"p": 0.1, "training": True, "training_given": True}
+    assert functional.params == {"p": 0.1, "training": True, "training_given": True, "training_source": "expression"}
     assert functional.module == ""  # called by the root's forward
     assert [p.engine for p in g.parts] == ["torch.fx"]
 
@@ -181,3 +181,27 @@ def test_keyword_defaults_are_traced_as_constants():
     report = netlint.check(Keywords(), torch.randn(2, 3))
     assert [p.engine for p in report.models[0].parts] == ["torch.fx"]
     assert [f.module for f in report.findings] == ["fc"]  # normalise=True was followed: fc -> bn
+
+
+def test_a_random_branch_is_recorded_not_frozen_by_fx():
+    """fx would run ``torch.rand(())`` once and bake one outcome in; such a block is captured instead,
+    and re-recorded with other seeds until no layer is left unrun."""
+
+    class Skippable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            if self.training and torch.rand(()) < 0.5:
+                return x
+            return x + self.bn(self.conv(x))
+
+    model = nn.Sequential(Skippable(), Skippable(), Skippable())
+    report = netlint.check(model, torch.randn(2, 4, 8, 8), select=["NL005"])
+    [m] = report.models
+    assert {p.module for p in m.parts if p.engine.startswith("capture")} == {"0", "1", "2"}
+    assert all("RandomBranch" in p.reason for p in m.parts if p.module)
+    assert m.unused == ()
+    assert sorted(f.module for f in m.findings) == ["0", "1"]

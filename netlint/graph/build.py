@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ def build_graph(
         t = traces[key]
         if real is None:
             try:
-                return _build(name, t, model, spec.meta(), sites, "meta"), spec
+                return _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta")), spec
             except Exception as exc:
                 if not (needs_real_data(exc) and materialize is not None):
                     attempts.append((spec, describe_exception(exc)))
@@ -64,10 +65,35 @@ def build_graph(
                 real = materialize().train()
         try:
             with preserved_rng(seed=0):
-                return _build(name, t, real, spec.real("cpu"), sites, "cpu"), spec
+                return _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu")), spec
         except Exception as exc:
             attempts.append((spec, describe_exception(exc)))
     raise GraphFailure(attempts)
+
+
+RECORDING_SEEDS = 8
+
+
+def _covering(build: Callable[[], Graph]) -> Graph:
+    """A recording whose random decisions (stochastic depth) skipped no layer, if a few seeds find one.
+
+    A recorded forward follows one outcome of each random draw; when some layers went unrun
+    because of them, the forward is recorded again with other seeds and the one that ran the most
+    layers is kept. Deterministic: the seeds are 0 to RECORDING_SEEDS - 1.
+    """
+    from ..state import seed_generators
+    from .queries import random_decisions
+
+    seed_generators(0)
+    best = build()
+    seed = 1
+    while best.unused and random_decisions(best) and seed < RECORDING_SEEDS:
+        seed_generators(seed)
+        graph = build()
+        if len(graph.unused) < len(best.unused):
+            best = graph
+        seed += 1
+    return best
 
 
 def _is_template(x) -> bool:
@@ -91,9 +117,12 @@ def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
                 builder, module_paths(root), "", lambda: root(*inputs), list(zip(inputs, nodes)), engine
             )
             builder.output([n for n in tree_leaves(ir) if isinstance(n, Node)], out)
-    seen = {n.module for n in builder.graph.nodes if n.kind == "module"}
+    # A layer is used when it is called, or when forward reads its weights (F.linear(x, self.qkv.weight)).
+    seen = {n.module for n in builder.graph.nodes if n.kind in ("module", "param")}
+    # Only layers that hold weights count: an uncalled Dropout or Identity hides nothing.
     builder.graph.unused = tuple(
-        path for path, m in root.named_modules() if path and ops.is_leaf(m) and path not in seen
-        and not any(path.startswith(s + ".") for s in seen)
+        path for path, m in root.named_modules()
+        if path and ops.is_leaf(m) and path not in seen and not any(path.startswith(s + ".") for s in seen)
+        and next(iter([*m.parameters(recurse=False), *m.buffers(recurse=False)]), None) is not None
     )  # fmt: skip
     return builder.graph

@@ -20,6 +20,38 @@ def tensor_shapes(value: Any) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(t.shape) for t in tree_leaves(value) if isinstance(t, torch.Tensor))
 
 
+_LAYER_KINDS: dict[str, tuple[type, ...]] = {
+    Op.CONV: (torch.nn.modules.conv._ConvNd,),
+    Op.LINEAR: (torch.nn.Linear,),
+    Op.BATCHNORM: (torch.nn.modules.batchnorm._BatchNorm,),
+    Op.INSTANCENORM: (torch.nn.modules.instancenorm._InstanceNorm,),
+    Op.GROUPNORM: (torch.nn.GroupNorm,),
+    Op.LAYERNORM: (torch.nn.LayerNorm,),
+}
+
+
+def _training_source(site: Site, target: str) -> str:
+    """How the call wrote ``training``: "omitted", "literal True", "literal False", "expression" or "unknown".
+
+    Read from the source: F.dropout's torch-function dispatch passes ``training`` explicitly to the
+    tracer even when the caller omitted it, so the recorded arguments cannot tell.
+    """
+    import ast
+
+    from ..source import call_argument
+
+    name = target.rsplit(".", 1)[-1]
+    keyword = "train" if target.startswith("torch.") and not target.startswith("torch.nn.") else "training"
+    expr = call_argument(site.file, site.line, name, keyword, 2)
+    if expr is False:
+        return "unknown"
+    if expr is None:
+        return "omitted"
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, bool):
+        return f"literal {expr.value}"
+    return "expression"
+
+
 class Builder:
     def __init__(self, name: str, root: torch.nn.Module, sites: dict[str, Site]):
         self.graph = Graph(name, training=root.training)
@@ -63,7 +95,25 @@ class Builder:
     def function(self, fn: Any, args: tuple, kwargs: dict, inputs: list[Node], value: Any, owner: str,
                  site: Site | None, engine: str) -> Node:  # fmt: skip
         op, target, params = ops.classify_function(fn, args, kwargs)
+        if op in (Op.DROPOUT, Op.CHANNEL_DROPOUT) and site is not None:
+            params = {**params, "training_source": _training_source(site, target)}
+        layer = self._layer_of(owner, op)
+        if layer is not None:
+            # A conv or linear subclass that calls F.conv2d itself (timm's Conv2dSame) is that layer.
+            params = {**params, "layer_type": type(layer).__name__}
+            return self._add("function", op, target, owner, params, inputs, value, self.sites.get(owner), engine)
         return self._add("function", op, target, owner, params, inputs, value, self._call_site(site, owner), engine)
+
+    def _layer_of(self, owner: str, op: str):
+        """The layer whose own forward made this call: a subclass of the matching torch layer."""
+        kinds = _LAYER_KINDS.get(op)
+        if kinds is None:
+            return None
+        try:
+            module = self.root.get_submodule(owner) if owner else self.root
+        except AttributeError:
+            return None
+        return module if isinstance(module, kinds) else None
 
     def method(self, name: str, inputs: list[Node], value: Any, owner: str, site: Site | None, engine: str) -> Node:
         op, params = ops.classify_method(name)

@@ -52,6 +52,9 @@ class Recorder(TorchFunctionMode):
         for t in tree_leaves(values):
             if isinstance(t, torch.Tensor):
                 node = self.producers.get(t)
+                if node is None and id(t) in self.paths:  # a weight read in forward, as fx's get_attr
+                    node = self.builder.param(self.paths[id(t)], t, self.engine)
+                    self.producers[t] = node
                 if node is not None:
                     found.append(node)
         return found
@@ -71,6 +74,10 @@ class Recorder(TorchFunctionMode):
             inputs = self.inputs_of(args[0], args[2:])
             node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine)
             self.seed(args[0], node)
+            return out
+        if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor):
+            # bool(x) or x.item(): forward decides on a value (a random draw skipping a block).
+            self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
             return out
         if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
             return out  # sizes, shapes and Python numbers carry no activations
@@ -135,9 +142,12 @@ def _method_name(func) -> str | None:
 
 
 def module_paths(root: torch.nn.Module) -> dict[int, str]:
+    """The path of every module, parameter and buffer of ``root``, by ``id``."""
     paths: dict[int, str] = {}
     for path, module in root.named_modules(remove_duplicate=False):
         paths.setdefault(id(module), path)
+    for path, tensor in [*root.named_parameters(remove_duplicate=False), *root.named_buffers(remove_duplicate=False)]:
+        paths.setdefault(id(tensor), path)
     return paths
 
 

@@ -15,16 +15,51 @@ from typing import Any
 
 import torch
 import torch.fx as fx
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
+from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure, describe_exception
 from ..source import call_site, relpath
 from . import ops
 from .builder import Builder
-from .capture import module_paths, record_call
+from .capture import _method_name, module_paths, record_call
 from .ir import Node
 
 MAX_RETRACES = 16
+
+
+class RandomBranch(Exception):
+    """forward decides on a random draw: a trace would freeze one outcome, so fx must not trace it."""
+
+
+class _RandomBranchGuard(TorchFunctionMode):
+    """While tracing, taints real tensors drawn at random and fails on a decision taken on one.
+
+    ``torch.rand(())`` has no symbolic input, so fx runs it and would bake one outcome of
+    ``if torch.rand(()) < p: return x`` into the graph: a block skipped at trace time would vanish
+    without a word. Failing instead sends the module to the capture engine, which records the
+    decision (and seeds the draw).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tainted = WeakIdKeyDictionary()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        method = _method_name(func)
+        if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor) and args[0] in self.tainted:
+            site = call_site()
+            where = f" at {relpath(site.file)}:{site.line}" if site else ""
+            raise RandomBranch(f"forward decides on a random draw{where}; a trace would freeze one outcome")
+        out = func(*args, **kwargs)
+        drawn = ops.is_random(func, method)
+        if drawn or any(isinstance(t, torch.Tensor) and t in self.tainted for t in tree_leaves((args, kwargs))):
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor):
+                    self.tainted[t] = True
+        return out
 
 
 class _Tracer(fx.Tracer):
@@ -75,7 +110,8 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
         try:
-            graph = tracer.trace(root, concrete_args=concrete or None)
+            with _RandomBranchGuard():
+                graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
             culprit = getattr(exc, "_netlint_module", "")
             if not culprit or culprit in opaque_paths:

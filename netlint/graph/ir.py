@@ -47,6 +47,8 @@ class Op:
     MATMUL = "matmul"
     SOFTMAX = "softmax"
     SHAPE = "shape"  # size(), dim(), .shape: metadata, not data
+    RANDOM = "random"  # a random draw in forward (torch.rand, bernoulli): hand-written stochastic ops
+    CONTROL = "control"  # a Python decision on a tensor's value (bool(x), x.item()): recorded at runtime
     OPAQUE = "opaque"  # a module whose inside neither engine could see
     OTHER = "other"
 

@@ -146,9 +146,11 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
     if _OTHER_NORMS and isinstance(m, _OTHER_NORMS):
         return Op.NORM, {}
     if isinstance(m, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout)):
-        return Op.CHANNEL_DROPOUT, {"p": float(m.p), "training": m.training, "inplace": m.inplace}
+        return Op.CHANNEL_DROPOUT, {"p": float(m.p), "training": m.training, "inplace": m.inplace,
+                                    "alpha": isinstance(m, nn.FeatureAlphaDropout)}  # fmt: skip
     if isinstance(m, (nn.Dropout, nn.AlphaDropout)):
-        return Op.DROPOUT, {"p": float(m.p), "training": m.training, "inplace": m.inplace}
+        return Op.DROPOUT, {"p": float(m.p), "training": m.training, "inplace": m.inplace,
+                            "alpha": isinstance(m, nn.AlphaDropout)}  # fmt: skip
     drop_kind = drop_module_kind(m)
     if drop_kind is not None:
         params: dict[str, Any] = {"p": _drop_prob(m) or 0.0, "training": m.training}
@@ -335,6 +337,13 @@ for _pool in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2
     if hasattr(torch, _pool):
         _FUNCTIONS[getattr(torch, _pool)] = (Op.POOL, ("input",), {}, lambda a, k=_pool: {"kind": k})
 
+for _name in ("rand", "rand_like", "randn", "randn_like", "bernoulli", "randint", "randint_like", "randperm",
+              "multinomial", "normal", "poisson"):  # fmt: skip
+    _FUNCTIONS[getattr(torch, _name)] = (Op.RANDOM, (), {}, None)
+for _fn in (F.alpha_dropout, torch.alpha_dropout, F.feature_alpha_dropout, torch.feature_alpha_dropout):
+    _op, _names, _defaults, _extract = _FUNCTIONS[_fn]
+    _FUNCTIONS[_fn] = (_op, _names, _defaults, lambda a, e=_extract: {**e(a), "alpha": True})
+
 # Activation functions and their value at zero.
 _ACT_FUNCTIONS: dict[Any, float | None] = {
     F.relu: 0.0, F.relu_: 0.0, torch.relu: 0.0, torch.relu_: 0.0, F.relu6: 0.0, F.leaky_relu: 0.0,
@@ -356,6 +365,9 @@ _NAMED_FUNCTIONS: dict[str, _Spec] = {
         Op.DROPBLOCK, ("input", "p", "block_size", "inplace", "eps", "training"), {"training": True}, _dropout_params),
 }  # fmt: skip
 
+#: Tensor methods through which forward takes a Python decision on a value (recorded at runtime).
+CONTROL_METHODS = ("__bool__", "item", "__int__", "__float__", "__index__", "tolist")
+
 _METHODS: dict[str, str] = {
     **dict.fromkeys(("view", "reshape", "flatten", "view_as", "reshape_as", "squeeze", "unsqueeze", "unflatten",
                      "squeeze_", "unsqueeze_"), Op.RESHAPE),
@@ -372,6 +384,9 @@ _METHODS: dict[str, str] = {
                      "type_as", "requires_grad_"), Op.IDENTITY),
     **dict.fromkeys(("size", "dim", "numel", "shape", "ndim", "ndimension", "stride", "device", "dtype",
                      "is_contiguous", "data_ptr", "element_size", "get_device"), Op.SHAPE),
+    **dict.fromkeys(("bernoulli", "bernoulli_", "uniform_", "normal_", "random_", "exponential_", "geometric_",
+                     "cauchy_", "log_normal_"), Op.RANDOM),
+    **dict.fromkeys(CONTROL_METHODS, Op.CONTROL),
 }  # fmt: skip
 _METHOD_ACTIVATIONS: dict[str, float | None] = {
     "relu": 0.0, "relu_": 0.0, "tanh": 0.0, "tanh_": 0.0, "sigmoid": 0.5, "sigmoid_": 0.5,
@@ -434,3 +449,10 @@ def _function_name(fn: Any, name: str) -> str:
     if module == "builtins":
         return short
     return name.lstrip(".")
+
+
+def is_random(fn: Any, method: str | None) -> bool:
+    """A random draw: ``torch.rand``, ``torch.bernoulli``, ``x.bernoulli_()``..."""
+    if method is not None:
+        return _METHODS.get(method) == Op.RANDOM
+    return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] == Op.RANDOM

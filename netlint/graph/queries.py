@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .ir import NORM_OPS, STOCHASTIC_OPS, Graph, Node, Op, walk
+from collections.abc import Iterator
+
+from .ir import DROPOUT_OPS, NORM_OPS, STOCHASTIC_OPS, WEIGHT_OPS, Graph, Node, Op, walk
 
 
 def is_active_dropout(node: Node) -> bool:
@@ -17,9 +19,17 @@ def uses_running_stats(node: Node) -> bool:
 
 
 def batchnorms_reached(dropout: Node) -> list[Node]:
-    """The running-statistics norms that ``dropout``'s output reaches, stopping at the first norm per path."""
-    reached, _ = walk(dropout, stop=lambda n: n.op in NORM_OPS)
+    """The running-statistics norms that ``dropout``'s output reaches, stopping at the first norm per path.
+
+    Paths into attention weights (a softmax, or a fused attention op) are not followed: there the
+    dropout reshapes a distribution that softmax renormalises (MaxViT's relative-position MLP
+    feeds an attention bias) rather than rescaling features by 1/(1-p).
+    """
+    reached, _ = walk(dropout, stop=lambda n: n.op in NORM_OPS, through=lambda n: n.op not in _RENORMALISING)
     return [n for n in reached if uses_running_stats(n)]
+
+
+_RENORMALISING = frozenset({Op.SOFTMAX, Op.ATTENTION})
 
 
 def dropout_sources(graph: Graph) -> dict[str, list[Node]]:
@@ -29,11 +39,13 @@ def dropout_sources(graph: Graph) -> dict[str, list[Node]]:
     and reaches every later layer, so the probe measures (and explains) shifts at all of them.
     """
     sources: dict[str, list[Node]] = {}
-    for node in graph.ops(*STOCHASTIC_OPS):
-        if is_active_dropout(node):
-            for bn in downstream(node):
-                if uses_running_stats(bn):
-                    sources.setdefault(bn.module, []).append(node)
+    starts = [(n, [n]) for n in graph.ops(*DROPOUT_OPS) if is_active_dropout(n)]
+    starts += [(site, gated) for site, gated, _ in gating_sites(graph)]
+    for site, gated in starts:
+        reached = {bn.index: bn for start in gated for bn in downstream(start) if uses_running_stats(bn)}
+        for bn in reached.values():
+            if site not in sources.setdefault(bn.module, []):
+                sources[bn.module].append(site)
     return sources
 
 
@@ -53,7 +65,69 @@ def downstream(start: Node) -> list[Node]:
 
 
 def has_probe_targets(graph: Graph) -> bool:
-    """Whether the probe runs by default: an active dropout-family op and a running-stats BatchNorm."""
-    return any(is_active_dropout(n) for n in graph.ops(*STOCHASTIC_OPS)) and any(
+    """Whether the probe runs by default: an active dropout-family op and a running-stats BatchNorm,
+    or a dropout left active at inference (the probe confirms it with two eval-mode forwards)."""
+    shift = any(is_active_dropout(n) for n in graph.ops(*STOCHASTIC_OPS)) and any(
         uses_running_stats(n) for n in graph.ops(Op.BATCHNORM)
     )
+    return shift or any(active_at_inference(n) for n in graph.ops(Op.DROPOUT, Op.CHANNEL_DROPOUT))
+
+
+def active_at_inference(node: Node) -> str | None:
+    """Why a functional dropout keeps dropping after ``model.eval()``: "omitted", "literal True" or None.
+
+    ``F.dropout`` and ``F.dropout1d/2d/3d`` default to ``training=True``; a module's dropout and a
+    call given ``training=self.training`` follow ``eval()``.
+    """
+    if node.kind != "function" or node.op not in (Op.DROPOUT, Op.CHANNEL_DROPOUT) or node.params.get("alpha"):
+        return None
+    p = node.params.get("p")
+    if not isinstance(p, (int, float)) or p <= 0:
+        return None
+    source = node.params.get("training_source", "unknown")
+    if source == "unknown":  # no readable source: only the recorded arguments
+        source = "omitted" if not node.params.get("training_given") else "expression"
+    if source == "omitted":
+        return "omitted" if node.params.get("training") is True else None
+    return "literal True" if source == "literal True" else None
+
+
+def random_decisions(graph: Graph) -> list[Node]:
+    """Decisions forward took on a random draw (``if torch.rand(()) < p``): recorded CONTROL nodes."""
+    return [node for node in graph.ops(Op.CONTROL) if random_ancestry(node)]
+
+
+def random_ancestry(node: Node) -> bool:
+    """Whether ``node`` depends on a random draw through operations without weights."""
+    found, _ = walk(node, stop=lambda n: n.op == Op.RANDOM, through=lambda n: n.op not in WEIGHT_OPS, upstream=True)
+    return bool(found)
+
+
+def _per_sample_mask(shape) -> bool:
+    """(N, 1, ..., 1): one draw per sample, which keeps or drops a whole branch (not dropout's per unit)."""
+    return shape is not None and len(shape) >= 2 and all(d == 1 for d in shape[1:])
+
+
+def _block_exits(graph: Graph, module: str) -> list[Node]:
+    """Nodes computed inside ``module`` whose output is used outside it: what the block returns."""
+    inside = [n for n in graph.nodes if n.module == module or n.module.startswith(module + ".")] if module else []
+    return [n for n in inside if any(not (u.module == module or u.module.startswith(module + ".")) for u in n.users)]
+
+
+def gating_sites(graph: Graph) -> Iterator[tuple[Node, list[Node], str]]:
+    """``(node to report, nodes whose output is gated, description)`` per drop-path site.
+
+    Library layers and functions (StochasticDepth, DropPath, drop_path), and hand-written gating:
+    a per-sample random mask that multiplies a branch, or a random draw that decides whether a
+    block runs.
+    """
+    for node in graph.ops(Op.DROP_PATH):
+        if is_active_dropout(node):
+            yield node, [node], f"{node.type_name}(p={node.params['p']:g}) drops the branch for some samples"
+    for node in graph.ops(Op.MUL):
+        gates = [i for i in node.data_inputs if _per_sample_mask(i.shape) and random_ancestry(i)]
+        others = [i for i in node.data_inputs if i not in gates and i.shape is not None and len(i.shape) >= 2]
+        if gates and others and others[0].shape[0] == gates[0].shape[0]:
+            yield node, [node], "a per-sample Bernoulli mask drops the branch for some samples"
+    for node in random_decisions(graph):
+        yield node, _block_exits(graph, node.module), "a random draw skips the block in some training steps"

@@ -17,6 +17,7 @@ EXPECTED = {
     "CustomDropBlock": ["dropblock"],
     "AlphaDropoutSelu": ["drop"],
     "DropoutThroughPooling": ["drop"],
+    "DropoutIntoAttentionValues": ["drop"],
 }
 
 
@@ -148,3 +149,23 @@ class DropoutThroughPooling(nn.Module):
 
     def forward(self, x):
         return self.bn(self.conv2(self.pool(self.drop(self.conv1(x)))))
+
+
+class DropoutIntoAttentionValues(nn.Module):
+    """Dropped features reach the BatchNorm through the attention's values (and nothing else)."""
+
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(16, 32)
+        self.drop = nn.Dropout(0.3)  # expect: NL001
+        self.v = nn.Linear(16, 16)
+        self.bn = nn.BatchNorm1d(16)
+
+    def forward(self, x):
+        q, k = self.qk(x).chunk(2, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return self.bn((attn @ self.v(self.drop(x))).mean(dim=1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 10, 16)

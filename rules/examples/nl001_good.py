@@ -104,3 +104,25 @@ class DropoutInTransformer(nn.Module):
     @staticmethod
     def example_inputs():
         return torch.randn(2, 10, 32)
+
+
+class RelativePositionBias(nn.Module):
+    """Dropout in an MLP that computes an attention bias (MaxViT's rel-pos MLP): softmax renormalises it."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(16, 48)
+        self.bias_mlp = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.125), nn.Linear(8, 1))
+        self.proj = nn.Linear(16, 16, bias=False)
+        self.bn = nn.BatchNorm1d(16)
+        self.register_buffer("coords", torch.randn(10 * 10, 2))
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        bias = self.bias_mlp(self.coords).view(10, 10)
+        attn = (q @ k.transpose(-2, -1) + bias).softmax(dim=-1)
+        return self.bn(self.proj(attn @ v).mean(dim=1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 10, 16)

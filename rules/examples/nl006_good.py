@@ -1,0 +1,46 @@
+"""NL006 dropout-active-at-inference: models that must not be reported."""
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class FollowsTheModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        x = F.dropout(F.relu(self.fc1(x)), 0.5, training=self.training)
+        return self.fc2(x)
+
+
+class DropoutModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ExplicitlyOff(nn.Module):
+    """training=False is off in training too (pointless, but not random at inference); p=0 drops nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc(F.dropout(F.dropout(x, 0.5, training=False), 0.0))
+
+
+class AlphaDropoutDefault(nn.Module):
+    """F.alpha_dropout defaults to training=False."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc(F.alpha_dropout(F.selu(x), 0.1))

@@ -1,0 +1,59 @@
+"""timm models torch.fx cannot trace are analysed through the fallback, and the report says how.
+
+Built with random weights and no download, on the meta device, with drop_rate=0.2 as the zoo
+sweep builds them. Expectations follow the architectures:
+
+- NesT's levels, CrossViT and NFNet's scaled convolutions do shape-dependent or data-dependent
+  Python in forward: fx fails there, those parts are recorded by the capture engine.
+- RepViT applies its head_drop (p = drop_rate) in forward_head, then the classifier's
+  NormLinear = BatchNorm1d + Linear (for the head and the distillation head): one NL001 at
+  head_drop. The classifier's own head.head_drop is built with p = 0 and drops nothing.
+- MaxViT-rmlp's relative-position MLP has a Dropout whose output only becomes an attention bias,
+  which softmax renormalises: no NL001 (a false positive this suite guards against).
+- A model whose first layer is not its input (csatv2 starts with a 64-channel DCT conv, naflexvit
+  with a Linear patch embedding) is run at the (C, H, W) it declares in pretrained_cfg.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import netlint
+
+timm = pytest.importorskip("timm")
+
+
+def check(name: str, **kwargs):
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False, drop_rate=0.2, **kwargs)
+    report = netlint.check(model, name=name, select=["NL001", "NL002", "NL003", "NL004"])
+    assert not report.errors, [e.text for e in report.errors]
+    return report.models[0]
+
+
+@pytest.mark.parametrize("name", ["nest_tiny", "crossvit_tiny_240", "dm_nfnet_f0"])
+def test_untraceable_models_are_analysed_by_the_fallback(name):
+    model = check(name)
+    captured = [p for p in model.parts if p.engine.startswith("capture")]
+    assert captured and all(p.reason for p in captured)
+    assert model.nodes > 100 and not model.unused
+
+
+def test_repvit_head_dropout_before_its_batchnorm_head():
+    model = check("repvit_m1")
+    assert [(f.code, f.module) for f in model.findings] == [("NL001", "head_drop")]
+    assert set(model.findings[0].related) == {"head.head.bn", "head.head_dist.bn"}
+
+
+def test_relative_position_mlp_dropout_is_not_reported():
+    model = check("maxvit_rmlp_pico_rw_256", drop_path_rate=0.1)
+    assert [f for f in model.findings if f.code == "NL001"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"), [("csatv2", "2x3x512x512"), ("naflexvit_base_patch16_parfac_gap", "2x3x384x384")]
+)
+def test_declared_input_size_is_used(name, shape):
+    model = check(name)
+    assert model.inputs == f"{shape} float32" and model.input_source == "declared by the model (input_size)"

@@ -1,0 +1,127 @@
+"""Every rule on every torchvision classification model, with random weights and no download.
+
+The expectations come from the architectures, not from netlint's output:
+
+- VGG (Simonyan & Zisserman, configurations A, B, D, E): the classifier starts with
+  Linear(512*7*7, 4096) on the flattened 7x7 map of AdaptiveAvgPool2d((7, 7)): NL004 at
+  classifier.0. The *_bn variants keep the default bias=True on every 3x3 conv, each followed
+  directly by a BatchNorm2d: one NL002 per conv, at the Sequential indices that the
+  configuration gives (conv, BN, ReLU per entry, one MaxPool per "M").
+- AlexNet: AdaptiveAvgPool2d((6, 6)), flatten, Dropout, Linear(256*6*6, 4096): NL004 at
+  classifier.1 (the Dropout sits at classifier.0).
+- SqueezeNet 1.0 and 1.1: Dropout(0.5) on the 512-channel 13x13 output of the last Fire module
+  (whose expand convs are the nearest weight layers upstream), then the 1x1 conv classifier:
+  NL003 at classifier.0.
+- GoogLeNet: each auxiliary classifier (built in training mode, aux_logits=True by default) pools
+  to 4x4, applies a 1x1 conv to 128 channels and flattens into fc1 = Linear(128*4*4, 1024):
+  NL004 at aux1.fc1 and aux2.fc1. Its convs are BasicConv2d (bias=False + BatchNorm).
+- NL005 (drop-path before BatchNorm): EfficientNet (v1 and v2) puts StochasticDepth, with a rate
+  growing from 0 across blocks, on every residual MBConv/FusedMBConv block (stride 1, same
+  channels); the sum reaches the next block's BatchNorm: one finding per such block with p > 0.
+  MaxViT has StochasticDepth in each layer's MBConv and both attentions; all reach the next
+  MBConv's pre-norm BatchNorm except the three of the last layer, followed only by LayerNorm-
+  normalised attention and the head. ConvNeXt and Swin also use drop-path, but only LayerNorm
+  follows: nothing.
+- NL006, NL007, NL008: no functional dropout without training=self.training, no dropout before
+  a sigmoid-like activation, no activation before a BatchNorm anywhere in the zoo.
+- Every other model: dropout only in the head or inside LayerNorm-normalised transformer blocks
+  (or drop rates of 0 by default: DenseNet, ViT, Swin), bias-free convolutions before BatchNorm,
+  and global pooling (or a class token) before the Linear head: nothing. Inception-v3's auxiliary
+  head pools to 1x1 before its Linear. RegNet builds its widths with tensor arithmetic in the
+  constructor, so it is built with initialisers skipped and copied to meta.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import netlint
+
+tvm = pytest.importorskip("torchvision.models")
+
+VGG = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+
+def bn_conv_indices(cfg) -> list[str]:
+    out, i = [], 0
+    for v in cfg:
+        if v == "M":
+            i += 1
+        else:
+            out.append(f"features.{i}")
+            i += 3  # conv, BatchNorm2d, ReLU
+    return out
+
+
+def drop_path_sites(name: str) -> set[tuple[str, str]]:
+    import torch
+    from torchvision.models.efficientnet import FusedMBConv, MBConv
+    from torchvision.ops import StochasticDepth
+
+    if not name.startswith(("efficientnet", "maxvit")):
+        return set()
+    with torch.device("meta"):
+        model = getattr(tvm, name)()
+    if name.startswith("efficientnet"):
+        return {
+            ("NL005", f"{path}.stochastic_depth")
+            for path, m in model.named_modules()
+            if isinstance(m, (MBConv, FusedMBConv)) and m.use_res_connect and m.stochastic_depth.p > 0
+        }
+    last = f"blocks.{len(model.blocks) - 1}.layers.{len(model.blocks[-1].layers) - 1}."
+    return {
+        ("NL005", path)
+        for path, m in model.named_modules()
+        if isinstance(m, StochasticDepth) and m.p > 0 and not path.startswith(last)
+    }
+
+
+def expected(name: str) -> set[tuple[str, str]]:
+    return core_expected(name) | drop_path_sites(name)
+
+
+def core_expected(name: str) -> set[tuple[str, str]]:
+    base = name.removesuffix("_bn")
+    if base in VGG:
+        found = {("NL004", "classifier.0")}
+        if name.endswith("_bn"):
+            found |= {("NL002", m) for m in bn_conv_indices(VGG[base])}
+        return found
+    return {
+        "alexnet": {("NL004", "classifier.1")},
+        "squeezenet1_0": {("NL003", "classifier.0")},
+        "squeezenet1_1": {("NL003", "classifier.0")},
+        "googlenet": {("NL004", "aux1.fc1"), ("NL004", "aux2.fc1")},
+    }.get(name, set())
+
+
+NAMES = tvm.list_models(module=tvm)
+
+
+def test_the_zoo_is_complete():
+    assert len(NAMES) == 80
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zoo_model(name):
+    report = netlint.check(f"torchvision.models:{name}", select=["NL00"])  # NL001-NL008, NL008 included
+    assert not report.errors, [e.text for e in report.errors]
+    [model] = report.models
+    assert {p.engine for p in model.parts} == {"torch.fx"}
+    assert {(f.code, f.module) for f in model.findings} == expected(name)
+    assert len(model.findings) == len(expected(name))
+
+
+def test_drop_path_expectations_are_not_empty():
+    assert len(drop_path_sites("efficientnet_b0")) == 9 and len(drop_path_sites("maxvit_t")) == 27
+
+
+def test_vgg_bn_indices_match_the_paper():
+    assert len(bn_conv_indices(VGG["vgg16"])) == 13 and bn_conv_indices(VGG["vgg11"])[:3] == [
+        "features.0", "features.4", "features.8"
+    ]  # fmt: skip
