@@ -155,12 +155,12 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
 
 
 def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
-    from .load import _user_code
+    from .load import user_code
     from .source import relpath
     from .state import preserved_rng
 
     start = time.perf_counter()
-    with preserved_rng(seed=0), _user_code():
+    with preserved_rng(seed=0), user_code():
         graph, used = _graph(spec, options)
     findings = [dataclasses.replace(f, model=spec.name, file=relpath(f.file)) for f in run_rules(graph, rules)]
     report = ModelReport(
@@ -214,7 +214,7 @@ def _probe(spec, used, graph: Graph, options: Options):
     """Measure on a model netlint owns (built with real weights), or on the user's, then restored."""
     from .graph.ir import DROPOUT_OPS
     from .graph.queries import active_at_inference, dropout_sources
-    from .load import _user_code
+    from .load import user_code
     from .probe_shift import default_batch_size, measure, on_device, resolve_device
     from .state import preserved_rng
 
@@ -222,7 +222,7 @@ def _probe(spec, used, graph: Graph, options: Options):
     batch = options.batch_size or default_batch_size(used.shapes)
     sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
     check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
-    with _user_code():
+    with user_code():
         inputs = used.real(device, seed=options.seed, batch_size=batch)
         if spec.instance is not None:
             with on_device(spec.instance, device) as model:

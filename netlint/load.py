@@ -56,7 +56,7 @@ class ModelSpec:
         if self.instance is not None:
             return copy.deepcopy(self.instance).to(device)
         assert self.factory is not None
-        with preserved_rng(seed=0, devices=[device]), _user_code(), torch.device(device):
+        with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
             return self.factory()
 
 
@@ -217,7 +217,7 @@ def _named_from_file(path: str, name: str) -> ModelSpec:
 def _from_module(module_name: str, name: str) -> ModelSpec:
     sites = CreationSites()
     try:
-        with sites.recording(), _user_code():
+        with sites.recording(), user_code():
             module = importlib.import_module(module_name)
     except NetlintError:
         raise
@@ -299,7 +299,7 @@ def package_root(path: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _user_code() -> Iterator[None]:
+def user_code() -> Iterator[None]:
     """User code may print: keep stdout clean for JSON and SARIF."""
     with contextlib.redirect_stdout(sys.stderr):
         yield
@@ -316,7 +316,7 @@ def import_file(path: str, sites: CreationSites) -> ModuleType:
         return existing
     display = relpath(path)
     try:
-        with sites.recording(), _user_code():
+        with sites.recording(), user_code():
             if "." in name and existing is None:
                 return importlib.import_module(name)
             if existing is not None:  # another file already took this name
@@ -388,12 +388,12 @@ def build_meta(spec: ModelSpec):
         return meta_copy(spec.instance)
     assert spec.factory is not None
     try:
-        with spec.sites.recording(), _user_code(), torch.device("meta"), _quiet_rng():
+        with spec.sites.recording(), user_code(), torch.device("meta"), _quiet_rng():
             return spec.factory()
     except Exception as meta_exc:
         first = meta_exc
     try:  # e.g. regnet computes widths with tensors in its constructor: .tolist() has no meta data
-        with spec.sites.recording(), _user_code(), _SkipInit(), _quiet_rng():
+        with spec.sites.recording(), user_code(), _SkipInit(), _quiet_rng():
             model = spec.factory()
         return meta_copy(model)
     except Exception:

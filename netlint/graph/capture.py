@@ -69,7 +69,7 @@ class Recorder(TorchFunctionMode):
         out = func(*args, **kwargs)
         if self.leaf_depth:
             return out
-        method = _method_name(func)
+        method = method_name(func)
         if method == "__setitem__":  # x[i] = y writes y's data into x
             inputs = self.inputs_of(args[0], args[2:])
             node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine)
@@ -130,7 +130,7 @@ class Recorder(TorchFunctionMode):
         return super().__exit__(*exc)
 
 
-def _method_name(func) -> str | None:
+def method_name(func) -> str | None:
     """``view`` for ``Tensor.view``; ``shape`` for the ``.shape`` getter; None for functions."""
     qual = getattr(func, "__qualname__", "")
     if qual.startswith(("TensorBase.", "Tensor.", "_TensorBase.")):

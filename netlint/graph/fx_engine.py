@@ -23,7 +23,7 @@ from ..errors import ForwardFailure, describe_exception
 from ..source import call_site, relpath
 from . import ops
 from .builder import Builder
-from .capture import _method_name, module_paths, record_call
+from .capture import method_name, module_paths, record_call
 from .ir import Node
 
 MAX_RETRACES = 16
@@ -48,7 +48,7 @@ class _RandomBranchGuard(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        method = _method_name(func)
+        method = method_name(func)
         if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor) and args[0] in self.tainted:
             site = call_site()
             where = f" at {relpath(site.file)}:{site.line}" if site else ""

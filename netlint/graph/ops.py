@@ -233,42 +233,6 @@ def _gn_params(a: dict[str, Any]) -> dict[str, Any]:
 
 _DROP = ("input", "p", "training", "inplace")
 _FUNCTIONS: dict[Any, _Spec] = {
-    F.conv1d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-        {},
-        _conv_params(False),
-    ),
-    F.conv2d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-        {},
-        _conv_params(False),
-    ),
-    F.conv3d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-        {},
-        _conv_params(False),
-    ),
-    F.conv_transpose1d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "output_padding", "groups"),
-        {},
-        _conv_params(True),
-    ),
-    F.conv_transpose2d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "output_padding", "groups"),
-        {},
-        _conv_params(True),
-    ),
-    F.conv_transpose3d: (
-        Op.CONV,
-        ("input", "weight", "bias", "stride", "padding", "output_padding", "groups"),
-        {},
-        _conv_params(True),
-    ),
     F.linear: (Op.LINEAR, ("input", "weight", "bias"), {}, _linear_params),
     F.embedding: (Op.EMBEDDING, ("input", "weight"), {}, None),
     F.batch_norm: (
@@ -330,6 +294,12 @@ _FUNCTIONS: dict[Any, _Spec] = {
     torch.clone: (Op.IDENTITY, (), {}, None),
     getattr: (Op.SHAPE, (), {}, None),  # fx records ``x.shape`` as getattr(x, "shape")
 }
+_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_T_ARGS = ("input", "weight", "bias", "stride", "padding", "output_padding", "groups")
+for _conv in (F.conv1d, F.conv2d, F.conv3d):
+    _FUNCTIONS[_conv] = (Op.CONV, _CONV_ARGS, {}, _conv_params(False))
+for _conv in (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d):
+    _FUNCTIONS[_conv] = (Op.CONV, _CONV_T_ARGS, {}, _conv_params(True))
 for _pool in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
               "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
               "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d"):  # fmt: skip
