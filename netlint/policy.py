@@ -9,6 +9,7 @@ import os
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from .engine import matches_code
 from .findings import Finding
 from .suppress import Suppression, suppressions_in
 
@@ -16,12 +17,8 @@ if TYPE_CHECKING:
     from .engine import Options, Report
 
 
-def _covers(patterns, code: str) -> bool:
-    return any(code.startswith(p.upper()) for p in patterns)
-
-
 def apply_policy(report: Report, options: Options, whole_files: set[str]) -> None:
-    root = os.path.abspath(options.config_root or os.getcwd())
+    root = os.path.abspath(options.config_root or os.getcwd())  # per-file globs are relative to it
     used: dict[tuple[str, int], set[str]] = defaultdict(set)  # suppression place -> codes it suppressed
     for model in report.models:
         kept: list[Finding] = []
@@ -39,7 +36,7 @@ def apply_policy(report: Report, options: Options, whole_files: set[str]) -> Non
             kept.append(f)
         model.findings = kept
     if any(r.code == "NL900" for r in report.rules):
-        _unused_suppressions(report, options, whole_files, used)
+        _unused_suppressions(report, options, whole_files, used, root)
 
 
 def _suppression_for(f: Finding) -> Suppression | None:
@@ -53,11 +50,11 @@ def _suppression_for(f: Finding) -> Suppression | None:
 
 def _ignored(f: Finding, model_file: str | None, options: Options, root: str) -> bool:
     for glob, codes in options.per_module_ignores.items():
-        if _covers(codes, f.code) and fnmatch.fnmatchcase(f.module, glob):
+        if matches_code(f.code, f.name, codes) and fnmatch.fnmatchcase(f.module, glob):
             return True
     files = [p for p in (f.file, model_file) if p]
     for glob, codes in options.per_file_ignores.items():
-        if not _covers(codes, f.code):
+        if not matches_code(f.code, f.name, codes):
             continue
         for path in files:
             relative = os.path.relpath(os.path.abspath(path), root)
@@ -66,7 +63,7 @@ def _ignored(f: Finding, model_file: str | None, options: Options, root: str) ->
     return False
 
 
-def _unused_suppressions(report: Report, options: Options, whole_files: set[str], used) -> None:
+def _unused_suppressions(report: Report, options: Options, whole_files: set[str], used, root: str) -> None:
     """NL900 for every suppression in a fully checked file that suppressed nothing of what ran."""
     from .rules import ALL_RULES, BY_CODE, UnusedSuppression
     from .source import relpath
@@ -106,6 +103,6 @@ def _unused_suppressions(report: Report, options: Options, whole_files: set[str]
                 "Remove the comment, or the codes in it that no longer suppress anything.",
                 relpath(path), s.line, model=model.name,
             )  # fmt: skip
-            if _ignored(finding, model.file, options, os.path.abspath(options.config_root or os.getcwd())):
+            if _ignored(finding, model.file, options, root):
                 continue
             model.findings.append(finding)

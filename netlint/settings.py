@@ -197,14 +197,20 @@ def _severity(value: Any, fail) -> Severity:
 
 
 def validate_code(code: str, where: str, exact: bool = False) -> str:
-    """A rule code (``NL001``), a code prefix (``NL00``) or a rule name; anything else is an error."""
-    from .rules import ALL_RULES
+    """A rule code (``NL001``), a code prefix (``NL00``) or a rule name; anything else is an error.
+
+    Returns the code (or prefix): names are normalised here, so that everything downstream
+    (severity overrides, ignores, selection) compares codes only.
+    """
+    from .rules import ALL_RULES, BY_NAME
 
     upper = code.upper()
     codes = [r.code for r in ALL_RULES]
     names = [r.name for r in ALL_RULES]
-    if upper in codes or code in names:
-        return upper if upper in codes else code
+    if upper in codes:
+        return upper
+    if code in BY_NAME:
+        return BY_NAME[code].code
     if not exact and upper.startswith("NL") and any(c.startswith(upper) for c in codes):
         return upper
     raise ConfigError(f"{where}: unknown rule {code!r}{_suggest(upper, codes + names)} (see `netlint rules`)")

@@ -59,6 +59,16 @@ def test_per_file_and_per_module_ignores(tmp_path):
     assert json.loads(result.stdout)["summary"]["suppressed"] == 3
 
 
+def test_rule_names_work_wherever_codes_do(tmp_path):
+    model = project(tmp_path, 'probe = false\nselect = ["bias-before-batchnorm", "dropout-before-batchnorm"]\n'
+                    '[tool.netlint.severity]\nbias-before-batchnorm = "info"\n'
+                    '[tool.netlint.per-module-ignores]\n"dr*" = ["dropout-before-batchnorm"]')  # fmt: skip
+    result = run_netlint("check", str(model), "--format", "json", cwd=tmp_path)
+    assert codes(result) == [("NL002", "info")]
+    shown = run_netlint("check", "--show-settings", cwd=tmp_path).stdout
+    assert 'select = ["NL002", "NL001"]' in shown and '"NL002": "info"' in shown
+
+
 def test_models_with_input_shapes_are_the_default_targets(tmp_path):
     project(
         tmp_path,
