@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
+from typing import Any
+
+from netlint.findings import Finding
 
 
 def listing(paths: Sequence[str], noun: str, limit: int = 3) -> str:
@@ -19,3 +24,18 @@ def prod(values: Sequence[int]) -> int:
     for v in values:
         out *= v
     return out
+
+
+def with_measured_shift(finding: Finding, probe: Any) -> tuple[Finding, bool]:
+    """The finding with the probe's ratio for each BatchNorm in ``related``, naming the worst one
+    outside [0.9, 1.1]; and whether any lies outside."""
+    measured = {bn: layer for bn in finding.related if (layer := probe.layer(bn)) is not None}
+    shifted = sorted((x for x in measured.values() if x.shifted), key=lambda x: -abs(math.log(x.ratio_mean)))
+    ratios = {bn: float(f"{layer.ratio_mean:.6g}") for bn, layer in measured.items()}
+    message = finding.message
+    if shifted:
+        worst = shifted[0]
+        more = f" (and {len(shifted) - 1} more outside [0.9, 1.1])" if len(shifted) > 1 else ""
+        message += f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
+    updated = dataclasses.replace(finding, message=message, data={**finding.data, "measured_ratio": ratios})
+    return updated, bool(shifted)

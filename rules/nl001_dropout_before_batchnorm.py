@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +7,7 @@ from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import batchnorms_reached, is_active_dropout
 
-from ._common import listing
+from ._common import listing, with_measured_shift
 
 
 class DropoutBeforeBatchNorm(Rule):
@@ -83,14 +81,4 @@ class DropoutBeforeBatchNorm(Rule):
 
     def with_probe(self, finding: Finding, probe: Any) -> Finding:
         """Attach the measured ratio of every BatchNorm the dropout reaches; name the worst shifted one."""
-        measured = {bn: layer for bn in finding.related if (layer := probe.layer(bn)) is not None}
-        shifted = sorted(
-            (layer for layer in measured.values() if layer.shifted), key=lambda x: -abs(math.log(x.ratio_mean))
-        )
-        message = finding.message
-        if shifted:
-            worst = shifted[0]
-            more = f" (and {len(shifted) - 1} more outside [0.9, 1.1])" if len(shifted) > 1 else ""
-            message += f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
-        ratios = {bn: float(f"{layer.ratio_mean:.6g}") for bn, layer in measured.items()}
-        return dataclasses.replace(finding, message=message, data={**finding.data, "measured_ratio": ratios})
+        return with_measured_shift(finding, probe)[0]

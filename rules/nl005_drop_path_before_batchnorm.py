@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +8,7 @@ from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node
 from netlint.graph.queries import batchnorms_reached, gating_sites
 
-from ._common import listing
+from ._common import listing, with_measured_shift
 
 
 class DropPathBeforeBatchNorm(Rule):
@@ -84,15 +83,6 @@ class DropPathBeforeBatchNorm(Rule):
             )
 
     def with_probe(self, finding: Finding, probe: Any) -> Finding:
-        measured = {bn: layer for bn in finding.related if (layer := probe.layer(bn)) is not None}
-        shifted = sorted((x for x in measured.values() if x.shifted), key=lambda x: -abs(math.log(x.ratio_mean)))
-        ratios = {bn: float(f"{layer.ratio_mean:.6g}") for bn, layer in measured.items()}
-        changes: dict[str, Any] = {"data": {**finding.data, "measured_ratio": ratios}}
-        if shifted:
-            worst = shifted[0]
-            more = f" (and {len(shifted) - 1} more outside [0.9, 1.1])" if len(shifted) > 1 else ""
-            changes["message"] = (
-                finding.message + f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
-            )
-            changes["severity"] = Severity.WARNING
-        return dataclasses.replace(finding, **changes)
+        """Attach the measured ratios; a shift outside [0.9, 1.1] makes the finding a warning."""
+        updated, shifted = with_measured_shift(finding, probe)
+        return dataclasses.replace(updated, severity=Severity.WARNING) if shifted else updated
