@@ -39,3 +39,8 @@ def with_measured_shift(finding: Finding, probe: Any) -> tuple[Finding, bool]:
         message += f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
     updated = dataclasses.replace(finding, message=message, data={**finding.data, "measured_ratio": ratios})
     return updated, bool(shifted)
+
+
+def activation_name(node: Any) -> str:
+    """``Sigmoid`` for a layer, ``sigmoid()`` for a functional call or a tensor method."""
+    return node.type_name if node.kind == "module" else f"{node.params.get('fn', node.type_name)}()"

@@ -6,6 +6,8 @@ from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op
 from netlint.graph.queries import is_active_dropout
 
+from ._common import activation_name
+
 
 def _next_ops(node: Node) -> list[Node]:
     """The users of ``node``, looking through ``nn.Identity``."""
@@ -63,7 +65,7 @@ class DropoutBeforeNonzeroActivation(Rule):
                 at_zero = act.params.get("at_zero") if act.op == Op.ACTIVATION else None
                 if at_zero is None or abs(at_zero) < 1e-12:
                     continue
-                name = act.type_name if act.kind == "module" else f"{act.params.get('fn', act.type_name)}()"
+                name = activation_name(act)
                 yield self.finding(
                     node,
                     f"{node.type_name}(p={node.params['p']:g}) at {node.module or '<root>'} feeds {name} at "

@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Op
 
+from ._common import activation_name
+
 
 class ActivationBeforeBatchNorm(Rule):
     """
@@ -62,7 +64,7 @@ class ActivationBeforeBatchNorm(Rule):
             if len(sources) != 1 or sources[0].op not in (Op.CONV, Op.LINEAR) or len(sources[0].users) != 1:
                 continue
             layer = sources[0]
-            act_name = act.type_name if act.kind == "module" else f"{act.params.get('fn', act.type_name)}()"
+            act_name = activation_name(act)
             yield self.finding(
                 bn,
                 f"{layer.module or '<root>'} -> {act_name} -> {bn.module or '<root>'}: the activation comes before "
