@@ -84,10 +84,6 @@ class InputSpec:
     def shapes(self) -> list[tuple[int, ...]]:
         return [x.shape for x in self.items if isinstance(x, TensorTemplate)]
 
-    @property
-    def has_values(self) -> bool:
-        return any(isinstance(x, TensorTemplate) and x.value is not None for x in self.items)
-
     def describe(self) -> str:
         return ", ".join(x.describe() if isinstance(x, TensorTemplate) else repr(x) for x in self.items)
 
