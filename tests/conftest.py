@@ -27,6 +27,17 @@ def run_netlint(*args: str, cwd: Path | str = ROOT, env: dict | None = None) -> 
     )
 
 
+@pytest.fixture(scope="session")
+def examples_json_pair() -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """Two identical probed JSON runs over examples/ and a model with random blocks.
+
+    Shared by the byte-identity test (formats) and the determinism test (state): one pair of the
+    most expensive CLI runs serves both (with pytest-xdist, once per worker that needs it).
+    """
+    args = ("check", str(EXAMPLES), str(FIXTURES / "active_blocks.py"), "--probe", "--format", "json")
+    return run_netlint(*args), run_netlint(*args)
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
