@@ -200,7 +200,7 @@ class _Interpreter:
         return found
 
     def step(self, n: fx.Node) -> tuple[Any, Any]:
-        b, env = self.builder, self.env
+        b = self.builder
         if n.op == "placeholder":
             name = next(self.placeholders)  # fx renames constant parameters (scale -> scale_1)
             if name in self.t.concrete:
