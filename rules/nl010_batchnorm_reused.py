@@ -93,15 +93,14 @@ class BatchNormReused(Rule):
                 how = f"is called {per_owner_call} times per call of {owner_text}"
             else:
                 how = f"is shared by {len(owners)} modules that each call it ({owner_text})"
-            loop = " (a loop)" if len(lines) == 1 else ""
             kind = node.params.get("layer_type") or node.type_name
             yield self.finding(
                 node,
-                f"{kind} {path or '<root>'} {how}, at line{'s' if len(lines) > 1 else ''} {', '.join(lines)}{loop}: "
+                f"{kind} {path or '<root>'} {how}, at line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: "
                 f"its running statistics average the distributions of different layers and fit none of them, and "
                 f"its affine parameters are shared.",
                 "Give each call its own BatchNorm (e.g. bn1 and bn2, or one per iteration in an nn.ModuleList).",
-                related=[o for o in owners],
+                related=owners,
                 calls=len(calls),
                 calls_per_owner_call=per_owner_call,
                 lines=lines,
