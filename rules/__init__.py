@@ -19,6 +19,7 @@ from .nl007_dropout_before_nonzero_activation import DropoutBeforeNonzeroActivat
 from .nl008_activation_before_batchnorm import ActivationBeforeBatchNorm
 from .nl010_batchnorm_reused import BatchNormReused
 from .nl011_linear_collapse import LinearCollapse
+from .nl013_probabilities_into_logits_loss import ProbabilitiesIntoLogitsLoss
 from .nl014_kernel_sees_padding import KernelSeesPadding
 from .nl015_stride_skips_input import StrideSkipsInput
 from .nl900_unused_suppression import UnusedSuppression
@@ -34,6 +35,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ActivationBeforeBatchNorm,
     BatchNormReused,
     LinearCollapse,
+    ProbabilitiesIntoLogitsLoss,
     KernelSeesPadding,
     StrideSkipsInput,
     UnusedSuppression,
