@@ -148,7 +148,11 @@ class LinearCollapse(Rule):
         cost = width_in * hidden + hidden * width_out + hidden * bool(first.params.get("bias"))
         cost += width_out * bool(second.params.get("bias")) + norm
         merged = width_in * width_out + (width_out if biased or norm else 0)
-        via = "".join(f" -> {n.type_name if n.kind == 'module' else n.target}" for n in between)
+        shown = [n for n in between if n.op != Op.IDENTITY]  # casts and nn.Identity say nothing
+        via = "".join(
+            f" -> {n.params.get('layer_type') or (n.type_name if n.kind == 'module' else n.type_name + '()')}"
+            for n in shown
+        )
         single = _describe(first if first.op == second.op else second, width_in, width_out)
         return self.finding(
             first,
