@@ -140,11 +140,11 @@ def test_vgg_bn_indices_match_the_paper():
 
 
 def strided_pointwise_convs(name: str) -> set[tuple[str, str]]:
-    """1x1 convs with stride 2, read from the built model (not from netlint's graph)."""
+    """1x1 convs with stride 2, read from the built model (not from netlint's graph; on the CPU, as RegNet
+    computes its widths with tensors)."""
     import torch
 
-    with torch.device("meta"):
-        model = getattr(tvm, name)()
+    model = getattr(tvm, name)()
     return {
         ("NL015", path)
         for path, m in model.named_modules()
