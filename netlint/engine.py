@@ -118,10 +118,12 @@ def selected_rules(
 def check_targets(targets: Sequence[str], options: Options | None = None) -> Report:
     """Check every model of every target; bad input becomes an error entry, not an exception."""
     from .load import resolve
+    from .losses import losses_in_sight, target_files
 
     options = options or Options()
     rules = selected_rules(options.select, options.ignore, options.extend_select)
     report = Report(rules=rules, fail_on=options.fail_on)
+    losses = losses_in_sight(target_files(targets))  # NL013: the losses the checked files use
     whole_files: set[str] = set()  # files all of whose models were checked: their suppressions are judged
     for target in targets:
         try:
@@ -136,7 +138,7 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
         whole_files.update(loaded.whole_files)
         for spec in loaded.models:
             try:
-                model_report = check_spec(spec, options, rules)
+                model_report = check_spec(spec, options, rules, losses)
                 report.models.append(model_report)
                 if model_report.probe_error is not None:
                     report.errors.append(model_report.probe_error)
@@ -154,14 +156,17 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
     return report
 
 
-def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
+def check_spec(spec, options: Options, rules: Sequence[Rule], losses: frozenset[str] = frozenset()) -> ModelReport:
+    """One model's report; ``losses`` are the loss names the checked target files use (NL013)."""
     from .load import user_code
+    from .losses import losses_in_sight
     from .source import relpath
     from .state import preserved_rng
 
     start = time.perf_counter()
     with preserved_rng(seed=0), user_code():
         graph, used = _graph(spec, options)
+    graph.context["losses"] = tuple(sorted(losses | losses_in_sight([spec.file or _class_file(spec.instance)])))
     findings = [dataclasses.replace(f, model=spec.name, file=relpath(f.file)) for f in run_rules(graph, rules)]
     report = ModelReport(
         name=spec.name,
@@ -195,6 +200,16 @@ def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
             ]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _class_file(instance) -> str | None:
+    """The file that defines a model object's class (the API's models have no target file)."""
+    import inspect
+
+    try:
+        return inspect.getsourcefile(type(instance)) if instance is not None else None
+    except (TypeError, OSError):
+        return None
 
 
 def _graph(spec, options: Options):

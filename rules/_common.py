@@ -44,3 +44,16 @@ def with_measured_shift(finding: Finding, probe: Any) -> tuple[Finding, bool]:
 def activation_name(node: Any) -> str:
     """``Sigmoid`` for a layer, ``sigmoid()`` for a functional call or a tensor method."""
     return node.type_name if node.kind == "module" else f"{node.params.get('fn', node.type_name)}()"
+
+
+def per_dim(value: Any, dims: int) -> tuple[int, ...] | None:
+    """``3`` / ``(3,)`` / ``(3, 3)`` as one int per spatial dimension; None when it is not that."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+        return tuple(value) * dims if len(value) == 1 else (tuple(value) if len(value) == dims else None)
+    return None
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape)

@@ -57,3 +57,23 @@ def test_relative_position_mlp_dropout_is_not_reported():
 def test_declared_input_size_is_used(name, shape):
     model = check(name)
     assert model.inputs == f"{shape} float32" and model.input_source == "declared by the model (input_size)"
+
+
+@pytest.mark.parametrize("name", ["mobilevitv2_050"])
+def test_mobilevitv2_linear_bottleneck_into_the_next_expansion(name):
+    """NL011's true instances in the timm sample. MobileViTv2 (Mehta & Rastegari, 2022) drops v1's
+    fusion and skip: each MobileViT block ends with a 1x1 projection + BatchNorm and no activation
+    (conv_proj), read only by the next stage's 1x1 expansion (conv1_1x1). Stage 0's inverted
+    bottleneck changes the width, so it has no shortcut either: its linear 1x1 projection feeds
+    stage 1's expansion alone. Each pair is one 1x1 conv from the first input width to the second
+    output width, and the hidden width is not narrower than the smaller of the two."""
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False, drop_rate=0.2)
+    report = netlint.check(model, name=name, select=["NL011"], probe=False)
+    assert not report.errors
+    found = {(f.module, f.related) for f in report.models[0].findings}
+    assert found == {
+        ("stages.0.0.conv3_1x1.conv", ("stages.1.0.conv1_1x1.conv",)),
+        ("stages.2.1.conv_proj.conv", ("stages.3.0.conv1_1x1.conv",)),
+        ("stages.3.1.conv_proj.conv", ("stages.4.0.conv1_1x1.conv",)),
+    }

@@ -24,6 +24,16 @@ The expectations come from the architectures, not from netlint's output:
   follows: nothing.
 - NL006, NL007, NL008: no functional dropout without training=self.training, no dropout before
   a sigmoid-like activation, no activation before a BatchNorm anywhere in the zoo.
+- NL011 (linear-collapse): mobilenet_v3_small's first block has expand ratio 1 (16 -> 16, no
+  expansion conv) and stride 2, hence no residual: its 1x1 projection 16 -> 16 + BatchNorm feeds
+  the next block's 1x1 expansion 16 -> 72 with no activation between, a single 16 -> 72 map. In
+  mobilenet_v3_large the same first block has stride 1 and a residual (the sum is shared): nothing.
+  Every other 1x1 projection is narrower than its input (inverted residuals) or ends in a residual.
+- NL010, NL013, NL014: no BatchNorm called twice per call of its block, no softmax or sigmoid on
+  the output (the models return logits), and at 224x224 the smallest maps are 7x7, where every
+  kernel tap of every conv sees data.
+- NL015 (opt-in, not in the sweep above): the 1x1 stride-2 projection shortcuts of ResNet/ResNeXt
+  (downsample.0) and RegNet (proj.0) read 1 of 4 positions; a separate test checks them.
 - Every other model: dropout only in the head or inside LayerNorm-normalised transformer blocks
   (or drop rates of 0 by default: DenseNet, ViT, Swin), bias-free convolutions before BatchNorm,
   and global pooling (or a class token) before the Linear head: nothing. Inception-v3's auxiliary
@@ -97,6 +107,7 @@ def core_expected(name: str) -> set[tuple[str, str]]:
         "squeezenet1_0": {("NL003", "classifier.0")},
         "squeezenet1_1": {("NL003", "classifier.0")},
         "googlenet": {("NL004", "aux1.fc1"), ("NL004", "aux2.fc1")},
+        "mobilenet_v3_small": {("NL011", "features.1.block.2.0")},
     }.get(name, set())
 
 
@@ -109,7 +120,8 @@ def test_the_zoo_is_complete():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_zoo_model(name):
-    report = netlint.check(f"torchvision.models:{name}", select=["NL00"])  # NL001-NL008, NL008 included
+    # Every rule, opt-in NL008 included; NL015 (opt-in) has its own test below.
+    report = netlint.check(f"torchvision.models:{name}", select=["NL0"], ignore=["NL015"])
     assert not report.errors, [e.text for e in report.errors]
     [model] = report.models
     assert {p.engine for p in model.parts} == {"torch.fx"}
@@ -125,3 +137,26 @@ def test_vgg_bn_indices_match_the_paper():
     assert len(bn_conv_indices(VGG["vgg16"])) == 13 and bn_conv_indices(VGG["vgg11"])[:3] == [
         "features.0", "features.4", "features.8"
     ]  # fmt: skip
+
+
+def strided_pointwise_convs(name: str) -> set[tuple[str, str]]:
+    """1x1 convs with stride 2, read from the built model (not from netlint's graph; on the CPU, as RegNet
+    computes its widths with tensors)."""
+    import torch
+
+    model = getattr(tvm, name)()
+    return {
+        ("NL015", path)
+        for path, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.stride == (2, 2)
+    }
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "regnet_y_400mf", "mobilenet_v2", "densenet121"])
+def test_stride_skips_input_on_projection_shortcuts(name):
+    """ResNet's and RegNet's downsampling shortcuts are 1x1 stride-2 convs (He et al., Bag of Tricks, sec. 4.1);
+    MobileNetV2 and DenseNet downsample with 3x3 convs and 2x2 pooling, which read every position."""
+    report = netlint.check(f"torchvision.models:{name}", select=["NL015"])
+    found = {(f.code, f.module) for f in report.models[0].findings}
+    assert found == strided_pointwise_convs(name)
+    assert bool(found) == name.startswith(("res", "regnet"))

@@ -13,7 +13,7 @@ from torch.utils._pytree import tree_leaves
 
 from ..source import Site, is_user_file
 from . import ops
-from .ir import AnalysisPart, Graph, Node, Op
+from .ir import AnalysisPart, Graph, ModuleCall, Node, Op
 
 
 def tensor_shapes(value: Any) -> tuple[tuple[int, ...], ...]:
@@ -131,6 +131,13 @@ class Builder:
             if is_user_file(user_file):
                 return Site(site.file, site.line, user_file, user_line)
         return Site(site.file, site.line)
+
+    def new_call(self, module: str, parent: int | None, site: Site | None) -> int:
+        """Record one call of ``module`` made by call ``parent``; returns its key in ``graph.calls``."""
+        key = len(self.graph.calls)
+        file, line = site.best if site is not None else (None, None)
+        self.graph.calls[key] = ModuleCall(module, parent, file, line)
+        return key
 
     def part(self, module: str, engine: str, reason: str = "") -> None:
         self.graph.parts.append(AnalysisPart(module, engine, reason))

@@ -28,13 +28,14 @@ from .ir import Node
 class Recorder(TorchFunctionMode):
     """Records ops into ``builder`` while a forward runs inside ``with recorder:``."""
 
-    def __init__(self, builder: Builder, paths: dict[int, str], owner: str, engine: str):
+    def __init__(self, builder: Builder, paths: dict[int, str], owner: str, engine: str, call: int | None = None):
         super().__init__()
         self.builder = builder
         self.paths = paths  # id(module) -> module path in the analysed model
         self.engine = engine
         self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.owners = [owner]
+        self.calls: list[tuple[str, int | None]] = [(owner, call)]  # (path, key in graph.calls) of running modules
         self.leaf: torch.nn.Module | None = None  # the leaf layer now running, if any
         self.leaf_depth = 0
         self._hooks: list[Any] = []
@@ -73,11 +74,13 @@ class Recorder(TorchFunctionMode):
         if method == "__setitem__":  # x[i] = y writes y's data into x
             inputs = self.inputs_of(args[0], args[2:])
             node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine)
+            node.call = self.calls[-1][1]
             self.seed(args[0], node)
             return out
         if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor):
             # bool(x) or x.item(): forward decides on a value (a random draw skipping a block).
-            self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
+            node = self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
+            node.call = self.calls[-1][1]
             return out
         if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
             return out  # sizes, shapes and Python numbers carry no activations
@@ -86,6 +89,7 @@ class Recorder(TorchFunctionMode):
             node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
         else:
             node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+        node.call = self.calls[-1][1]
         self.seed(out, node)
         return out
 
@@ -97,6 +101,7 @@ class Recorder(TorchFunctionMode):
         path = self.paths.get(id(module))
         if path is None:
             return
+        self.calls.append((path, self.builder.new_call(path, self.calls[-1][1], call_site())))
         if ops.is_leaf(module):
             self.leaf, self.leaf_depth = module, 1
         else:
@@ -112,9 +117,11 @@ class Recorder(TorchFunctionMode):
         if self.leaf_depth == 1 and module is self.leaf:
             self.leaf, self.leaf_depth = None, 0
             node = self.builder.module(path, module, self.inputs_of(args, kwargs), out, self.engine)
+            node.call = self.calls.pop()[1]
             self.seed(out, node)
         elif len(self.owners) > 1 and self.owners[-1] == path:
             self.owners.pop()
+            self.calls.pop()
 
     def __enter__(self):
         self._hooks = [
@@ -158,9 +165,13 @@ def record_call(
     call: Callable[[], Any],
     seeds: list[tuple[Any, Node | None]],
     engine: str,
+    parent_call: int | None = None,
 ) -> tuple[Any, Any]:
-    """Run ``call`` under a recorder; returns its output and the output's IR (producer per tensor)."""
-    recorder = Recorder(builder, paths, owner, engine)
+    """Run ``call`` under a recorder; returns its output and the output's IR (producer per tensor).
+
+    ``parent_call`` is the key in ``graph.calls`` of the call that runs ``call`` (None: the root's).
+    """
+    recorder = Recorder(builder, paths, owner, engine, parent_call)
     for value, node in seeds:
         recorder.seed(value, node)
     try:

@@ -24,7 +24,7 @@ from ..source import call_site, relpath
 from . import ops
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
-from .ir import Node
+from .ir import ModuleCall, Node
 
 MAX_RETRACES = 16
 
@@ -67,11 +67,20 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.opaque = opaque
         self.opaque_types = opaque_types
+        self.calls: dict[int, ModuleCall] = {0: ModuleCall("", None)}  # every module call, as graph.calls
+        self.call_stack = [0]
 
     def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
         return qualname in self.opaque or type(m) in self.opaque_types or ops.is_leaf(m)
 
     def call_module(self, m, forward, args, kwargs):
+        key = len(self.calls)
+        site = call_site()
+        path = "?"
+        with contextlib.suppress(Exception):
+            path = self.path_of_module(m)
+        self.calls[key] = ModuleCall(path, self.call_stack[-1], *(site.best if site is not None else (None, None)))
+        self.call_stack.append(key)
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception as exc:
@@ -79,9 +88,12 @@ class _Tracer(fx.Tracer):
                 with contextlib.suppress(Exception):
                     exc._netlint_module = self.path_of_module(m)  # innermost module whose forward failed
             raise
+        finally:
+            self.call_stack.pop()
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        node.meta["netlint_call"] = self.call_stack[-1]  # for call_module: the layer's own call
         if kind in ("call_function", "call_method"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
@@ -97,6 +109,7 @@ class Trace:
     params: list[str] = field(default_factory=list)  # forward's parameters: one placeholder each, in order
     opaque: dict[str, str] = field(default_factory=dict)  # module path -> why fx failed there
     root_reason: str = ""
+    calls: dict[int, ModuleCall] = field(default_factory=dict)  # module calls seen while tracing
 
 
 def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
@@ -126,7 +139,7 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
             continue
         # Drop opaque entries nested inside another opaque module: the outer one is recorded whole.
         kept = {p: r for p, r in opaque_paths.items() if not any(p.startswith(q + ".") for q in opaque_paths)}
-        return Trace(graph, concrete, params, kept)
+        return Trace(graph, concrete, params, kept, calls=tracer.calls)
     return Trace(None, root_reason=f"more than {MAX_RETRACES} untraceable submodule types", opaque=opaque_paths)
 
 
@@ -156,6 +169,7 @@ def interpret(t: Trace, root: torch.nn.Module, inputs: list[Any], builder: Build
     assert t.graph is not None
     engine = "torch.fx" if device == "meta" else f"torch.fx ({device})"
     builder.part("", engine)
+    builder.graph.calls.update(t.calls)
     _Interpreter(t, root, inputs, builder, engine, f"capture ({device})").run()
 
 
@@ -186,7 +200,7 @@ class _Interpreter:
         return found
 
     def step(self, n: fx.Node) -> tuple[Any, Any]:
-        b, env = self.builder, self.env
+        b = self.builder
         if n.op == "placeholder":
             name = next(self.placeholders)  # fx renames constant parameters (scale -> scale_1)
             if name in self.t.concrete:
@@ -200,6 +214,13 @@ class _Interpreter:
             value = self.load(n.args[0])
             b.output(self.ir_inputs(n), value)
             return value, None
+        value, ir = self._compute(n)
+        if isinstance(ir, Node) and ir.call is None:
+            ir.call = n.meta.get("netlint_call")
+        return value, ir
+
+    def _compute(self, n: fx.Node) -> tuple[Any, Any]:
+        b, env = self.builder, self.env
         args, kwargs = self.load(n.args), self.load(n.kwargs)
         if n.op == "call_module":
             module = self.root.get_submodule(n.target)
@@ -231,7 +252,9 @@ class _Interpreter:
         seeds = [(self.env[p][0], self.env[p][1]) for p in n.all_input_nodes if isinstance(self.env[p][1], Node)]
         self.builder.part(n.target, self.capture_engine, self.t.opaque[n.target])
         call = lambda: module(*args, **kwargs)  # noqa: E731
-        return record_call(self.builder, self.paths, n.target, call, seeds, self.capture_engine)
+        own = self.t.calls.get(n.meta.get("netlint_call", -1))  # the recording makes this call's record anew
+        parent = own.parent if own is not None else None
+        return record_call(self.builder, self.paths, n.target, call, seeds, self.capture_engine, parent)
 
 
 def _where(n: fx.Node) -> str:

@@ -43,6 +43,7 @@ class Op:
     CAT = "cat"  # cat, stack
     SPLIT = "split"  # chunk, split, unbind
     GETITEM = "getitem"
+    PAD = "pad"  # F.pad, nn.ZeroPad2d, nn.ConstantPad*d, reflection/replication/circular padding
     IDENTITY = "identity"  # nn.Identity, contiguous, clone, dtype casts
     MATMUL = "matmul"
     SOFTMAX = "softmax"
@@ -81,6 +82,7 @@ class Node:
     line: int | None = None
     origin: tuple[str, int] | None = None  # where the layer was created, if elsewhere
     engine: str = "fx"
+    call: int | None = None  # key in Graph.calls: this layer's own call, or the call of the module running this op
 
     @property
     def type_name(self) -> str:
@@ -127,6 +129,16 @@ class AnalysisPart:
 
 
 @dataclass
+class ModuleCall:
+    """One call of a module during the recorded forward: which module, made by which call, from where."""
+
+    module: str  # the called module's path
+    parent: int | None  # key of the call whose forward made this one (None for the root's call)
+    file: str | None = None  # the line that made the call
+    line: int | None = None
+
+
+@dataclass
 class Graph:
     """A model as nodes in execution order, with where each part came from."""
 
@@ -135,6 +147,8 @@ class Graph:
     parts: list[AnalysisPart] = field(default_factory=list)
     unused: tuple[str, ...] = ()  # leaf layers the analysed forward never called
     training: bool = True  # the mode the graph was recorded in
+    calls: dict[int, ModuleCall] = field(default_factory=dict)  # every module call, leaf or not, by key
+    context: dict[str, Any] = field(default_factory=dict)  # facts from outside the model ("losses": names in sight)
 
     def add(self, node: Node) -> Node:
         node.index = len(self.nodes)

@@ -124,6 +124,7 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
             "in_channels": m.in_channels, "out_channels": m.out_channels,
             "kernel_size": tuple(m.kernel_size), "stride": tuple(m.stride), "groups": m.groups,
             "bias": m.bias is not None, "transposed": m.transposed, "dims": len(m.kernel_size),
+            "padding": _padding_of(m.padding), "dilation": tuple(m.dilation), "padding_mode": m.padding_mode,
         }  # fmt: skip
     if isinstance(m, nn.Linear):
         return Op.LINEAR, {"in_features": m.in_features, "out_features": m.out_features, "bias": m.bias is not None}
@@ -161,7 +162,9 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
         if isinstance(m, cls):
             return Op.ACTIVATION, {"fn": cls.__name__.lower(), "at_zero": _module_at_zero(m, at_zero)}
     if isinstance(m, _POOLS):
-        return Op.POOL, {"kind": type(m).__name__, "output_size": getattr(m, "output_size", None)}
+        return Op.POOL, {"kind": type(m).__name__, "output_size": getattr(m, "output_size", None), **_window_of(m)}
+    if isinstance(m, _PADS):
+        return Op.PAD, _pad_module_params(m)
     if isinstance(m, (nn.Flatten, nn.Unflatten)):
         return Op.RESHAPE, {}
     if isinstance(m, nn.Identity):
@@ -178,6 +181,36 @@ def _norm_params(m) -> dict[str, Any]:
         "affine": bool(m.affine),
         "momentum": m.momentum,
     }
+
+
+def _padding_of(padding: Any) -> tuple[int, ...] | str:
+    """A conv's padding: a tuple per spatial dimension, or PyTorch's "same" / "valid"."""
+    return padding if isinstance(padding, str) else tuple(int(p) for p in padding)
+
+
+def _window_of(m: nn.Module) -> dict[str, Any]:
+    """Kernel, stride, padding and dilation of a windowed pool (not the adaptive ones), as stored."""
+    if not hasattr(m, "kernel_size") or not hasattr(m, "stride"):
+        return {}
+    return {"kernel_size": m.kernel_size, "stride": m.stride, "padding": getattr(m, "padding", 0),
+            "dilation": getattr(m, "dilation", 1)}  # fmt: skip
+
+
+_PADS = (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+         nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd)  # fmt: skip
+
+
+def _pad_module_params(m: nn.Module) -> dict[str, Any]:
+    """``pad`` in F.pad's order (last dimension first), ``mode`` and the constant ``value``."""
+    if isinstance(m, nn.modules.padding._ConstantPadNd):
+        mode, value = "constant", float(m.value)
+    elif isinstance(m, nn.modules.padding._ReflectionPadNd):
+        mode, value = "reflect", None
+    elif isinstance(m, nn.modules.padding._ReplicationPadNd):
+        mode, value = "replicate", None
+    else:
+        mode, value = "circular", None
+    return {"pad": tuple(int(p) for p in m.padding), "mode": mode, "value": value}
 
 
 def _module_at_zero(m: nn.Module, at_zero: float | None) -> float | None:
@@ -203,10 +236,45 @@ def _conv_params(transposed: bool):
         w = _shape(a.get("weight"))
         groups = a.get("groups", 1) if isinstance(a.get("groups", 1), int) else 1
         out_ch = (w[1] * groups if transposed else w[0]) if w else None
+        dims = len(w) - 2 if w else None
         return {"out_channels": out_ch, "bias": a.get("bias") is not None, "groups": groups,
-                "transposed": transposed, "dims": len(w) - 2 if w else None}  # fmt: skip
+                "transposed": transposed, "dims": dims, "kernel_size": w[2:] if w else None,
+                "in_channels": (w[0] if transposed else w[1] * groups) if w else None,
+                "stride": _per_dim(a.get("stride", 1), dims), "dilation": _per_dim(a.get("dilation", 1), dims),
+                "padding": a["padding"] if isinstance(a.get("padding"), str) else _per_dim(a.get("padding", 0), dims),
+                "padding_mode": "zeros"}  # fmt: skip
 
     return extract
+
+
+def _per_dim(value: Any, dims: int | None) -> tuple[int, ...] | None:
+    """``2`` or ``(2,)`` or ``[2, 2]`` as one int per spatial dimension; None when unknown."""
+    if dims is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    if isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
+        return tuple(value) * dims if len(value) == 1 else tuple(value)
+    return None
+
+
+def _pool_params(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def extract(a: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": kind}
+        if "adaptive" not in kind and "kernel_size" in a:
+            stride = a.get("stride")
+            out.update(kernel_size=a["kernel_size"], stride=stride if stride not in (None, [], ()) else a["kernel_size"],
+                       padding=a.get("padding", 0), dilation=a.get("dilation", 1))  # fmt: skip
+        return out
+
+    return extract
+
+
+def _pad_params(a: dict[str, Any]) -> dict[str, Any]:
+    pad = a.get("pad")
+    value = a.get("value")
+    return {"pad": tuple(pad) if isinstance(pad, (tuple, list)) and all(isinstance(p, int) for p in pad) else None,
+            "mode": a.get("mode", "constant"), "value": 0.0 if value is None else value}  # fmt: skip
 
 
 def _linear_params(a: dict[str, Any]) -> dict[str, Any]:
@@ -303,9 +371,13 @@ for _conv in (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d):
 for _pool in ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
               "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
               "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d"):  # fmt: skip
-    _FUNCTIONS[getattr(F, _pool)] = (Op.POOL, ("input", "output_size"), {}, lambda a, k=_pool: {"kind": k})
+    _names = ("input", "output_size") if _pool.startswith("adaptive") else (
+        ("input", "norm_type", "kernel_size", "stride") if _pool.startswith("lp") else
+        ("input", "kernel_size", "stride", "padding") + (("dilation",) if _pool.startswith("max") else ()))  # fmt: skip
+    _FUNCTIONS[getattr(F, _pool)] = (Op.POOL, _names, {}, _pool_params(_pool))
     if hasattr(torch, _pool):
-        _FUNCTIONS[getattr(torch, _pool)] = (Op.POOL, ("input",), {}, lambda a, k=_pool: {"kind": k})
+        _FUNCTIONS[getattr(torch, _pool)] = (Op.POOL, _names, {}, _pool_params(_pool))
+_FUNCTIONS[F.pad] = (Op.PAD, ("input", "pad", "mode", "value"), {}, _pad_params)
 
 for _name in ("rand", "rand_like", "randn", "randn_like", "bernoulli", "randint", "randint_like", "randperm",
               "multinomial", "normal", "poisson"):  # fmt: skip
