@@ -33,6 +33,7 @@ class Options:
     probe_budget: float = 10.0  # seconds the probe may take (0: no time or memory limit)
     weights: str | None = None  # a checkpoint for every model (--weights FILE.pt)
     model_weights: dict[str, str] = field(default_factory=dict)  # model key -> checkpoint (configuration)
+    progress: str | None = None  # "bar" | "plain": show a long probe's passes on stderr (a terminal only)
     device: str = "auto"
     batch_size: int | None = None  # None: default_batch_size() of the input
     seed: int = 0
@@ -311,7 +312,14 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             if chosen != batch:
                 inputs = plan.small_inputs(inputs, batch, chosen)
             reason = why or reason
-        return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval, batch_reason=reason)
+        from .probe_progress import PassProgress
+
+        progress = PassProgress(spec.name, options.progress)
+        try:
+            return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval,
+                           batch_reason=reason, progress=progress)  # fmt: skip
+        finally:
+            progress.close()
 
 
 def static_graph(model, inputs=None):

@@ -263,6 +263,7 @@ def measure(
     sources: dict[str, list[str]] | None = None,
     check_eval: bool = False,
     batch_reason: str = "given",
+    progress: Any = None,
 ):
     """Run the four passes on ``model`` and ``inputs`` (already on one device); the model is restored.
 
@@ -276,18 +277,33 @@ def measure(
     device = _device_of(model, inputs)
     batch = next((x.shape[0] for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0), 1)
     notes: list[str] = []
+    total = 4 + int(check_eval) + int(bool(trained))
+    done = iter(range(1, total + 1))
+
+    def step() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
     start = time.perf_counter()
     with _restored(model, [bn for _, bn in layers]), torch.no_grad(), preserved_rng(devices=[device]):
         moments_a = _batch_stats_pass(model, inputs, layers, train=True, seed=seed)
+        step()
         moments_b = _batch_stats_pass(model, inputs, layers, train=False, seed=seed)
+        step()
         stats_a = {p: m.mean_var() for p, m in moments_a.items() if m.count}
         stats_b = {p: m.mean_var() for p, m in moments_b.items() if m.count}
-        running = _eval_pass(model, inputs, layers, seed) if trained else {}
+        running = {}
+        if trained:
+            running = _eval_pass(model, inputs, layers, seed)
+            step()
         out_a = _running_stats_pass(model, inputs, layers, moments_a, seed)
+        step()
         out_b = _running_stats_pass(model, inputs, layers, moments_b, seed)
+        step()
         difference = None
         if check_eval:
             again = _running_stats_pass(model, inputs, layers, moments_a, seed + 1)
+            step()
             difference = _max_difference(out_a, again)
             if not math.isfinite(difference):
                 difference = None
