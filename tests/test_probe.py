@@ -94,7 +94,7 @@ def _agreement(report):
 
 def test_static_and_dynamic_agree_on_the_rule_examples():
     targets = [str(p) for p in sorted(RULE_EXAMPLES.glob("*.py"))] + [str(EXAMPLES)]
-    report = check_targets(targets, Options(probe=True, device="cpu"))
+    report = check_targets(targets, Options(probe=True, device="cpu", probe_budget=0))
     assert not report.errors, [e.text for e in report.errors]
     _agreement(report)
     assert sum(1 for f in report.findings if f.code == "NL001") >= 10
@@ -103,7 +103,7 @@ def test_static_and_dynamic_agree_on_the_rule_examples():
 def test_hand_written_stochastic_depth_is_measured_and_explained():
     """A random draw that skips residual branches in training shifts the variance the next blocks'
     BatchNorms see: the probe measures it, and NL005's gating sites explain it."""
-    report = check_targets([str(EXAMPLES / "stochastic_depth.py")], Options(probe=True, device="cpu"))
+    report = check_targets([str(EXAMPLES / "stochastic_depth.py")], Options(probe=True, device="cpu", probe_budget=0))
     probe = report.models[0].probe
     shifted = [x for x in probe.layers if x.shifted]
     assert shifted and all(x.module.startswith("blocks.") and x.sources for x in shifted)
@@ -205,7 +205,9 @@ class EvalFails(nn.Module):
         return self.bn(self.drop(self.conv(x)))
 """,
     )
-    report = check_targets([str(f), str(EXAMPLES / "vgg_dropout_blocks.py")], Options(probe=True, device="cpu"))
+    report = check_targets(
+        [str(f), str(EXAMPLES / "vgg_dropout_blocks.py")], Options(probe=True, device="cpu", probe_budget=0)
+    )
     names = [m.name.rsplit(":", 1)[1] for m in report.models]
     assert names == ["NaNs", "EvalFails", "VGGDropout"]
     assert [m.probe is None for m in report.models] == [True, True, False]
@@ -227,16 +229,16 @@ def test_cli_probe_options(tmp_path):
     batch = tmp_path / "batch.pt"
     torch.save(torch.randn(24, 3, 32, 32), batch)
     target = str(EXAMPLES / "vgg_dropout_blocks.py")
-    auto = json.loads(run_netlint("check", target, "--format", "json").stdout)
+    # Budget 0: these measurements must not depend on how loaded the machine is.
+    auto = json.loads(run_netlint("check", target, "--probe-budget", "0", "--format", "json").stdout)
     probe = auto["models"][0]["probe"]
     assert probe["device"] == "cpu" and probe["batch_size"] == 16 and probe["seconds"] is None
     assert set(probe) == {"device", "batch_size", "seed", "seconds", "output_drift", "layers", "eval_difference",
                           "batch_reason", "notes"}  # fmt: skip
     assert probe["batch_reason"] == "a real batch, used whole"  # example_inputs() of the file
     assert set(probe["layers"][0]) >= {"module", "ratio_mean", "ratio_min", "ratio_max", "mean_shift", "sources"}
-    real = json.loads(
-        run_netlint("check", target, "--input", str(batch), "--seed", "3", "--timings", "--format", "json").stdout
-    )
+    args = ("--input", str(batch), "--seed", "3", "--timings", "--probe-budget", "0", "--format", "json")
+    real = json.loads(run_netlint("check", target, *args).stdout)
     assert real["models"][0]["input_source"] == f"--input {batch}"
     assert real["models"][0]["probe"]["batch_size"] == 24 and real["models"][0]["probe"]["seed"] == 3
     assert real["models"][0]["probe"]["seconds"] > 0
@@ -244,7 +246,7 @@ def test_cli_probe_options(tmp_path):
     assert off["models"][0]["probe"] is None
     no_dropout = json.loads(run_netlint("check", str(EXAMPLES / "residual_bias.py"), "--format", "json").stdout)
     assert no_dropout["models"][0]["probe"] == {"skipped": "not needed (no dropout reaches a BatchNorm)"}
-    shown = run_netlint("check", target)
+    shown = run_netlint("check", target, "--probe-budget", "0")
     assert "probe: cpu, batch 16" in shown.stdout and "upstream dropout" in shown.stdout
     bad = run_netlint("check", target, "--device", "tpu")
     assert bad.returncode == 2 and "--device must be auto, cpu, cuda or cuda:N, got 'tpu'" in bad.stderr
@@ -288,14 +290,16 @@ class Net(nn.Module):
         return self.bn(F.dropout(self.fc(x), 0.5))
 """,
     )
-    report = check_targets([str(f)], Options(probe=True, device="cpu", select=["NL006"]))
+    report = check_targets([str(f)], Options(probe=True, device="cpu", probe_budget=0, select=["NL006"]))
     [finding] = report.findings
     assert finding.severity.value == "error" and "Confirmed by the probe" in finding.message
     assert finding.data["eval_difference"] > 0
 
 
 def test_drop_path_shift_raises_nl005_to_a_warning():
-    report = check_targets([str(EXAMPLES / "stochastic_depth.py")], Options(probe=True, device="cpu", select=["NL005"]))
+    report = check_targets(
+        [str(EXAMPLES / "stochastic_depth.py")], Options(probe=True, device="cpu", probe_budget=0, select=["NL005"])
+    )
     assert report.findings and all(f.code == "NL005" for f in report.findings)
     measured = [f for f in report.findings if "Measured variance shift" in f.message]
     assert measured and all(f.severity.value == "warning" for f in measured)
