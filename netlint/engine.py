@@ -283,14 +283,15 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
     check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
     own = spec.instance is None or state is not None  # netlint builds (or copies) the model it measures
     if budget > 0:
-        copies = own or next((p.device for p in spec.instance.parameters()), device) != device
+        where = next((p.device for p in spec.instance.parameters()), device) if not own else device
+        copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
         estimate = plan.estimate_memory(graph, spec.meta(), traced, copies_weights=copies)
         batch, why = plan.memory_plan(estimate, batch, smallest, fixed, device)
         reason = why or reason
     with user_code(), contextlib.ExitStack() as stack:
         if own:
             with preserved_rng(devices=[device]):
-                model = spec.real(device)
+                model = _build_for_probe(spec, device)
             if state is not None:
                 from .checkpoint import load_into
 
@@ -320,6 +321,18 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
                            batch_reason=reason, progress=progress)  # fmt: skip
         finally:
             progress.close()
+
+
+def _build_for_probe(spec, device):
+    """The model with real weights on ``device``; running out of memory there is the probe's failure, not a bug."""
+    from .probe_shift import ProbeError
+
+    try:
+        return spec.real(device)
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(exc).lower():
+            raise
+        raise ProbeError(f"out of memory building the model on {device}: {str(exc).splitlines()[0]}") from None
 
 
 def static_graph(model, inputs=None):
