@@ -171,7 +171,7 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch
     half = room // 2
     if estimate.at(batch) <= half:
         return batch, ""
-    fits = math.floor((half - estimate.fixed) / estimate.per_sample) if estimate.per_sample else batch
+    fits = _power_of_two(math.floor((half - estimate.fixed) / estimate.per_sample)) if estimate.per_sample else batch
     if fixed_batch or fits < smallest:
         at = batch if fixed_batch else smallest
         raise ProbeSkipped(
@@ -179,6 +179,11 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch
             f"that {bound} leaves (--probe-budget 0 runs it anyway)"
         )
     return fits, f"memory: about {_gb(estimate.at(fits))} at batch {fits} fits half of {_gb(room)} ({bound})"
+
+
+def _power_of_two(n: int) -> int:
+    """The largest power of two up to ``n`` (0 below 1): a cut batch that does not jitter with the machine's load."""
+    return 1 << (n.bit_length() - 1) if n >= 1 else 0
 
 
 def _gb(n: float) -> str:
@@ -221,7 +226,7 @@ def time_plan(seconds_per_sample: float, n_passes: int, batch: int, smallest: in
     cost = n_passes * seconds_per_sample  # seconds per sample for the whole probe, scaled linearly
     if cost * batch <= left:
         return batch, ""
-    fits = math.floor(left / cost) if cost > 0 else batch
+    fits = _power_of_two(math.floor(left / cost)) if cost > 0 else batch
     if fixed_batch or fits < smallest:
         at = batch if fixed_batch else smallest
         needed = cost * at + (budget - left)

@@ -130,10 +130,10 @@ def test_memory_cuts_the_batch_or_skips(monkeypatch):
     plenty = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
     assert plenty.probe.batch_size == 256 and plenty.probe.batch_reason == "the default"
 
-    room = 2 * estimate.at(100)  # half of it holds a batch of 100
+    room = 2 * estimate.at(100)  # half of it holds a batch of 100: cut to a power of two
     monkeypatch.setattr(budget_module, "available_memory", lambda device: (room, "available RAM"))
     cut = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
-    assert cut.probe.batch_size == 100 and cut.probe.batch_reason.startswith("memory: about")
+    assert cut.probe.batch_size == 64 and cut.probe.batch_reason.startswith("memory: about")
 
     monkeypatch.setattr(budget_module, "available_memory", lambda device: (estimate.fixed, "the cgroup memory limit"))
     skipped = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
