@@ -38,6 +38,9 @@ class Checkpoint:
         for key, value in inner.items():
             bare = key[len(self.prefix) :] if self.prefix and key.startswith(self.prefix) else key
             new_inner[key] = replaced.get(bare, value)
+        metadata = getattr(inner, "_metadata", None)  # module versions that load_state_dict reads
+        if metadata is not None:
+            new_inner._metadata = metadata
         if self.wrapper is None:
             return new_inner
         outer = dict(self.raw)
