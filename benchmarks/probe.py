@@ -12,6 +12,13 @@ compared (these machines are noisy):
 Target: at most 1.3x.
 
     python benchmarks/probe.py [--device cpu|cuda] [--repeats 5] [--json out.json]
+
+``--cli`` instead measures what a user waits for: ``netlint check TARGET`` with the default probe
+decision and budget against ``--no-probe``, each a fresh process, interleaved, on the five
+benchmark models, densenet121(drop_rate=0.2) and examples/ (target: at most 1.5x for models
+without an NL001/NL005/NL006 finding; within the budget plus the static time for the others).
+
+    python benchmarks/probe.py --cli [--repeats 1]
 """
 
 from __future__ import annotations
@@ -91,12 +98,58 @@ def bench(name, make, shape, device, repeats: int) -> dict:
             "same_modes_4_passes_s": m, "probe_s": q, "ratio_vs_eval": q / p, "ratio_vs_same_modes": q / m}  # fmt: skip
 
 
+CLI_TARGETS = [
+    "torchvision.models:resnet50", "torchvision.models:vgg16_bn", "torchvision.models:densenet121",
+    "torchvision.models:efficientnet_b0", "torchvision.models:vit_b_16",
+    "torchvision.models:densenet121(drop_rate=0.2)", "examples/",
+]  # fmt: skip
+
+
+def cli(repeats: int) -> list[dict]:
+    """Wall time of ``netlint check`` (default) vs ``--no-probe``, fresh processes, medians."""
+    import subprocess
+
+    def run(target: str, *extra: str) -> tuple[float, dict]:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "netlint", "check", target, "--format", "json", *extra],
+                              capture_output=True, text=True)  # fmt: skip
+        return time.perf_counter() - start, json.loads(done.stdout)
+
+    print(f"{'target':46s} {'--no-probe':>10s} {'default':>9s} {'ratio':>6s}  probe")
+    rows = []
+    for target in CLI_TARGETS:
+        static, default = [], []
+        for _ in range(repeats):
+            static.append(run(target, "--no-probe")[0])
+            seconds, out = run(target)
+            default.append(seconds)
+        probes = [m["probe"] for m in out["models"]]
+        ran = [p for p in probes if p and "layers" in p]
+        what = (f"{len(ran)} of {len(probes)} probed (batch {', '.join(str(p['batch_size']) for p in ran)})"
+                if ran else (probes[0] or {}).get("skipped", "off") if len(probes) == 1
+                else f"0 of {len(probes)} probed")  # fmt: skip
+        row = {"target": target, "no_probe_s": statistics.median(static), "default_s": statistics.median(default),
+               "probe": what}  # fmt: skip
+        row["ratio"] = row["default_s"] / row["no_probe_s"]
+        rows.append(row)
+        print(f"{target:46s} {row['no_probe_s']:9.1f}s {row['default_s']:8.1f}s {row['ratio']:5.2f}x  {what}")
+        sys.stdout.flush()
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cli", action="store_true", help="time netlint check default vs --no-probe")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
+    if args.cli:
+        rows = cli(args.repeats)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=2)
+        return 0
     device = resolve_device(args.device)
     torch.set_num_threads(torch.get_num_threads())
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, medians of {args.repeats}")

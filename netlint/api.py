@@ -19,15 +19,19 @@ def check(
     batch_size: int | None = None,
     seed: int = 0,
     name: str | None = None,
+    probe_budget: float = 0.0,
 ) -> Report:
     """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
 
     ``inputs`` is an example input: a tensor or a tuple of positional inputs (only shapes and
     dtypes matter for the static check; the probe uses the values). ``probe``: False (default),
-    True, or None to probe when the model has an active dropout and a BatchNorm. The model is
+    True, or None to probe when a static finding asks for it (a dropout or drop-path reaching a
+    BatchNorm, or a dropout active at inference). ``probe_budget``: seconds the probe may take
+    (0, the default here: no time or memory limit; the command line's default is 10). The model is
     never changed.
     """
-    options = Options(select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed)
+    options = Options(select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed,
+                      probe_budget=probe_budget)  # fmt: skip
     if isinstance(model, str):
         return check_targets([model], options)
     from .errors import NetlintError

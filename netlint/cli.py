@@ -107,8 +107,8 @@ def check(
         bool | None,
         typer.Option(
             "--probe/--no-probe",
-            help="Measure the variance shift at every BatchNorm on a real batch. Default: for models "
-            "with an active dropout and a BatchNorm.",
+            help="Measure the variance shift at every BatchNorm on a real batch. Default: for models where a "
+            "dropout or drop-path reaches a BatchNorm, or a dropout stays active at inference (NL001/NL005/NL006).",
             show_default=False,
         ),
     ] = None,
@@ -130,6 +130,24 @@ def check(
     input_file: Annotated[
         str | None,
         typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
+    ] = None,
+    probe_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--probe-budget",
+            min=0,
+            help="Seconds the probe may take per model (default 10): the batch shrinks to fit it and to half "
+            "the available memory, or the probe is skipped with a note. 0: no limit.",
+            show_default=False,
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="A trained checkpoint (a state dict, or {'state_dict'|'model'|'model_state_dict': ...}) to load into "
+            "the model before the probe; read with torch.load(weights_only=True).",
+        ),
     ] = None,
     timings: Annotated[bool, typer.Option("--timings", help="Include the probe's seconds in JSON output.")] = False,
     fix: Annotated[
@@ -161,6 +179,7 @@ def check(
             "select": _split(select) or None, "ignore": _split(ignore) or None,
             "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
             "probe": probe, "device": device, "batch-size": batch_size, "seed": seed,
+            "probe-budget": probe_budget,
         }  # fmt: skip
         settings.override(flags)
     except ConfigError as exc:
@@ -173,6 +192,10 @@ def check(
         if not targets:
             _fail("no targets: pass files, directories or package.module:name, or list models in [tool.netlint]")
     options = _options(settings, input_shape, input_file, allow_no_model)
+    options.weights = weights
+    from .probe_progress import progress_mode
+
+    options.progress = progress_mode(fmt.value, output)
     from .engine import check_targets
     from .report import render
 
@@ -270,6 +293,12 @@ def _options(settings, input_shape, input_file, allow_no_model):
         device=settings.device,
         batch_size=settings.batch_size,
         seed=settings.seed,
+        probe_budget=settings.probe_budget,
+        model_weights={
+            target_key(m.target, str(settings.root)): str(settings.root / m.weights)
+            for m in settings.models
+            if m.weights
+        },
     )
 
 
@@ -302,6 +331,36 @@ def _load_batch(path: str, with_shapes: bool):
 
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+@app.command(
+    epilog="Example:\n\n"
+    "  netlint recalibrate model.py:Net --weights best.pt --input train_batches.pt --output best_recalibrated.pt\n\n"
+    "Exit status: 0 written, 2 bad input."
+)
+def recalibrate(
+    target: Annotated[str, typer.Argument(help="The model: file.py:Name or package.module:name.", show_default=False)],
+    weights: Annotated[str, typer.Option("--weights", help="The trained checkpoint to recalibrate.")],
+    input_file: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="Training batches saved with torch.save: one tensor, or a list/tuple of batches (each a tensor or "
+            "a tuple of positional inputs).",
+        ),
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the recalibrated checkpoint.")],
+    device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda or cuda:N.")] = "cpu",
+) -> None:
+    """Re-estimate every BatchNorm's running statistics with dropout and drop-path off; write a new checkpoint."""
+    from .recalibrate import RecalibrateError, recalibrate_checkpoint
+
+    try:
+        lines = recalibrate_checkpoint(target, weights, input_file, output, device)
+    except RecalibrateError as exc:
+        _fail(str(exc))
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command(epilog="Examples:\n\n  netlint rules\n\n  netlint rules --markdown > docs/rules.md")

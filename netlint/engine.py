@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -28,7 +29,11 @@ class Options:
     model_inputs: dict[str, Sequence[Any]] = field(default_factory=dict)  # model key -> TensorTemplates
     fail_on: Severity = Severity.WARNING
     strict: bool = True  # an explicit file that yields no model is an error
-    probe: bool | None = None  # None: when the model has an active dropout and a BatchNorm
+    probe: bool | None = None  # None: when a static finding asks for it (an NL001/NL005/NL006 site)
+    probe_budget: float = 10.0  # seconds the probe may take (0: no time or memory limit)
+    weights: str | None = None  # a checkpoint for every model (--weights FILE.pt)
+    model_weights: dict[str, str] = field(default_factory=dict)  # model key -> checkpoint (configuration)
+    progress: str | None = None  # "bar" | "plain": show a long probe's passes on stderr (a terminal only)
     device: str = "auto"
     batch_size: int | None = None  # None: default_batch_size() of the input
     seed: int = 0
@@ -48,6 +53,7 @@ class ModelReport:
     graph: Graph | None = field(default=None, repr=False)
     probe: Any = None  # ProbeResult
     probe_error: NetlintError | None = None
+    probe_note: str | None = None  # why the probe did not run ("not needed (...)", "skipped: ...", "failed: ...")
 
     def to_dict(self, timings: bool = False) -> dict[str, Any]:
         return {
@@ -59,8 +65,11 @@ class ModelReport:
             "unused": list(self.unused),
             "nodes": self.nodes,
             "findings": [f.to_dict() for f in self.findings],
-            "probe": self.probe.to_dict(timings) if self.probe is not None else None,
+            "probe": self.probe.to_dict(timings) if self.probe is not None else self._probe_skipped(),
         }
+
+    def _probe_skipped(self) -> dict[str, str] | None:
+        return {"skipped": self.probe_note} if self.probe_note else None
 
 
 @dataclass
@@ -180,24 +189,9 @@ def check_spec(spec, options: Options, rules: Sequence[Rule], losses: frozenset[
         seconds=0.0,
         graph=graph,
     )
-    from .graph.queries import has_probe_targets
-
-    if options.probe or (options.probe is None and has_probe_targets(graph)):
-        from .probe_shift import ProbeError
-
-        try:
-            report.probe = _probe(spec, used, graph, options)
-        except ProbeError as exc:
-            report.probe_error = NetlintError(
-                spec.name,
-                f"the probe failed: {exc}.",
-                "The static findings above stand; try --batch-size, --device cpu or --no-probe.",
-            )
-        else:
-            by_code = {r.code: r for r in rules}
-            report.findings = [
-                by_code[f.code].with_probe(f, report.probe) if f.code in by_code else f for f in findings
-            ]
+    state = _checkpoint(spec, options)
+    if options.probe is not False:
+        _decide_and_probe(report, spec, used, graph, options, rules, findings, state)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -225,26 +219,135 @@ def _graph(spec, options: Options):
         raise _forward_error(spec.name, failure) from None
 
 
-def _probe(spec, used, graph: Graph, options: Options):
-    """Measure on a model netlint owns (built with real weights), or on the user's, then restored."""
+def _checkpoint(spec, options: Options):
+    """The state dict of ``--weights`` (or the configuration's ``weights``), its keys checked against the model."""
+    path = options.model_weights.get(spec.key) or options.weights
+    if not path:
+        return None
+    from .checkpoint import CheckpointError, check_keys, read_state_dict
+
+    try:
+        state = read_state_dict(path)
+        check_keys(spec.meta(), state, path)
+    except CheckpointError as exc:
+        raise NetlintError(spec.name, str(exc), "Pass the checkpoint saved from this model (its state_dict).") from None
+    return state
+
+
+def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Options, rules, findings, state) -> None:
+    """Probe when forced or when a static site asks for it; a skip or failure is a note unless --probe was given."""
+    from .probe_budget import ProbeSkipped, not_needed
+    from .probe_shift import ProbeError, resolve_device
+
+    forced = options.probe is True
+    why_not = None if forced else not_needed(graph)
+    if why_not:
+        report.probe_note = f"not needed ({why_not})"
+        return
+    try:
+        device = resolve_device(options.device)
+    except ProbeError as exc:  # a bad --device is bad input, whoever asked for the probe
+        report.probe_error = NetlintError(spec.name, f"the probe failed: {exc}.", "Use --device cpu or auto.")
+        return
+    try:
+        report.probe = _probe(spec, used, graph, options, device, state)
+    except ProbeSkipped as exc:
+        report.probe_note = f"skipped: {exc}"
+        if forced:
+            report.probe_error = NetlintError(spec.name, f"the probe was skipped: {exc}.", "The static findings stand.")
+    except ProbeError as exc:
+        report.probe_note = f"failed: {exc}"
+        if forced:
+            report.probe_error = NetlintError(
+                spec.name,
+                f"the probe failed: {exc}.",
+                "The static findings above stand; try --batch-size, --device cpu or --no-probe.",
+            )
+    else:
+        by_code = {r.code: r for r in rules}
+        report.findings = [by_code[f.code].with_probe(f, report.probe) if f.code in by_code else f for f in findings]
+
+
+def _probe(spec, used, graph: Graph, options: Options, device, state=None):
+    """Measure on a model netlint owns (built with real weights), or on the user's, then restored.
+
+    With a budget, the batch is first cut to what half the available memory holds (estimated from
+    the meta build, before any weight is allocated), then to what the time budget allows (from one
+    timed forward at a small batch); a batch that cannot be cut that far skips the probe.
+    """
+    from . import probe_budget as plan
     from .graph.ir import DROPOUT_OPS
     from .graph.queries import active_at_inference, dropout_sources
     from .load import user_code
-    from .probe_shift import default_batch_size, measure, on_device, resolve_device
+    from .probe_shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device
     from .state import preserved_rng
 
-    device = resolve_device(options.device)
-    batch = options.batch_size or default_batch_size(used.shapes)
+    start = time.perf_counter()
+    real_batch = any(getattr(x, "value", None) is not None for x in used.items)
+    traced = next((s[0] for s in used.shapes if s), 1)
+    if real_batch:
+        batch, reason = traced, "a real batch, used whole"
+    elif options.batch_size:
+        batch, reason = options.batch_size, "--batch-size"
+    else:
+        batch, reason = default_batch_size(used.shapes), "the default"
+    fixed = bool(options.batch_size) and not real_batch  # the user's --batch-size is not cut, only skipped
+    smallest = min(plan.smallest_batch(used.shapes), batch)
+    budget = options.probe_budget
     sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
     check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
-    with user_code():
+    own = spec.instance is None or state is not None  # netlint builds (or copies) the model it measures
+    if budget > 0:
+        where = next((p.device for p in spec.instance.parameters()), device) if not own else device
+        copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
+        estimate = plan.estimate_memory(graph, spec.meta(), traced, copies_weights=copies)
+        batch, why = plan.memory_plan(estimate, batch, smallest, fixed, device)
+        reason = why or reason
+    with user_code(), contextlib.ExitStack() as stack:
+        if own:
+            with preserved_rng(devices=[device]):
+                model = _build_for_probe(spec, device)
+            if state is not None:
+                from .checkpoint import load_into
+
+                load_into(model, state)
+        else:
+            model = stack.enter_context(on_device(spec.instance, device))
         inputs = used.real(device, seed=options.seed, batch_size=batch)
-        if spec.instance is not None:
-            with on_device(spec.instance, device) as model:
-                return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval)
-        with preserved_rng(devices=[device]):
-            model = spec.real(device)
-        return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval)
+        if real_batch and traced != batch:  # a real batch cut to fit the memory: its first rows
+            inputs = plan.small_inputs(inputs, traced, batch)
+        if budget > 0:
+            rows = min(2, batch)
+            left = budget - (time.perf_counter() - start)
+            seconds = plan.time_forward(model, plan.small_inputs(inputs, batch, rows), device, repeat_below=left / 20)
+            trained = any(has_trained_stats(bn) for _, bn in batchnorms(model))
+            left = budget - (time.perf_counter() - start)
+            chosen, why = plan.time_plan(
+                seconds / rows, plan.passes(check_eval, trained), batch, smallest, fixed, left, budget
+            )
+            if chosen != batch:
+                inputs = plan.small_inputs(inputs, batch, chosen)
+            reason = why or reason
+        from .probe_progress import PassProgress
+
+        progress = PassProgress(spec.name, options.progress)
+        try:
+            return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval,
+                           batch_reason=reason, progress=progress)  # fmt: skip
+        finally:
+            progress.close()
+
+
+def _build_for_probe(spec, device):
+    """The model with real weights on ``device``; running out of memory there is the probe's failure, not a bug."""
+    from .probe_shift import ProbeError
+
+    try:
+        return spec.real(device)
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(exc).lower():
+            raise
+        raise ProbeError(f"out of memory building the model on {device}: {str(exc).splitlines()[0]}") from None
 
 
 def static_graph(model, inputs=None):

@@ -18,6 +18,7 @@ parameter, buffer, ``training`` flag and random-number generator is exactly as b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import time
@@ -57,6 +58,11 @@ class LayerShift:
     channels: int
     samples: int  # values per channel in one pass (batch x spatial positions x calls)
     sources: list[str] = field(default_factory=list)  # upstream dropout sites (from the static graph)
+    # Trained running statistics against what evaluation mode feeds the layer (None: untrained stats).
+    running_ratio_mean: float | None = None  # mean over channels of running_var / var(eval input)
+    running_ratio_min: float | None = None
+    running_ratio_max: float | None = None
+    running_mean_gap: float | None = None  # mean over channels of |running_mean - mean(eval)| / std(eval)
 
     @property
     def worst_ratio(self) -> float:
@@ -81,6 +87,10 @@ class LayerShift:
             "channels": self.channels,
             "samples": self.samples,
             "sources": list(self.sources),
+            "running_ratio_mean": _maybe(self.running_ratio_mean),
+            "running_ratio_min": _maybe(self.running_ratio_min),
+            "running_ratio_max": _maybe(self.running_ratio_max),
+            "running_mean_gap": _maybe(self.running_mean_gap),
         }
 
 
@@ -90,9 +100,16 @@ class ProbeResult:
     batch_size: int
     seed: int
     seconds: float
-    output_drift: float  # relative L2 change of the eval output: running stats from A vs from B
+    output_drift: float | None  # relative L2 change of the eval output: running stats from A vs from B
     layers: list[LayerShift]  # sorted by magnitude, largest shift first
     eval_difference: float | None = None  # max |difference| of two eval forwards (None: not checked)
+    batch_reason: str = "given"  # why this batch: the default, --batch-size, a real batch, the budget
+    notes: list[str] = field(default_factory=list)  # what could not be measured, and why
+
+    @property
+    def trained(self) -> bool:
+        """Whether the running statistics were compared with evaluation mode (trained statistics)."""
+        return any(x.running_ratio_mean is not None for x in self.layers)
 
     def layer(self, module: str) -> LayerShift | None:
         return next((x for x in self.layers if x.module == module), None)
@@ -103,14 +120,20 @@ class ProbeResult:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "seconds": round(self.seconds, 3) if timings else None,
-            "output_drift": _round(self.output_drift),
+            "batch_reason": self.batch_reason,
+            "output_drift": _maybe(self.output_drift),
             "layers": [x.to_dict() for x in self.layers],
-            "eval_difference": None if self.eval_difference is None else _round(self.eval_difference),
+            "eval_difference": _maybe(self.eval_difference),
+            "notes": list(self.notes),
         }
 
 
 def _round(x: float) -> float:
     return float(f"{x:.6g}") if math.isfinite(x) else x
+
+
+def _maybe(x: float | None) -> float | None:
+    return None if x is None else _round(x)
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -239,35 +262,116 @@ def measure(
     seed: int = 0,
     sources: dict[str, list[str]] | None = None,
     check_eval: bool = False,
+    batch_reason: str = "given",
+    progress: Any = None,
 ):
     """Run the four passes on ``model`` and ``inputs`` (already on one device); the model is restored.
 
     ``check_eval`` adds a fifth pass: inference again with another seed, compared with pass C
-    (a dropout left active at inference makes them differ).
+    (a dropout left active at inference makes them differ). BatchNorms with trained running
+    statistics add one more: the model's own inference, whose BatchNorm inputs are compared with
+    those statistics.
     """
     layers = batchnorms(model)
+    trained = [(path, bn) for path, bn in layers if has_trained_stats(bn)]
     device = _device_of(model, inputs)
     batch = next((x.shape[0] for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0), 1)
+    notes: list[str] = []
+    total = 4 + int(check_eval) + int(bool(trained))
+    done = iter(range(1, total + 1))
+
+    def step() -> None:
+        if progress is not None:
+            progress(next(done), total)
+
     start = time.perf_counter()
     with _restored(model, [bn for _, bn in layers]), torch.no_grad(), preserved_rng(devices=[device]):
         moments_a = _batch_stats_pass(model, inputs, layers, train=True, seed=seed)
+        step()
         moments_b = _batch_stats_pass(model, inputs, layers, train=False, seed=seed)
+        step()
         stats_a = {p: m.mean_var() for p, m in moments_a.items() if m.count}
         stats_b = {p: m.mean_var() for p, m in moments_b.items() if m.count}
+        running = {}
+        if trained:
+            running = _eval_pass(model, inputs, layers, seed)
+            step()
         out_a = _running_stats_pass(model, inputs, layers, moments_a, seed)
+        step()
         out_b = _running_stats_pass(model, inputs, layers, moments_b, seed)
+        step()
         difference = None
         if check_eval:
             again = _running_stats_pass(model, inputs, layers, moments_a, seed + 1)
+            step()
             difference = _max_difference(out_a, again)
+            if not math.isfinite(difference):
+                difference = None
+                notes.append("the eval-mode repeat could not be compared: non-finite outputs")
     seconds = time.perf_counter() - start
+    drift = _drift(out_a, out_b)
+    if drift is None:
+        notes.append(
+            "output drift not measurable: the passes with transplanted running statistics overflow "
+            "(non-finite outputs; common for deep networks with random weights), while the model's own "
+            "training and inference passes stay finite"
+        )
     shifts = []
-    for path, _ in layers:
+    for path, bn in layers:
         if path in stats_a and path in stats_b:
             samples = moments_a[path].count
-            shifts.append(_shift(path, stats_a[path], stats_b[path], samples, (sources or {}).get(path, [])))
+            shift = _shift(path, stats_a[path], stats_b[path], samples, (sources or {}).get(path, []))
+            if path in running and running[path].count:
+                shift = _with_running(shift, bn, running[path])
+            shifts.append(shift)
     shifts.sort(key=lambda s: (-abs(math.log(s.ratio_mean)), -abs(math.log(s.worst_ratio)), s.module))
-    return ProbeResult(str(device), batch, seed, seconds, _drift(out_a, out_b), shifts, difference)
+    return ProbeResult(str(device), batch, seed, seconds, drift, shifts, difference, batch_reason, notes)
+
+
+def has_trained_stats(bn: _BatchNorm) -> bool:
+    """Running statistics that training has updated: a batch counter above 0, or values off their defaults."""
+    tracked = getattr(bn, "num_batches_tracked", None)
+    if tracked is not None and int(tracked) > 0:
+        return True
+    return bool((bn.running_mean != 0).any() or (bn.running_var != 1).any())
+
+
+def _eval_pass(model, inputs, layers, seed: int) -> dict[str, _Moments]:
+    """The model's own inference (running statistics), recording what every BatchNorm is fed."""
+    moments = {path: _Moments() for path, _ in layers}
+    by_path = dict(layers)
+
+    def handler(path, x, weight, bias, eps):
+        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)
+        moments[path].add(x, mean, invstd, eps)
+        bn = by_path[path]
+        return F.batch_norm(x, bn.running_mean, bn.running_var, weight, bias, False, 0.0, eps)
+
+    model.eval()
+    with _intercept(layers, handler):
+        _run(model, inputs, seed)
+    for path, m in moments.items():
+        if m.count and not (torch.isfinite(m.total).all() and torch.isfinite(m.squares).all()):
+            raise ProbeError(f"non-finite values reach BatchNorm {path} in the model's own eval-mode forward")
+    return moments
+
+
+def _with_running(shift: LayerShift, bn: _BatchNorm, fed: _Moments) -> LayerShift:
+    """running_var / var(eval input) per channel, and the running mean's gap in eval standard deviations."""
+    mean, var = fed.mean_var()
+    running_var, running_mean = bn.running_var.double(), bn.running_mean.double()
+    valid = var > 0
+    if not valid.any():
+        return shift
+    ratio = running_var[valid] / var[valid]
+    gap = (running_mean[valid] - mean[valid]).abs() / var[valid].sqrt()
+    return dataclasses.replace(
+        shift,
+        running_ratio_mean=float(ratio.mean()),
+        running_ratio_min=float(ratio.min()),
+        running_ratio_max=float(ratio.max()),
+        running_mean_gap=float(gap.mean()),
+    )
 
 
 def _batch_stats_pass(model, inputs, layers, *, train: bool, seed: int) -> dict[str, _Moments]:
@@ -359,7 +463,8 @@ def _max_difference(a: Any, b: Any) -> float:
     return max(diffs, default=0.0)
 
 
-def _drift(a: Any, b: Any) -> float:
+def _drift(a: Any, b: Any) -> float | None:
+    """Relative L2 difference of two outputs; None when either holds non-finite values."""
     xs = [
         t.detach().double().flatten() for t in tree_leaves(a) if isinstance(t, torch.Tensor) and t.is_floating_point()
     ]
@@ -370,7 +475,7 @@ def _drift(a: Any, b: Any) -> float:
         return 0.0
     x, y = torch.cat(xs), torch.cat(ys)
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise ProbeError("non-finite values in the model's output")
+        return None
     norm = float(y.norm())
     diff = float((x - y).norm())
     return diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)

@@ -24,9 +24,9 @@ else:  # pragma: no cover - Python 3.10
 
 KEYS = (
     "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
-    "models", "probe", "device", "batch-size", "seed",
+    "models", "probe", "device", "batch-size", "seed", "probe-budget",
 )  # fmt: skip
-MODEL_KEYS = ("target", "input-shape")
+MODEL_KEYS = ("target", "input-shape", "weights")
 
 
 class ConfigError(Exception):
@@ -37,6 +37,7 @@ class ConfigError(Exception):
 class ModelEntry:
     target: str  # as written, resolved against the configuration's folder
     input_shape: list[str] = field(default_factory=list)
+    weights: str | None = None  # a checkpoint, relative to the configuration's folder
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Settings:
     device: str = "auto"
     batch_size: int | None = None
     seed: int = 0
+    probe_budget: float = 10.0  # seconds; 0: no time or memory limit
     file: Path | None = None  # the configuration file, if any
     origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
 
@@ -78,7 +80,10 @@ class Settings:
             elif key == "severity":
                 value = {k: v.value for k, v in value.items()}
             elif key == "models":
-                value = [{"target": m.target, "input-shape": m.input_shape} for m in value]
+                value = [
+                    {"target": m.target, "input-shape": m.input_shape, **({"weights": m.weights} if m.weights else {})}
+                    for m in value
+                ]
             out.append((key, value, self.origin.get(key, "default")))
         return out
 
@@ -172,6 +177,10 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
             raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))
         setattr(settings, key.replace("-", "_"), value)
+    elif key == "probe-budget":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise fail("a number of seconds, 0 or more (0: no limit)")
+        settings.probe_budget = float(value)
 
 
 def _model_entry(entry: dict[str, Any], where: str) -> ModelEntry:
@@ -186,7 +195,10 @@ def _model_entry(entry: dict[str, Any], where: str) -> ModelEntry:
         shapes = [shapes]
     if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
         raise ConfigError(f"{where}: models: input-shape of {target!r} must be a string or a list of strings")
-    return ModelEntry(target, shapes)
+    weights = entry.get("weights")
+    if weights is not None and (not isinstance(weights, str) or not weights):
+        raise ConfigError(f"{where}: models: weights of {target!r} must be the path of a checkpoint")
+    return ModelEntry(target, shapes, weights)
 
 
 def _severity(value: Any, fail) -> Severity:

@@ -34,7 +34,8 @@ def examples_json_pair() -> tuple[subprocess.CompletedProcess, subprocess.Comple
     Shared by the byte-identity test (formats) and the determinism test (state): one pair of the
     most expensive CLI runs serves both (with pytest-xdist, once per worker that needs it).
     """
-    args = ("check", str(EXAMPLES), str(FIXTURES / "active_blocks.py"), "--probe", "--format", "json")
+    probe = ("--probe", "--probe-budget", "0")  # no time budget: it may cut the batch on a loaded machine
+    args = ("check", str(EXAMPLES), str(FIXTURES / "active_blocks.py"), *probe, "--format", "json")
     return run_netlint(*args), run_netlint(*args)
 
 

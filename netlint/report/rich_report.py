@@ -90,6 +90,8 @@ def _model(console: Console, model: ModelReport) -> None:
         console.print(Text("      fix: ", style="green") + Text(f.fix), soft_wrap=True)
     if model.probe is not None:
         probe_table(console, model.probe)
+    elif model.probe_note:
+        console.print(Text(f"  probe: {model.probe_note}", style="dim"), soft_wrap=True)
     console.print()
 
 
@@ -109,17 +111,30 @@ def _sources(sources: list[str]) -> str:
     return sources[0] + (f" +{len(sources) - 1}" if len(sources) > 1 else "")
 
 
+def _running_cells(x) -> list[str]:
+    if x.running_ratio_mean is None:
+        return ["-", "-"]
+    return [
+        f"{x.running_ratio_mean:.2f}x ({x.running_ratio_min:.2f}-{x.running_ratio_max:.2f})",
+        f"{x.running_mean_gap:.2f} sd",
+    ]
+
+
 def probe_table(console: Console, probe) -> None:
+    drift = "not measurable" if probe.output_drift is None else f"{probe.output_drift:.1%}"
+    why = f" ({probe.batch_reason})" if probe.batch_reason.startswith(("time", "memory")) else ""
     console.print(
         Text(
-            f"  probe: {probe.device}, batch {probe.batch_size}, seed {probe.seed}, {probe.seconds:.1f} s. "
-            f"Output drift {probe.output_drift:.1%} (eval output with BatchNorm statistics from training "
-            f"vs inference behaviour)",
+            f"  probe: {probe.device}, batch {probe.batch_size}{why}, seed {probe.seed}, {probe.seconds:.1f} s. "
+            f"Output drift {drift} (eval output with BatchNorm statistics from training vs inference behaviour)",
             style="bold",
         ),
         soft_wrap=True,
     )
-    moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0)]
+    for note in probe.notes:
+        console.print(Text(f"  {note}", style="dim yellow"), soft_wrap=True)
+    trained = probe.trained
+    moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0) or x.running_ratio_mean is not None]
     exact = len(probe.layers) - len(moved)
     if not moved:
         console.print(
@@ -130,13 +145,19 @@ def probe_table(console: Console, probe) -> None:
     for column, justify in (("BatchNorm", "left"), ("upstream dropout", "left"), ("ratio", "right"), ("", "left"),
                             ("worst channel", "right"), ("mean shift", "right")):  # fmt: skip
         table.add_column(column, justify=justify, no_wrap=True)
+    if trained:  # what the checkpoint learned: running_var / var(eval input), running mean gap
+        table.add_column("running/eval var", justify="right", no_wrap=True)
+        table.add_column("running mean gap", justify="right", no_wrap=True)
     for x in moved[:PROBE_ROWS]:
         ratio = Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "")
         noisy = "" if x.precise else " ~"
-        table.add_row(
+        row = [
             x.module, _sources(x.sources), ratio + Text(noisy, style="dim"), _bar(x.ratio_mean),
             f"{x.worst_ratio:.2f}x (ch {x.worst_channel})", f"{x.mean_shift:.2f} sd",
-        )  # fmt: skip
+        ]  # fmt: skip
+        if trained:
+            row += _running_cells(x)
+        table.add_row(*row)
     console.print(Padding(table, (0, 0, 0, 2)))
     rest = []
     if len(moved) > PROBE_ROWS:

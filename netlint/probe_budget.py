@@ -1,0 +1,245 @@
+"""When the probe runs, at which batch, and when it is skipped: the static sites, memory and time.
+
+- ``not_needed(graph)``: the probe measures for a static finding only (an NL001 or NL005 site that
+  reaches a BatchNorm with running statistics, or an NL006 candidate); otherwise why not.
+- ``memory_plan``: from the meta build (no weights allocated) and the graph's shapes, the bytes
+  one probe needs at a batch, against half the memory this process may use.
+- ``time_plan``: one timed forward at a small batch, scaled to the probe's passes, against
+  ``--probe-budget`` seconds.
+
+Both pick the largest batch up to the requested one that fits, or say why even the smallest does
+not (a ``ProbeSkipped``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .graph.ir import DROPOUT_OPS, Graph, Op
+from .graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
+
+DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
+NOT_NEEDED = "no dropout reaches a BatchNorm"
+_VIEWS = frozenset({Op.RESHAPE, Op.IDENTITY, Op.SHAPE, Op.PARAM})  # outputs that allocate nothing new
+
+
+class ProbeSkipped(Exception):
+    """The probe would not fit the time budget or the memory: the message says why and how to force it."""
+
+
+def not_needed(graph: Graph) -> str | None:
+    """None when a static finding asks for a measurement (the sites of NL001, NL005 and NL006), else why not."""
+    for node in graph.ops(*DROPOUT_OPS):
+        if (is_active_dropout(node) and batchnorms_reached(node)) or active_at_inference(node):
+            return None
+    for _, gated, _ in gating_sites(graph):
+        if any(batchnorms_reached(start) for start in gated):
+            return None
+    return NOT_NEEDED
+
+
+def smallest_batch(shapes: Sequence[tuple[int, ...]]) -> int:
+    """The smallest batch worth measuring: 2 for spatial inputs (N*H*W values per channel), 16 for flat ones."""
+    return 2 if any(len(s) >= 3 for s in shapes) else 16
+
+
+def passes(check_eval: bool, trained: bool) -> int:
+    """Forward passes the probe runs: A, B, C, D, plus the eval repeat (NL006) and the trained-stats pass."""
+    return 4 + int(check_eval) + int(trained)
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryEstimate:
+    fixed: int  # bytes independent of the batch: parameters, buffers and their saved copy
+    per_sample: float  # bytes of the forward's peak live activations per sample
+
+    def at(self, batch: int) -> int:
+        return int(self.fixed + self.per_sample * batch)
+
+
+def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights: bool = True) -> MemoryEstimate:
+    """What one probe forward needs, from the meta build and the graph's output shapes (float32 assumed).
+
+    Activations: the largest total of tensors alive at once in execution order (a tensor lives from
+    its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing.
+    """
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    fixed = (params + buffers if copies_weights else 0) + buffers  # the probe saves every buffer to restore it
+    last_use = {n.index: max((u.index for u in n.users), default=n.index) for n in graph.nodes}
+    freed_at: dict[int, int] = {}
+    live = peak = 0
+    for node in graph.nodes:
+        if node.op not in _VIEWS and node.shapes:
+            size = sum(math.prod(s) for s in node.shapes) * 4
+            live += size
+            freed_at[last_use[node.index]] = freed_at.get(last_use[node.index], 0) + size
+        peak = max(peak, live)
+        live -= freed_at.pop(node.index, 0)
+    return MemoryEstimate(fixed, peak / max(traced_batch, 1))
+
+
+def available_memory(device: Any) -> tuple[int | None, str]:
+    """Bytes this process may still allocate on ``device``, and what bounds it (None: unknown)."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return free, "free GPU memory"
+    bounds = [(_meminfo_available(), "available RAM"), (_cgroup_room(), "the cgroup memory limit"),
+              (_rlimit_room(), "RLIMIT_AS")]  # fmt: skip
+    known = [(b, why) for b, why in bounds if b is not None]
+    return min(known) if known else (None, "unknown")
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+        return None if text == "max" else int(text)
+    except (OSError, ValueError):
+        return None
+
+
+def _cgroup_room() -> int | None:
+    """Limit minus usage of this process's cgroup (v2, else v1); None without a limit."""
+    relative = ""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                if line.startswith("0::"):
+                    relative = line[3:].strip().lstrip("/")
+    except OSError:
+        pass
+    for folder in {os.path.join("/sys/fs/cgroup", relative), "/sys/fs/cgroup"}:
+        limit = _read_int(os.path.join(folder, "memory.max"))
+        if limit is not None:
+            return max(limit - (_read_int(os.path.join(folder, "memory.current")) or 0), 0)
+    limit = _read_int("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if limit is not None and limit < 1 << 60:  # v1 writes a huge number for "no limit"
+        return max(limit - (_read_int("/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0), 0)
+    return None
+
+
+def _rlimit_room() -> int | None:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return max(soft - used, 0)
+
+
+def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch: bool, device: Any) -> tuple[int, str]:
+    """The largest batch up to ``batch`` whose estimate fits half the available memory, and why it was chosen."""
+    room, bound = available_memory(device)
+    if room is None:
+        return batch, ""
+    half = room // 2
+    if estimate.at(batch) <= half:
+        return batch, ""
+    fits = _power_of_two(math.floor((half - estimate.fixed) / estimate.per_sample)) if estimate.per_sample else batch
+    if fixed_batch or fits < smallest:
+        at = batch if fixed_batch else smallest
+        raise ProbeSkipped(
+            f"it needs about {_gb(estimate.at(at))} at batch {at}, more than half of the {_gb(room)} "
+            f"that {bound} leaves (--probe-budget 0 runs it anyway)"
+        )
+    return fits, f"memory: about {_gb(estimate.at(fits))} at batch {fits} fits half of {_gb(room)} ({bound})"
+
+
+def _power_of_two(n: int) -> int:
+    """The largest power of two up to ``n`` (0 below 1): a cut batch that does not jitter with the machine's load."""
+    return 1 << (n.bit_length() - 1) if n >= 1 else 0
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+# -- time --------------------------------------------------------------------------------------
+
+
+def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: float) -> float:
+    """Seconds of one inference forward: the faster of two when the first (which pays for lazy
+    initialisation and kernel selection) took less than ``repeat_below``. The model's flags, buffers
+    and the generators are left as they were."""
+    import torch
+
+    from .probe_shift import _run
+    from .state import preserved_rng
+
+    def once() -> float:
+        start = time.perf_counter()
+        _run(model, inputs, 0)
+        if getattr(device, "type", "") == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(), preserved_rng(devices=[device]):
+            first = once()
+            return min(first, once()) if first < repeat_below else first
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def time_plan(seconds_per_sample: float, n_passes: int, batch: int, smallest: int, fixed_batch: bool,
+              left: float, budget: float) -> tuple[int, str]:  # fmt: skip
+    """The largest batch up to ``batch`` whose passes fit the ``left`` seconds of the budget, and why."""
+    cost = n_passes * seconds_per_sample  # seconds per sample for the whole probe, scaled linearly
+    if cost * batch <= left:
+        return batch, ""
+    fits = _power_of_two(math.floor(left / cost)) if cost > 0 else batch
+    if fixed_batch or fits < smallest:
+        at = batch if fixed_batch else smallest
+        needed = cost * at + (budget - left)
+        raise ProbeSkipped(
+            f"it would take about {needed:.0f} s at batch {at} ({n_passes} forward passes of "
+            f"{seconds_per_sample * at:.2g} s), over the --probe-budget of {budget:g} s "
+            f"(--probe-budget {math.ceil(needed * 1.2)} or --probe-budget 0 runs it)"
+        )
+    return fits, f"time: {n_passes} passes at batch {fits} fit the {budget:g} s budget"
+
+
+def small_inputs(inputs: Sequence[Any], batch: int, rows: int) -> list[Any]:
+    """The first ``rows`` samples of every tensor whose first dimension is the batch."""
+    import torch
+
+    return [x[:rows] if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == batch else x for x in inputs]

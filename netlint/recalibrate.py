@@ -1,0 +1,228 @@
+"""Re-estimate every BatchNorm's running statistics with dropout and drop-path off.
+
+The remedy for a variance shift that training already baked into a checkpoint: run the given
+batches with inference behaviour everywhere (dropout, drop-path and other ``self.training``
+branches off) except in the BatchNorms, which normalise with batch statistics and average them
+cumulatively (``momentum=None``), as ``torch.optim.swa_utils.update_bn`` does but with dropout
+off. Only ``running_mean`` and ``running_var`` change; the model given is never touched (the
+work happens on a copy).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .probe_shift import _intercept, _Moments, batchnorms
+from .state import preserved_rng
+
+
+@dataclass
+class Mismatch:
+    """One BatchNorm's running statistics against what evaluation mode feeds it on the batches."""
+
+    module: str
+    ratio_mean: float  # mean over channels of running_var / var(eval input)
+    ratio_min: float
+    ratio_max: float
+    mean_gap: float  # mean over channels of |running_mean - mean(eval input)| / std(eval input)
+
+    @property
+    def distance(self) -> float:
+        """How far from a perfect match: |log ratio| of the mean ratio plus the mean gap."""
+        return abs(math.log(self.ratio_mean)) + self.mean_gap if self.ratio_mean > 0 else math.inf
+
+
+@dataclass
+class Recalibration:
+    state: dict[str, torch.Tensor]  # path.running_mean / path.running_var -> new tensor (CPU)
+    before: list[Mismatch]
+    after: list[Mismatch]
+    output_drift: float  # relative L2 change of the eval output on the batches, old vs new statistics
+    batches: int
+    skipped: list[str] = field(default_factory=list)  # BatchNorms the batches never reached (kept)
+
+
+def as_batches(value: Any) -> list[tuple[Any, ...]]:
+    """``--input`` of recalibrate: one tensor (one batch), or a list/tuple of batches (each a tensor or a tuple)."""
+    if isinstance(value, torch.Tensor):
+        return [(value,)]
+    if isinstance(value, (list, tuple)) and value:
+        return [tuple(b) if isinstance(b, (list, tuple)) else (b,) for b in value]
+    raise ValueError("expected a tensor (one batch) or a non-empty list or tuple of batches")
+
+
+def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch.device = "cpu") -> Recalibration:
+    """New running statistics for every BatchNorm of ``model`` (left untouched), from ``batches``."""
+    device = torch.device(device)
+    work = copy.deepcopy(model).to(device)
+    runs = [tuple(x.to(device) if isinstance(x, torch.Tensor) else x for x in b) for b in as_batches(list(batches))]
+    layers = batchnorms(work)
+    with torch.no_grad(), preserved_rng(seed=0, devices=[device]):
+        work.eval()
+        before = mismatch(work, runs)
+        old = _outputs(work, runs)
+        saved = {path: (bn.momentum, bn.running_mean.clone(), bn.running_var.clone()) for path, bn in layers}
+        counts = {path: int(bn.num_batches_tracked) if bn.num_batches_tracked is not None else 0 for path, bn in layers}
+        for _, bn in layers:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the batches
+            bn.train()
+        for batch in runs:
+            work(*batch)
+        skipped = []
+        for path, bn in layers:
+            momentum, mean, var = saved[path]
+            bn.momentum = momentum
+            bn.eval()
+            if int(bn.num_batches_tracked) == 0:  # never reached by these batches: keep what it had
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                skipped.append(path)
+            bn.num_batches_tracked.fill_(counts[path])
+        work.eval()
+        after = mismatch(work, runs)
+        new = _outputs(work, runs)
+    state = {}
+    for path, bn in layers:
+        if path not in skipped:
+            prefix = f"{path}." if path else ""
+            state[prefix + "running_mean"] = bn.running_mean.detach().cpu()
+            state[prefix + "running_var"] = bn.running_var.detach().cpu()
+    return Recalibration(state, before, after, _relative(new, old), len(runs), skipped)
+
+
+def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> list[Mismatch]:
+    """For every BatchNorm: running statistics against the inputs that the model's own eval forward feeds it."""
+    layers = batchnorms(model)
+    moments = {path: _Moments() for path, _ in layers}
+    by_path = dict(layers)
+
+    def handler(path, x, weight, bias, eps):
+        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)
+        moments[path].add(x, mean, invstd, eps)
+        bn = by_path[path]
+        return F.batch_norm(x, bn.running_mean, bn.running_var, weight, bias, False, 0.0, eps)
+
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(), _intercept(layers, handler):
+            for batch in runs:
+                model(*batch)
+    finally:
+        for m, training in flags:
+            m.training = training
+        for _, bn in layers:
+            bn.__dict__.pop("forward", None)
+    out = []
+    for path, bn in layers:
+        m = moments[path]
+        if not m.count:
+            continue
+        mean, var = m.mean_var()
+        valid = var > 0
+        if not valid.any():
+            continue
+        ratio = bn.running_var.double()[valid] / var[valid]
+        gap = (bn.running_mean.double()[valid] - mean[valid]).abs() / var[valid].sqrt()
+        out.append(Mismatch(path, float(ratio.mean()), float(ratio.min()), float(ratio.max()), float(gap.mean())))
+    return out
+
+
+def _outputs(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> torch.Tensor:
+    from torch.utils._pytree import tree_leaves
+
+    leaves = [t.double().flatten() for b in runs for t in tree_leaves(model(*b)) if isinstance(t, torch.Tensor)]
+    return torch.cat(leaves) if leaves else torch.zeros(0, dtype=torch.float64)
+
+
+def _relative(new: torch.Tensor, old: torch.Tensor) -> float:
+    norm = float(old.norm())
+    diff = float((new - old).norm())
+    return diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)
+
+
+def summary_lines(result: Recalibration, rows: int = 12) -> list[str]:
+    """The per-BatchNorm mismatch before and after, worst first, and the output drift."""
+    after = {m.module: m for m in result.after}
+    lines = [
+        f"recalibrated {len(result.state) // 2} BatchNorm layer(s) over {result.batches} batch(es); "
+        f"output drift (eval output, old vs new statistics): {result.output_drift:.2%}",
+        f"{'BatchNorm':<32} {'running/eval var before':>24} {'after':>8} {'mean gap before':>16} {'after':>8}",
+    ]
+    for m in sorted(result.before, key=lambda m: -m.distance)[:rows]:
+        a = after.get(m.module)
+        lines.append(
+            f"{m.module:<32} {m.ratio_mean:>23.3f}x {a.ratio_mean if a else math.nan:>7.3f}x "
+            f"{m.mean_gap:>13.3f} sd {a.mean_gap if a else math.nan:>5.3f} sd"
+        )
+    if len(result.before) > rows:
+        lines.append(f"... and {len(result.before) - rows} more BatchNorm layers")
+    if result.skipped:
+        lines.append(f"not reached by the batches (statistics kept): {', '.join(result.skipped[:5])}")
+    return lines
+
+
+class RecalibrateError(Exception):
+    """Bad input to ``netlint recalibrate``: one paragraph, exit status 2."""
+
+
+def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: str, device: str = "cpu") -> list[str]:
+    """``netlint recalibrate``: load TARGET with WEIGHTS, recalibrate on INPUT's batches, write OUTPUT.
+
+    OUTPUT has the structure of WEIGHTS (its wrapper, prefixes and other entries); only the
+    ``running_mean`` and ``running_var`` tensors of reached BatchNorms differ.
+    """
+    from .checkpoint import CheckpointError, check_keys, load_into, read_checkpoint
+    from .errors import NetlintError, describe_exception
+    from .load import resolve, user_code
+
+    try:
+        loaded = resolve(target)
+    except NetlintError as exc:
+        raise RecalibrateError(exc.text) from None
+    if loaded.errors:
+        raise RecalibrateError(loaded.errors[0].text)
+    if len(loaded.models) != 1:
+        names = ", ".join(m.name for m in loaded.models[:5]) or "none"
+        raise RecalibrateError(f"{target} holds {len(loaded.models)} models ({names}): name one, as file.py:Name")
+    spec = loaded.models[0]
+    from .probe_shift import ProbeError, resolve_device
+
+    try:
+        device = str(resolve_device(device))
+    except ProbeError as exc:
+        raise RecalibrateError(str(exc)) from None
+    try:
+        checkpoint = read_checkpoint(weights)
+        check_keys(spec.meta(), checkpoint.state, weights)
+    except CheckpointError as exc:
+        raise RecalibrateError(str(exc)) from None
+    try:
+        batches = as_batches(torch.load(input_file, map_location="cpu", weights_only=True))
+    except Exception as exc:
+        raise RecalibrateError(f"cannot use --input {input_file}: {describe_exception(exc)}") from None
+    with user_code():
+        model = spec.real(device)
+        load_into(model, checkpoint.state)
+        try:
+            result = recalibrate(model, batches, device=device)
+        except Exception as exc:
+            raise RecalibrateError(
+                f"the forward pass fails on --input {input_file}: {describe_exception(exc)}"
+            ) from None
+    originals = checkpoint.state
+    replaced = {k: v.to(originals[k].dtype) for k, v in result.state.items()}
+    try:
+        torch.save(checkpoint.with_tensors(replaced), output)
+    except OSError as exc:
+        raise RecalibrateError(f"cannot write --output {output}: {exc.strerror}") from None
+    return [*summary_lines(result), f"wrote {output}"]
