@@ -180,7 +180,9 @@ def check(
     if fix or diff:
         code = _fix(report, write=not diff)
         if diff:
-            raise typer.Exit(code)
+            for err in report.errors:
+                typer.echo(f"netlint: {err.text}", err=True)
+            raise typer.Exit(2 if report.errors else code)
     elapsed = time.perf_counter() - start
     if output:
         try:
@@ -195,25 +197,42 @@ def check(
 
 
 def _fix(report, write: bool) -> int:
-    """Apply (or show) the NL002 fixes; the fixed findings leave the report. 1 if a diff is shown."""
-    from .fix import plan, unified_diff
+    """Apply (or show) the NL002 fixes; the fixed findings leave the report. 1 if a diff is shown.
+
+    A file that cannot be read or written is an error entry of the report (exit status 2), never a traceback.
+    """
+    from .errors import NetlintError
+    from .fix import WriteRefused, plan, unified_diff, write_atomic
 
     fixes = plan(report)
+    for file, why in fixes.errors:
+        report.errors.append(NetlintError(file, why))
     sources = fixes.sources()
+    written: set[str] = set()
     if write:
-        for file, (_, new) in sources.items():
-            with open(file, "w", encoding="utf-8") as fh:
-                fh.write(new)
-        fixed = set(fixes.fixed)
+        for file in sources:
+            try:
+                write_atomic(file, fixes.new_bytes(file), fixes.originals[file].raw)
+            except WriteRefused as exc:
+                from .source import relpath
+
+                report.errors.append(
+                    NetlintError(relpath(file) or file, f"--fix cannot write it: {exc}; the file is unchanged.")
+                )
+            else:
+                written.add(file)
+        fixed = {(model, module) for file, model, module in fixes.fixed if file in written}
         for model in report.models:
             model.findings = [f for f in model.findings if (f.model, f.module) not in fixed or f.code != "NL002"]
     else:
         for file, (old, new) in sources.items():
             sys.stdout.write(unified_diff(file, old, new))
     verb = "Fixed" if write else "Would fix"
-    if fixes.fixed:
+    count = sum(1 for file, *_ in fixes.fixed if file in written or not write)
+    files = len(written) if write else len(sources)
+    if count:
         typer.echo(
-            f"{verb} {len(fixes.fixed)} NL002 finding(s) in {len(sources)} file(s) with bias=False (an unsafe fix: a "
+            f"{verb} {count} NL002 finding(s) in {files} file(s) with bias=False (an unsafe fix: a "
             "checkpoint saved with the bias no longer loads with strict=True).",
             err=True,
         )
