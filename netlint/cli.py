@@ -168,6 +168,10 @@ def check(
     if show_settings:
         _print_settings(settings)
         raise typer.Exit(0)
+    try:
+        settings.check_selection()
+    except ConfigError as exc:
+        _fail(str(exc))
     if not targets:
         targets = [_config_target(m.target, settings.root) for m in settings.models]
         if not targets:
@@ -177,6 +181,7 @@ def check(
     from .report import render
 
     report = check_targets(targets, options)
+    report.notes.extend(settings.unmatched_globs())
     if fix or diff:
         code = _fix(report, write=not diff)
         if diff:

@@ -68,6 +68,47 @@ class Settings:
                 _apply(self, key, value, f"--{key}")
                 self.origin[key] = f"--{key}"
 
+    def check_selection(self) -> None:
+        """A selection that leaves no rule to run is an error naming the settings, never a silent "clean"."""
+        from .engine import selected_rules
+
+        if selected_rules(self.select, self.ignore, self.extend_select):
+            return
+        named = [
+            f"{key} = {_toml_list(getattr(self, key.replace('-', '_')))} ({self.origin.get(key, 'default')})"
+            for key in ("select", "ignore", "extend-select")
+            if getattr(self, key.replace("-", "_")) or (key == "select" and self.select is not None)
+        ]
+        verb = "together leave" if len(named) > 1 else "leaves"
+        raise ConfigError(
+            f"{' with '.join(named) or 'the settings'} {verb} no rule to run, so every check would be switched off: "
+            "select at least one rule (see `netlint rules`)"
+            + (", or remove the empty select" if self.select == [] else "")
+        )
+
+    def unmatched_globs(self, limit: int = 20000) -> list[str]:
+        """Notes for per-file-ignores globs that match no Python file under the configuration's folder."""
+        import fnmatch
+
+        globs = list(self.per_file_ignores)
+        if not globs:
+            return []
+        unmatched = set(globs)
+        for count, relative in enumerate(_python_files(self.root)):
+            if count >= limit:
+                return []  # too large a tree to say
+            name = os.path.basename(relative)
+            unmatched -= {g for g in unmatched if fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g)}
+            if not unmatched:
+                return []
+        where = _display(self.file) if self.file else "per-file-ignores"
+        return [
+            f"{where}: per-file-ignores {glob!r} matches no Python file under {_display(self.root)}/, "
+            "so it ignores nothing (globs are relative to the configuration's folder)"
+            for glob in globs
+            if glob in unmatched
+        ]
+
     def describe(self) -> list[tuple[str, Any, str]]:
         """``(key, value, where it came from)`` for every setting, for --show-settings."""
         out = []
@@ -81,6 +122,23 @@ class Settings:
                 value = [{"target": m.target, "input-shape": m.input_shape} for m in value]
             out.append((key, value, self.origin.get(key, "default")))
         return out
+
+
+def _toml_list(values: list[str] | None) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values or []) + "]"
+
+
+def _python_files(root: Path):
+    """Relative POSIX paths of the .py files under root, skipping hidden folders and virtual environments."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in ("__pycache__", "node_modules", "site-packages")
+            and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
+        )  # fmt: skip
+        for name in sorted(files):
+            if name.endswith((".py", ".pyi")):
+                yield Path(os.path.relpath(os.path.join(folder, name), root)).as_posix()
 
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
