@@ -139,6 +139,24 @@ def check(
         ),
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the fixes as a diff instead of writing them.")] = False,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            metavar="FILE",
+            help="Report and fail only on findings this baseline does not record (default: [tool.netlint] baseline).",
+            show_default=False,
+        ),
+    ] = None,
+    write_baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--write-baseline",
+            metavar="FILE",
+            help="Record the current findings in FILE (e.g. .netlint-baseline.json) and exit 0.",
+            show_default=False,
+        ),
+    ] = None,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -160,7 +178,7 @@ def check(
         flags = {
             "select": _split(select) or None, "ignore": _split(ignore) or None,
             "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
-            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed,
+            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed, "baseline": baseline,
         }  # fmt: skip
         settings.override(flags)
     except ConfigError as exc:
@@ -188,6 +206,8 @@ def check(
             for err in report.errors:
                 typer.echo(f"netlint: {err.text}", err=True)
             raise typer.Exit(2 if report.errors else code)
+    if write_baseline or settings.baseline_path:
+        _baseline(report, write_baseline, settings.baseline_path)
     elapsed = time.perf_counter() - start
     if output:
         try:
@@ -198,7 +218,21 @@ def check(
     else:
         render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
     code = report.exit_code()
-    raise typer.Exit(0 if exit_zero and code == 1 else code)
+    raise typer.Exit(0 if (exit_zero or write_baseline) and code == 1 else code)
+
+
+def _baseline(report, write: str | None, read: str | None) -> None:
+    """--write-baseline records every finding (the run then exits 0); otherwise the baseline hides what it records."""
+    from .baseline import BaselineError, apply_baseline, write_baseline
+
+    try:
+        if write:
+            count = write_baseline(report, write)
+            typer.echo(f"Wrote {count} finding(s) to the baseline {write}.", err=True)
+        else:
+            apply_baseline(report, read)
+    except BaselineError as exc:
+        _fail(str(exc))
 
 
 def _fix(report, write: bool) -> int:

@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 KEYS = (
     "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
-    "models", "probe", "device", "batch-size", "seed",
+    "models", "probe", "device", "batch-size", "seed", "baseline",
 )  # fmt: skip
 MODEL_KEYS = ("target", "input-shape")
 
@@ -53,6 +53,7 @@ class Settings:
     device: str = "auto"
     batch_size: int | None = None
     seed: int = 0
+    baseline: str | None = None  # a baseline file, relative to the configuration's folder
     file: Path | None = None  # the configuration file, if any
     origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
 
@@ -60,6 +61,15 @@ class Settings:
     def root(self) -> Path:
         """Relative paths in the configuration are relative to its folder."""
         return self.file.parent if self.file else Path.cwd()
+
+    @property
+    def baseline_path(self) -> str | None:
+        """The baseline file: a --baseline flag is relative to the working directory, the file's key to its folder."""
+        if self.baseline is None:
+            return None
+        if self.origin.get("baseline", "").startswith("--"):
+            return os.path.abspath(self.baseline)
+        return str(self.root / self.baseline)
 
     def override(self, flags: dict[str, Any]) -> None:
         """Command-line values replace the file's; each is validated like the file's."""
@@ -226,6 +236,10 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         if not isinstance(value, str) or not valid_device(value):
             raise fail("auto, cpu, cuda or cuda:N")
         settings.device = value
+    elif key == "baseline":
+        if not isinstance(value, str) or not value:
+            raise fail('a file name such as ".netlint-baseline.json"')
+        settings.baseline = value
     elif key in ("batch-size", "seed"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
             raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))

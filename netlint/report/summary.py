@@ -20,6 +20,7 @@ def counts(report: Report) -> dict[str, Any]:
         "by_rule": dict(sorted(Counter(f.code for f in findings).items())),
         "errors": len(report.errors),
         "suppressed": report.suppressed,
+        "baselined": report.baselined,
         "files": report.files,
     }
 
@@ -50,4 +51,6 @@ def summary_line(report: Report) -> str:
         parts.append("No model checked")
     if c["errors"]:
         parts.append(plural(c["errors"], "error"))
+    if c["baselined"]:
+        parts.append(f"{plural(c['baselined'], 'finding')} hidden by the baseline")
     return "; ".join(parts)
