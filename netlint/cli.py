@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Annotated
 
 import typer
+import typer.core
 
 from . import __version__
 
@@ -24,6 +25,16 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class _CleanHelp(typer.core.TyperCommand):
+    """Help that names arguments by their metavar (TARGET...), not by Python types such as <list[str]>."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument":
+                param.display_type_rich = lambda ctx: None
 
 
 class Format(str, Enum):
@@ -56,16 +67,18 @@ def _main(
 
 
 @app.command(
+    cls=_CleanHelp,
     epilog="Examples:\n\n"
     "  netlint check examples/\n\n"
     "  netlint check model.py:ResNet --input-shape 2,3,32,32\n\n"
     '  netlint check "torchvision.models:densenet121(drop_rate=0.2)" --format json\n\n'
-    "Exit status: 0 no finding at or above --fail-on, 1 findings, 2 bad input."
+    "Exit status: 0 no finding at or above --fail-on, 1 findings, 2 bad input.",
 )
 def check(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="TARGET",
             help="Python files, directories, file.py:Name, or package.module:name (a class, factory or instance). "
             "Default: the models listed in the configuration.",
             show_default=False,
@@ -76,11 +89,14 @@ def check(
         typer.Option(
             "--input-shape",
             "-i",
+            metavar="SHAPE",
             help="Shape of a positional input, e.g. 2,3,224,224 (add :long for token indices); once per input.",
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file.")
+    ] = None,
     fail_on: Annotated[
         FailOn | None,
         typer.Option(
@@ -90,15 +106,24 @@ def check(
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")] = False,
     select: Annotated[
         list[str] | None,
-        typer.Option("--select", help="Rule codes, prefixes or names to run (default: all default rules)."),
+        typer.Option(
+            "--select", metavar="RULES", help="Rule codes, prefixes or names to run (default: all default rules)."
+        ),
     ] = None,
     extend_select: Annotated[
-        list[str] | None, typer.Option("--extend-select", help="Rules to run besides the selected ones (opt-in rules).")
+        list[str] | None,
+        typer.Option("--extend-select", metavar="RULES", help="Rules to run besides the selected ones (opt-in rules)."),
     ] = None,
-    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule codes, prefixes or names to skip.")] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", metavar="RULES", help="Rule codes, prefixes or names to skip.")
+    ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", help="A TOML file to read instead of the nearest pyproject.toml's [tool.netlint]."),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A TOML file to read instead of the nearest pyproject.toml's [tool.netlint].",
+        ),
     ] = None,
     show_settings: Annotated[
         bool, typer.Option("--show-settings", help="Print the resolved settings, where each came from, and exit.")
@@ -113,23 +138,31 @@ def check(
         ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto).")
+        str | None,
+        typer.Option(
+            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto)."
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
             "--batch-size",
             min=2,
+            metavar="N",
             help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
         ),
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", min=0, help="Seed of the probe's dropout masks and random batch (default 0)."),
+        typer.Option(
+            "--seed", min=0, metavar="N", help="Seed of the probe's dropout masks and random batch (default 0)."
+        ),
     ] = None,
     input_file: Annotated[
         str | None,
-        typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
+        typer.Option(
+            "--input", metavar="FILE", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."
+        ),
     ] = None,
     timings: Annotated[bool, typer.Option("--timings", help="Include the probe's seconds in JSON output.")] = False,
     fix: Annotated[
@@ -377,9 +410,11 @@ def rules(
         rules_table(sys.stdout)
 
 
-@app.command(epilog="Examples:\n\n  netlint explain NL001\n\n  netlint explain bias-before-batchnorm")
+@app.command(cls=_CleanHelp, epilog="Examples:\n\n  netlint explain NL001\n\n  netlint explain bias-before-batchnorm")
 def explain(
-    rule: Annotated[str, typer.Argument(help="A rule code (NL001) or name (dropout-before-batchnorm).")],
+    rule: Annotated[
+        str, typer.Argument(metavar="RULE", help="A rule code (NL001) or name (dropout-before-batchnorm).")
+    ],
 ) -> None:
     """Print a rule's documentation: what it does, why it matters, how to fix it."""
     from .docs import explain_rule
