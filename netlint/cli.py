@@ -229,9 +229,13 @@ def check(
             _fail("no targets: pass files, directories or package.module:name, or list models in [tool.netlint]")
     options = _options(settings, input_shape, input_file, allow_no_model)
     from .engine import check_targets
+    from .messages import warnings_as_notes
     from .report import render
 
-    report = check_targets(targets, options)
+    notes: list[str] = []
+    with warnings_as_notes(notes):  # warnings of torch and the user's code become notes, not stderr noise
+        report = check_targets(targets, options)
+    report.notes.extend(notes)
     report.notes.extend(settings.unmatched_globs())
     if fix or diff:
         code = _fix(report, write=not diff)
@@ -386,8 +390,11 @@ def _load_batch(path: str, with_shapes: bool):
         return from_values(values, f"--input {path}")
     except (OSError, RuntimeError, TypeError, ValueError, EOFError, Exception) as exc:
         from .errors import describe_exception
+        from .messages import safe_torch_message
 
-        typer.echo(f"netlint: cannot use --input {path}: {describe_exception(exc)}", err=True)
+        safe = safe_torch_message(str(exc))
+        why = describe_exception(exc) if safe == str(exc) else " ".join(safe.split())
+        typer.echo(f"netlint: cannot use --input {path}: {why}", err=True)
         raise typer.Exit(2) from None
 
 
