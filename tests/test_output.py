@@ -148,9 +148,9 @@ def test_warnings_become_notes_not_stderr(tmp_path):
 
 
 def test_warning_notes_keep_the_users_drop_library_deprecations():
-    from netlint.messages import safe_torch_message, warnings_as_notes
-
     import torch.fx
+
+    from netlint.messages import safe_torch_message, warnings_as_notes
 
     fx, tensor = torch.fx.__file__, torch._tensor.__file__
     notes: list[str] = []
