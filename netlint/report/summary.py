@@ -61,11 +61,12 @@ class _NoTrailingSpace:
         return len(text)
 
     def flush(self) -> None:
-        self.out.flush()
+        self.finish()
 
     def finish(self) -> None:
+        """Write a partial last line as it is (what follows may continue it), so nothing is ever lost."""
         if self.pending:
-            self.out.write(self._TRAILING.sub(r"\1", self.pending))
+            self.out.write(self.pending)
             self.pending = ""
         self.out.flush()
 
