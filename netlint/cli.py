@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Annotated
 
 import typer
+import typer.core
 
 from . import __version__
 
@@ -24,6 +25,16 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class _CleanHelp(typer.core.TyperCommand):
+    """Help that names arguments by their metavar (TARGET...), not by Python types such as <list[str]>."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument":
+                param.display_type_rich = lambda ctx: None
 
 
 class Format(str, Enum):
@@ -56,16 +67,18 @@ def _main(
 
 
 @app.command(
+    cls=_CleanHelp,
     epilog="Examples:\n\n"
     "  netlint check examples/\n\n"
     "  netlint check model.py:ResNet --input-shape 2,3,32,32\n\n"
     '  netlint check "torchvision.models:densenet121(drop_rate=0.2)" --format json\n\n'
-    "Exit status: 0 no finding at or above --fail-on, 1 findings, 2 bad input."
+    "Exit status: 0 no finding at or above --fail-on, 1 findings, 2 bad input.",
 )
 def check(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="TARGET",
             help="Python files, directories, file.py:Name, or package.module:name (a class, factory or instance). "
             "Default: the models listed in the configuration.",
             show_default=False,
@@ -76,11 +89,14 @@ def check(
         typer.Option(
             "--input-shape",
             "-i",
+            metavar="SHAPE",
             help="Shape of a positional input, e.g. 2,3,224,224 (add :long for token indices); once per input.",
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file.")
+    ] = None,
     fail_on: Annotated[
         FailOn | None,
         typer.Option(
@@ -90,15 +106,24 @@ def check(
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")] = False,
     select: Annotated[
         list[str] | None,
-        typer.Option("--select", help="Rule codes, prefixes or names to run (default: all default rules)."),
+        typer.Option(
+            "--select", metavar="RULES", help="Rule codes, prefixes or names to run (default: all default rules)."
+        ),
     ] = None,
     extend_select: Annotated[
-        list[str] | None, typer.Option("--extend-select", help="Rules to run besides the selected ones (opt-in rules).")
+        list[str] | None,
+        typer.Option("--extend-select", metavar="RULES", help="Rules to run besides the selected ones (opt-in rules)."),
     ] = None,
-    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rule codes, prefixes or names to skip.")] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", metavar="RULES", help="Rule codes, prefixes or names to skip.")
+    ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", help="A TOML file to read instead of the nearest pyproject.toml's [tool.netlint]."),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A TOML file to read instead of the nearest pyproject.toml's [tool.netlint].",
+        ),
     ] = None,
     show_settings: Annotated[
         bool, typer.Option("--show-settings", help="Print the resolved settings, where each came from, and exit.")
@@ -113,29 +138,38 @@ def check(
         ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto).")
+        str | None,
+        typer.Option(
+            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto)."
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
             "--batch-size",
             min=2,
+            metavar="N",
             help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
         ),
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", min=0, help="Seed of the probe's dropout masks and random batch (default 0)."),
+        typer.Option(
+            "--seed", min=0, metavar="N", help="Seed of the probe's dropout masks and random batch (default 0)."
+        ),
     ] = None,
     input_file: Annotated[
         str | None,
-        typer.Option("--input", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."),
+        typer.Option(
+            "--input", metavar="FILE", help="A real batch saved with torch.save (a tensor or a tuple of inputs)."
+        ),
     ] = None,
     probe_budget: Annotated[
         float | None,
         typer.Option(
             "--probe-budget",
             min=0,
+            metavar="SECONDS",
             help="Seconds the probe may take per model (default 10): the batch shrinks to fit it and to half "
             "the available memory, or the probe is skipped with a note. 0: no limit.",
             show_default=False,
@@ -145,6 +179,7 @@ def check(
         str | None,
         typer.Option(
             "--weights",
+            metavar="FILE",
             help="A trained checkpoint (a state dict, or {'state_dict'|'model'|'model_state_dict': ...}) to load into "
             "the model before the probe; read with torch.load(weights_only=True).",
         ),
@@ -157,6 +192,24 @@ def check(
         ),
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the fixes as a diff instead of writing them.")] = False,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            metavar="FILE",
+            help="Report and fail only on findings this baseline does not record (default: [tool.netlint] baseline).",
+            show_default=False,
+        ),
+    ] = None,
+    write_baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--write-baseline",
+            metavar="FILE",
+            help="Record the current findings in FILE (e.g. .netlint-baseline.json) and exit 0.",
+            show_default=False,
+        ),
+    ] = None,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -178,7 +231,7 @@ def check(
         flags = {
             "select": _split(select) or None, "ignore": _split(ignore) or None,
             "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
-            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed,
+            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed, "baseline": baseline,
             "probe-budget": probe_budget,
         }  # fmt: skip
         settings.override(flags)
@@ -187,6 +240,10 @@ def check(
     if show_settings:
         _print_settings(settings)
         raise typer.Exit(0)
+    try:
+        settings.check_selection()
+    except ConfigError as exc:
+        _fail(str(exc))
     if not targets:
         targets = [_config_target(m.target, settings.root) for m in settings.models]
         if not targets:
@@ -197,13 +254,22 @@ def check(
 
     options.progress = progress_mode(fmt.value, output)
     from .engine import check_targets
+    from .messages import warnings_as_notes
     from .report import render
 
-    report = check_targets(targets, options)
+    notes: list[str] = []
+    with warnings_as_notes(notes):  # warnings of torch and the user's code become notes, not stderr noise
+        report = check_targets(targets, options)
+    report.notes.extend(notes)
+    report.notes.extend(settings.unmatched_globs())
     if fix or diff:
         code = _fix(report, write=not diff)
         if diff:
-            raise typer.Exit(code)
+            for err in report.errors:
+                typer.echo(f"netlint: {err.text}", err=True)
+            raise typer.Exit(2 if report.errors else code)
+    if write_baseline or settings.baseline_path:
+        _baseline(report, write_baseline, settings.baseline_path)
     elapsed = time.perf_counter() - start
     if output:
         try:
@@ -214,29 +280,60 @@ def check(
     else:
         render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
     code = report.exit_code()
-    raise typer.Exit(0 if exit_zero and code == 1 else code)
+    raise typer.Exit(0 if (exit_zero or write_baseline) and code == 1 else code)
+
+
+def _baseline(report, write: str | None, read: str | None) -> None:
+    """--write-baseline records every finding (the run then exits 0); otherwise the baseline hides what it records."""
+    from .baseline import BaselineError, apply_baseline, write_baseline
+
+    try:
+        if write:
+            count = write_baseline(report, write)
+            typer.echo(f"Wrote {count} finding(s) to the baseline {write}.", err=True)
+        else:
+            apply_baseline(report, read)
+    except BaselineError as exc:
+        _fail(str(exc))
 
 
 def _fix(report, write: bool) -> int:
-    """Apply (or show) the NL002 fixes; the fixed findings leave the report. 1 if a diff is shown."""
-    from .fix import plan, unified_diff
+    """Apply (or show) the NL002 fixes; the fixed findings leave the report. 1 if a diff is shown.
+
+    A file that cannot be read or written is an error entry of the report (exit status 2), never a traceback.
+    """
+    from .errors import NetlintError
+    from .fix import WriteRefused, plan, unified_diff, write_atomic
 
     fixes = plan(report)
+    for file, why in fixes.errors:
+        report.errors.append(NetlintError(file, why))
     sources = fixes.sources()
+    written: set[str] = set()
     if write:
-        for file, (_, new) in sources.items():
-            with open(file, "w", encoding="utf-8") as fh:
-                fh.write(new)
-        fixed = set(fixes.fixed)
+        for file in sources:
+            try:
+                write_atomic(file, fixes.new_bytes(file), fixes.originals[file].raw)
+            except WriteRefused as exc:
+                from .source import relpath
+
+                report.errors.append(
+                    NetlintError(relpath(file) or file, f"--fix cannot write it: {exc}; the file is unchanged.")
+                )
+            else:
+                written.add(file)
+        fixed = {(model, module) for file, model, module in fixes.fixed if file in written}
         for model in report.models:
             model.findings = [f for f in model.findings if (f.model, f.module) not in fixed or f.code != "NL002"]
     else:
         for file, (old, new) in sources.items():
             sys.stdout.write(unified_diff(file, old, new))
     verb = "Fixed" if write else "Would fix"
-    if fixes.fixed:
+    count = sum(1 for file, *_ in fixes.fixed if file in written or not write)
+    files = len(written) if write else len(sources)
+    if count:
         typer.echo(
-            f"{verb} {len(fixes.fixed)} NL002 finding(s) in {len(sources)} file(s) with bias=False (an unsafe fix: a "
+            f"{verb} {count} NL002 finding(s) in {files} file(s) with bias=False (an unsafe fix: a "
             "checkpoint saved with the bias no longer loads with strict=True).",
             err=True,
         )
@@ -324,8 +421,11 @@ def _load_batch(path: str, with_shapes: bool):
         return from_values(values, f"--input {path}")
     except (OSError, RuntimeError, TypeError, ValueError, EOFError, Exception) as exc:
         from .errors import describe_exception
+        from .messages import safe_torch_message
 
-        typer.echo(f"netlint: cannot use --input {path}: {describe_exception(exc)}", err=True)
+        safe = safe_torch_message(str(exc))
+        why = describe_exception(exc) if safe == str(exc) else " ".join(safe.split())
+        typer.echo(f"netlint: cannot use --input {path}: {why}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -378,9 +478,11 @@ def rules(
         rules_table(sys.stdout)
 
 
-@app.command(epilog="Examples:\n\n  netlint explain NL001\n\n  netlint explain bias-before-batchnorm")
+@app.command(cls=_CleanHelp, epilog="Examples:\n\n  netlint explain NL001\n\n  netlint explain bias-before-batchnorm")
 def explain(
-    rule: Annotated[str, typer.Argument(help="A rule code (NL001) or name (dropout-before-batchnorm).")],
+    rule: Annotated[
+        str, typer.Argument(metavar="RULE", help="A rule code (NL001) or name (dropout-before-batchnorm).")
+    ],
 ) -> None:
     """Print a rule's documentation: what it does, why it matters, how to fix it."""
     from .docs import explain_rule

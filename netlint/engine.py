@@ -79,6 +79,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     files: int = 0
     suppressed: int = 0  # findings hidden by a ``# netlint: ignore`` comment or a configured ignore
+    baselined: int = 0  # findings hidden because the baseline (--baseline) records them
     rules: list[Rule] = field(default_factory=list)  # the rules that ran (reporters list them)
     fail_on: Severity = Severity.WARNING
 

@@ -2,21 +2,31 @@
 
 Unsafe by nature: a checkpoint saved with the bias no longer loads with ``strict=True``. Applied
 only where every layer created by the call site is flagged (a call in a loop or a helper builds
-many layers), only in the user's own files, and only to a literal ``bias`` (or none): an
-expression such as ``bias=use_bias`` is the user's to change. Formatting and comments are kept:
-the edit touches the argument and nothing else.
+many layers), only in the user's own files, only to torch's own layer classes (a subclass has its
+own signature), and only to a literal ``bias`` (or none): an expression such as ``bias=use_bias``
+is the user's to change.
+
+A file is never damaged: it is read as bytes and decoded with its own encoding without newline
+translation, the edit touches the argument and nothing else (line endings, comments and every
+other byte stay as they were), and the new text goes to a temporary file beside the original,
+which then replaces it in one rename, keeping its mode. A file that changed since it was read, or
+that has no write permission, is left alone and reported.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import os
+import re
+import stat
+import tempfile
+import tokenize
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .graph.ir import Op
 from .source import is_user_file
 
 if TYPE_CHECKING:
@@ -25,76 +35,179 @@ if TYPE_CHECKING:
 # Position of ``bias`` among the positional parameters of each layer's constructor.
 _BIAS_POSITION = {"Linear": 2, "Bilinear": 3, "LazyLinear": 1}
 _CONV_BIAS_POSITION = 7  # Conv1d/2d/3d and ConvTranspose1d/2d/3d
+_CONV_CLASSES = {
+    f"{kind}{d}d" for kind in ("Conv", "ConvTranspose", "LazyConv", "LazyConvTranspose") for d in (1, 2, 3)
+}
+_FIXABLE = _CONV_CLASSES | set(_BIAS_POSITION)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # the tokenizer's line breaks, nothing else
+
+
+@dataclass(frozen=True)
+class SiteLayer:
+    """A weight layer created at a source line, as the graph saw it."""
+
+    model: str
+    module: str
+    type_name: str
+    torch_class: bool  # one of torch.nn's own classes, whose signature netlint knows
+    constructor: bool  # created by a constructor call at this line (False: a functional call there)
+
+
+def layer_sites(report: Report) -> dict[tuple[str, int], list[SiteLayer]]:
+    """(absolute file, line) -> the conv/linear layers created there. The only place that reads the graph."""
+    from .graph.ir import Op
+
+    sites: dict[tuple[str, int], list[SiteLayer]] = defaultdict(list)
+    for model in report.models:
+        if model.graph is None:
+            continue
+        params = {n.target for n in model.graph.nodes if n.op == Op.PARAM}
+        for node in model.graph.nodes:
+            if node.op not in (Op.CONV, Op.LINEAR) or not node.file or not node.line or node.origin is not None:
+                continue
+            if node.kind == "module":
+                torch_class = node.target.startswith("torch.nn.") and node.type_name in _FIXABLE
+                entry = SiteLayer(model.name, node.module, node.type_name, torch_class, True)
+            else:  # a layer whose own forward calls the conv (a subclass traced through), or F.conv2d in forward
+                own = bool(node.module) and f"{node.module}.weight" in params
+                entry = SiteLayer(model.name, node.module, node.type_name, False, own)
+            site = (os.path.abspath(node.file), node.line)
+            if entry not in sites[site]:
+                sites[site].append(entry)
+    return sites
+
+
+@dataclass
+class Source:
+    """A file's bytes and its text, decoded with its own encoding and no newline translation."""
+
+    raw: bytes
+    encoding: str
+    lines: list[str]  # with their original line endings
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def read_source(path: str) -> Source:
+    """Raises OSError, or ValueError when the bytes do not decode and re-encode to themselves."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        encoding, _ = tokenize.detect_encoding(iter(raw.splitlines(keepends=True)).__next__)
+        text = raw.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        raise ValueError(f"cannot decode it: {exc}") from None
+    if text.encode(encoding) != raw:
+        raise ValueError(f"its {encoding} text does not encode back to the same bytes")
+    return Source(raw, encoding, _LINE.findall(text))
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: int  # character offsets into Source.text
+    end: int
+    text: str
 
 
 @dataclass
 class FixPlan:
-    edits: dict[str, list[tuple[int, int, int, int, str]]] = field(default_factory=dict)  # file -> replacements
-    fixed: list[tuple[str, str]] = field(default_factory=list)  # (model, module) whose finding is fixed
+    edits: dict[str, list[Edit]] = field(default_factory=dict)  # file -> replacements
+    originals: dict[str, Source] = field(default_factory=dict)
+    fixed: list[tuple[str, str, str]] = field(default_factory=list)  # (file, model, module) of each fixed finding
     skipped: list[str] = field(default_factory=list)  # why a finding was not fixed
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file, why it cannot be fixed or written)
 
     def sources(self) -> dict[str, tuple[str, str]]:
         """file -> (old text, new text)."""
-        out = {}
-        for file, edits in self.edits.items():
-            with open(file, encoding="utf-8") as fh:
-                old = fh.read()
-            out[file] = (old, _apply(old, edits))
-        return out
+        return {
+            file: (self.originals[file].text, _apply(self.originals[file].text, e)) for file, e in self.edits.items()
+        }
+
+    def new_bytes(self, file: str) -> bytes:
+        source = self.originals[file]
+        return _apply(source.text, self.edits[file]).encode(source.encoding)
 
 
 def plan(report: Report) -> FixPlan:
     result = FixPlan()
     flagged = {(f.model, f.module) for f in report.findings if f.code == "NL002"}
-    made_at: dict[tuple[str, int], list[tuple[str, str, str]]] = defaultdict(list)  # site -> (model, module, type)
-    for model in report.models:
-        if model.graph is None:
-            continue
-        for node in model.graph.nodes:
-            if node.op in (Op.CONV, Op.LINEAR) and node.kind == "module" and node.file and node.line:
-                site = (os.path.abspath(node.file), node.line)
-                entry = (model.name, node.module, node.type_name)
-                if node.origin is None and entry not in made_at[site]:
-                    made_at[site].append(entry)
+    sites = layer_sites(report)
     done: set[tuple[str, int]] = set()
-    for model in report.models:
-        for f in model.findings:
-            if f.code != "NL002":
-                continue
-            where = f"{f.file}:{f.line} ({f.module})"
-            if f.origin or not f.file or not is_user_file(os.path.abspath(f.file)):
-                result.skipped.append(f"{where}: the layer is created in library code ({f.origin or f.file})")
-                continue
-            site = (os.path.abspath(f.file), f.line or 0)
-            members = made_at.get(site, [])
-            if not members:
-                result.skipped.append(f"{where}: a functional call, not a layer's constructor")
-                continue
-            unflagged = [m for m in members if (m[0], m[1]) not in flagged]
-            if unflagged:
+    unreadable: set[str] = set()
+    for f in report.findings:
+        if f.code != "NL002":
+            continue
+        where = f"{f.file}:{f.line} ({f.module})"
+        if f.origin or not f.file or not is_user_file(os.path.abspath(f.file)):
+            result.skipped.append(f"{where}: the layer is created in library code ({f.origin or f.file})")
+            continue
+        site = (os.path.abspath(f.file), f.line or 0)
+        if site[0] in unreadable:
+            continue
+        members = sites.get(site, [])
+        layer = next((m for m in members if (m.model, m.module) == (f.model, f.module)), None)
+        if layer is None or not layer.constructor:
+            result.skipped.append(f"{where}: a functional call, not a layer's constructor: pass a weight without bias")
+            continue
+        if not layer.torch_class:
+            called = _called_class(site)
+            if called is None:
                 result.skipped.append(
-                    f"{where}: this call also creates {len(unflagged)} layer(s) whose bias is not cancelled "
-                    f"({', '.join(m[1] for m in unflagged[:3])})"
+                    f"{where}: a functional call, not a layer's constructor: pass a weight without bias"
                 )
-                continue
-            if site in done:
-                result.fixed.append((f.model, f.module))
-                continue
-            edit = _bias_edit(site[0], site[1], members[0][2])
-            if isinstance(edit, str):
-                result.skipped.append(f"{where}: {edit}")
-                continue
-            result.edits.setdefault(site[0], []).append(edit)
-            result.fixed.append((f.model, f.module))
-            done.add(site)
+            else:
+                result.skipped.append(
+                    f"{where}: {called}(...) is a subclass whose constructor netlint cannot map: "
+                    "add bias=False where it builds its base class"
+                )
+            continue
+        unflagged = [m for m in members if (m.model, m.module) not in flagged]
+        if unflagged:
+            result.skipped.append(
+                f"{where}: this call also creates {len(unflagged)} layer(s) whose bias is not cancelled "
+                f"({', '.join(m.module for m in unflagged[:3])})"
+            )
+            continue
+        if site in done:
+            result.fixed.append((site[0], f.model, f.module))
+            continue
+        try:
+            source = result.originals.get(site[0]) or read_source(site[0])
+        except (OSError, ValueError) as exc:
+            unreadable.add(site[0])
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            result.errors.append((f.file, f"--fix cannot read it: {why}; the file is unchanged."))
+            continue
+        result.originals[site[0]] = source
+        edit = _bias_edit(source, site[0], site[1], layer.type_name)
+        if isinstance(edit, str):
+            result.skipped.append(f"{where}: {edit}")
+            continue
+        result.edits.setdefault(site[0], []).append(edit)
+        result.fixed.append((site[0], f.model, f.module))
+        done.add(site)
     return result
 
 
-def _bias_edit(file: str, line: int, type_name: str) -> tuple[int, int, int, int, str] | str:
-    """A replacement ``(line, col, end_line, end_col, text)`` that sets bias=False, or why not."""
-    with open(file, encoding="utf-8") as fh:
-        source = fh.read()
-    tree = ast.parse(source, file)
+def _called_class(site: tuple[str, int]) -> str | None:
+    """The class a call at the site constructs (fx traces through a subclass and shows only its base's op)."""
+    try:
+        tree = ast.parse(read_source(site[0]).raw, site[0])
+    except (OSError, ValueError, SyntaxError):
+        return None
+    names = [_callee(n) for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno == site[1]]
+    classes = [n for n in names if n[:1].isupper()]
+    return classes[0] if len(classes) == 1 else None
+
+
+def _bias_edit(source: Source, file: str, line: int, type_name: str) -> Edit | str:
+    """A replacement that sets bias=False, or why not."""
+    try:
+        tree = ast.parse(source.raw, file)
+    except SyntaxError as exc:
+        return f"the file does not parse ({exc.msg})"
     calls = [
         n for n in ast.walk(tree)
         if isinstance(n, ast.Call) and n.lineno == line and _callee(n) == type_name
@@ -108,49 +221,54 @@ def _bias_edit(file: str, line: int, type_name: str) -> tuple[int, int, int, int
         target = call.args[position]
     if target is not None:
         if isinstance(target, ast.Constant) and target.value is True:
-            return (target.lineno, target.col_offset, target.end_lineno, target.end_col_offset, "False")
+            start = _offset(source, target.lineno, target.col_offset)
+            return Edit(start, _offset(source, target.end_lineno, target.end_col_offset), "False")
         return "bias is given as an expression: set it to False where it is computed"
     if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
         return "the call passes *args or **kwargs: add bias=False by hand"
+    if not call.args and not call.keywords:
+        return f"{type_name}() has no arguments to add bias=False after"
     return _insert_keyword(source, call)
 
 
-def _insert_keyword(source: str, call: ast.Call) -> tuple[int, int, int, int, str]:
-    lines = source.splitlines(keepends=True)
+def _insert_keyword(source: Source, call: ast.Call) -> Edit:
+    text = source.text
     last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset))
-    end_line, end_col = last.end_lineno, last.end_col_offset
-    closing_line, closing_col = call.end_lineno, call.end_col_offset - 1  # the ")"
-    between = _slice(lines, end_line, end_col, closing_line, closing_col)
-    if "," not in between.split("#")[0]:
-        return (end_line, end_col, end_line, end_col, ", bias=False")
-    comma = _find_comma(lines, end_line, end_col)
-    if closing_line == end_line:  # f(a, b,) on one line
-        return (comma[0], comma[1] + 1, comma[0], comma[1] + 1, " bias=False,")
-    # One argument per line: the new one goes on its own line, indented like the last one.
-    start_line = lines[last.lineno - 1]
+    after_last = _offset(source, last.end_lineno, last.end_col_offset)
+    closing = _offset(source, call.end_lineno, call.end_col_offset) - 1  # the ")"
+    # Between the last argument and ")" there can only be blanks, a comma, comments and line breaks.
+    between = text[after_last:closing]
+    code = "".join(part.split("#")[0] for part in _LINE.findall(between))
+    if "," not in code:
+        return Edit(after_last, after_last, ", bias=False")
+    comma = after_last + _comma_index(between)
+    if "\n" not in between and "\r" not in between:  # f(a, b,) on one line
+        return Edit(comma + 1, comma + 1, " bias=False,")
+    # One argument per line: the new one goes on its own line after the comma's line (whose comment
+    # stays where it is), indented like the last argument, with the line ending the file uses there.
+    start_line = source.lines[last.lineno - 1]
     indent = start_line[: len(start_line) - len(start_line.lstrip())]
-    return (comma[0], comma[1] + 1, comma[0], comma[1] + 1, f"\n{indent}bias=False,")
+    ending = re.compile(r"\r\n|\r|\n").search(text, comma)
+    if ending is None:  # cannot happen: a line break lies between the comma and ")"
+        return Edit(comma + 1, comma + 1, " bias=False,")
+    return Edit(ending.end(), ending.end(), f"{indent}bias=False,{ending.group()}")
 
 
-def _find_comma(lines: list[str], line: int, col: int) -> tuple[int, int]:
-    """The first comma at or after (line, col) outside comments, as (line, byte column)."""
-    while line <= len(lines):
-        text = lines[line - 1].encode("utf-8")
-        segment = text[col:].split(b"#")[0]
-        index = segment.find(b",")
+def _comma_index(between: str) -> int:
+    """The first comma outside comments."""
+    offset = 0
+    for part in _LINE.findall(between):
+        index = part.split("#")[0].find(",")
         if index >= 0:
-            return line, col + index
-        line, col = line + 1, 0
+            return offset + index
+        offset += len(part)
     raise ValueError("no comma")
 
 
-def _slice(lines: list[str], line: int, col: int, end_line: int, end_col: int) -> str:
-    if line == end_line:
-        return lines[line - 1].encode("utf-8")[col:end_col].decode("utf-8")
-    parts = [lines[line - 1].encode("utf-8")[col:].decode("utf-8")]
-    parts += lines[line : end_line - 1]
-    parts.append(lines[end_line - 1].encode("utf-8")[:end_col].decode("utf-8"))
-    return "".join(parts)
+def _offset(source: Source, line: int, col: int) -> int:
+    """Character offset of ast's (1-based line, UTF-8 byte column) in the source text."""
+    before = sum(len(text) for text in source.lines[: line - 1])
+    return before + len(source.lines[line - 1].encode("utf-8")[:col].decode("utf-8"))
 
 
 def _callee(call: ast.Call) -> str:
@@ -158,21 +276,50 @@ def _callee(call: ast.Call) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
-def _apply(source: str, edits: list[tuple[int, int, int, int, str]]) -> str:
-    """Apply replacements given as 1-based lines and UTF-8 byte columns, last first."""
-    lines = source.splitlines(keepends=True)
-    starts = [0]
-    for text in lines:
-        starts.append(starts[-1] + len(text.encode("utf-8")))
-    data = source.encode("utf-8")
-    for line, col, end_line, end_col, text in sorted(edits, reverse=True):
-        start, end = starts[line - 1] + col, starts[end_line - 1] + end_col
-        data = data[:start] + text.encode("utf-8") + data[end:]
-    return data.decode("utf-8")
+def _apply(text: str, edits: list[Edit]) -> str:
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        text = text[: edit.start] + edit.text + text[edit.end :]
+    return text
+
+
+class WriteRefused(Exception):
+    """Why a fixed file was not written; the original is untouched."""
+
+
+def write_atomic(path: str, data: bytes, expected: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename, keeping its mode; only if it still holds ``expected``."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise WriteRefused("it is no longer a regular file")
+        # Also when running as root, which os.access lets write anything: no write bit means hands off.
+        if not os.access(path, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise WriteRefused("it is read-only (no write permission)")
+        with open(path, "rb") as fh:
+            if fh.read() != expected:
+                raise WriteRefused("it changed while netlint was checking it")
+    except FileNotFoundError:
+        raise WriteRefused("it no longer exists") from None
+    except OSError as exc:
+        raise WriteRefused(f"cannot read it: {exc.strerror or exc}") from None
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".netlint-tmp", dir=folder)
+    except OSError as exc:
+        raise WriteRefused(f"cannot create a temporary file in {folder}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temporary, stat.S_IMODE(st.st_mode))
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise WriteRefused(f"cannot replace it: {exc.strerror or exc}") from None
 
 
 def unified_diff(file: str, old: str, new: str) -> str:
     name = os.path.relpath(file) if not os.path.relpath(file).startswith("..") else file
-    return "".join(
-        difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}")
-    )
+    return "".join(difflib.unified_diff(_LINE.findall(old), _LINE.findall(new), f"a/{name}", f"b/{name}"))

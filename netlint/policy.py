@@ -64,8 +64,9 @@ def _ignored(f: Finding, model_file: str | None, options: Options, root: str) ->
 
 
 def _unused_suppressions(report: Report, options: Options, whole_files: set[str], used, root: str) -> None:
-    """NL900 for every suppression in a fully checked file that suppressed nothing of what ran."""
-    from .rules import ALL_RULES, BY_CODE, UnusedSuppression
+    """NL900 for every malformed suppression in a checked file, and for every suppression in a fully
+    checked file that suppressed nothing of what ran."""
+    from .rules import ALL_RULES, UnusedSuppression
     from .source import relpath
 
     ran = {r.code for r in report.rules}
@@ -77,32 +78,38 @@ def _unused_suppressions(report: Report, options: Options, whole_files: set[str]
     for model in report.models:
         if model.file:
             first_model.setdefault(os.path.abspath(model.file), model)
-    for path in sorted(whole_files):
-        model = first_model.get(path)
-        if model is None:
-            continue
+    for path in sorted(first_model):
+        model = first_model[path]
+        whole = path in whole_files
         for s in suppressions_in(path):
-            hit = used.get((s.file, s.line), set())
-            if s.codes is None:
-                if hit or not judge_blanket:
-                    continue
-                message = f"`{s.text}` suppresses nothing: no finding points at this line."
-            else:
-                unknown = sorted(c for c in s.codes if c not in BY_CODE)
-                stale = sorted(c for c in s.codes if c in BY_CODE and c in ran and c not in hit)
-                if not unknown and not stale:
-                    continue
-                parts = []
-                if stale:
-                    parts.append(f"no {', '.join(stale)} finding points at this line")
-                if unknown:
-                    parts.append(f"{', '.join(unknown)} {'is not a rule' if len(unknown) == 1 else 'are not rules'}")
-                message = f"`{s.text}` suppresses nothing: {'; '.join(parts)}."
+            message = _nl900_message(s, used.get((s.file, s.line), set()), ran, judge_blanket, whole)
+            if message is None:
+                continue
             finding = Finding(
                 rule.code, rule.name, severity, "", message,
-                "Remove the comment, or the codes in it that no longer suppress anything.",
+                "Remove the comment, or the codes in it that no longer suppress anything."
+                if not s.problem else "Write it as `# netlint: ignore[NL002]` (codes or rule names, comma-separated).",
                 relpath(path), s.line, model=model.name,
             )  # fmt: skip
             if _ignored(finding, model.file, options, root):
                 continue
             model.findings.append(finding)
+
+
+def _nl900_message(s: Suppression, hit: set[str], ran: set[str], judge_blanket: bool, whole: bool) -> str | None:
+    """Why a suppression is reported, or None. Malformed ones always are; unused ones only in whole files."""
+    if s.problem:
+        return f"`{s.text}` is malformed and suppresses nothing: {s.problem}."
+    if s.codes is None:
+        if hit or not judge_blanket or not whole:
+            return None
+        return f"`{s.text}` suppresses nothing: no finding points at this line."
+    stale = sorted(c for c in s.codes if c in ran and c not in hit) if whole else []  # unknown names: always
+    if not s.unknown and not stale:
+        return None
+    parts = []
+    if stale:
+        parts.append(f"no {', '.join(stale)} finding points at this line")
+    if s.unknown:
+        parts.append(f"{', '.join(s.unknown)} {'is not a rule' if len(s.unknown) == 1 else 'are not rules'}")
+    return f"`{s.text}` suppresses nothing: {'; '.join(parts)}."

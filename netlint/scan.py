@@ -90,12 +90,18 @@ def scan_source(source: str, path: str) -> FileScan:
 
 
 def scan_file(path: str) -> FileScan:
+    import io
+    import tokenize
+
     try:
         with open(path, "rb") as fh:
-            source = fh.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
+            raw = fh.read()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)  # honours a coding cookie, as Python does
+        source = raw.decode(encoding)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         result = FileScan(path)
-        result.syntax_error = SyntaxError(f"not UTF-8 text: {exc.reason}")
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc
+        result.syntax_error = SyntaxError(f"not text in its declared encoding (UTF-8 by default): {reason}")
         return result
     return scan_source(source, path)
 

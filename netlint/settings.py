@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 KEYS = (
     "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
-    "models", "probe", "device", "batch-size", "seed", "probe-budget",
+    "models", "probe", "device", "batch-size", "seed", "probe-budget", "baseline",
 )  # fmt: skip
 MODEL_KEYS = ("target", "input-shape", "weights")
 
@@ -55,6 +55,7 @@ class Settings:
     batch_size: int | None = None
     seed: int = 0
     probe_budget: float = 10.0  # seconds; 0: no time or memory limit
+    baseline: str | None = None  # a baseline file, relative to the configuration's folder
     file: Path | None = None  # the configuration file, if any
     origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
 
@@ -63,12 +64,62 @@ class Settings:
         """Relative paths in the configuration are relative to its folder."""
         return self.file.parent if self.file else Path.cwd()
 
+    @property
+    def baseline_path(self) -> str | None:
+        """The baseline file: a --baseline flag is relative to the working directory, the file's key to its folder."""
+        if self.baseline is None:
+            return None
+        if self.origin.get("baseline", "").startswith("--"):
+            return os.path.abspath(self.baseline)
+        return str(self.root / self.baseline)
+
     def override(self, flags: dict[str, Any]) -> None:
         """Command-line values replace the file's; each is validated like the file's."""
         for key, value in flags.items():
             if value is not None:
                 _apply(self, key, value, f"--{key}")
                 self.origin[key] = f"--{key}"
+
+    def check_selection(self) -> None:
+        """A selection that leaves no rule to run is an error naming the settings, never a silent "clean"."""
+        from .engine import selected_rules
+
+        if selected_rules(self.select, self.ignore, self.extend_select):
+            return
+        named = [
+            f"{key} = {_toml_list(getattr(self, key.replace('-', '_')))} ({self.origin.get(key, 'default')})"
+            for key in ("select", "ignore", "extend-select")
+            if getattr(self, key.replace("-", "_")) or (key == "select" and self.select is not None)
+        ]
+        verb = "together leave" if len(named) > 1 else "leaves"
+        raise ConfigError(
+            f"{' with '.join(named) or 'the settings'} {verb} no rule to run, so every check would be switched off: "
+            "select at least one rule (see `netlint rules`)"
+            + (", or remove the empty select" if self.select == [] else "")
+        )
+
+    def unmatched_globs(self, limit: int = 20000) -> list[str]:
+        """Notes for per-file-ignores globs that match no Python file under the configuration's folder."""
+        import fnmatch
+
+        globs = list(self.per_file_ignores)
+        if not globs:
+            return []
+        unmatched = set(globs)
+        for count, relative in enumerate(_python_files(self.root)):
+            if count >= limit:
+                return []  # too large a tree to say
+            name = os.path.basename(relative)
+            unmatched -= {g for g in unmatched if fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g)}
+            if not unmatched:
+                return []
+        where = _display(self.file) if self.file else "per-file-ignores"
+        return [
+            f"{where}: per-file-ignores {glob!r} matches no Python file under {_display(self.root)}/, "
+            "so it ignores nothing (globs are relative to the configuration's folder)"
+            for glob in globs
+            if glob in unmatched
+        ]
 
     def describe(self) -> list[tuple[str, Any, str]]:
         """``(key, value, where it came from)`` for every setting, for --show-settings."""
@@ -86,6 +137,23 @@ class Settings:
                 ]
             out.append((key, value, self.origin.get(key, "default")))
         return out
+
+
+def _toml_list(values: list[str] | None) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values or []) + "]"
+
+
+def _python_files(root: Path):
+    """Relative POSIX paths of the .py files under root, skipping hidden folders and virtual environments."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in ("__pycache__", "node_modules", "site-packages")
+            and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
+        )  # fmt: skip
+        for name in sorted(files):
+            if name.endswith((".py", ".pyi")):
+                yield Path(os.path.relpath(os.path.join(folder, name), root)).as_posix()
 
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
@@ -173,6 +241,10 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         if not isinstance(value, str) or not valid_device(value):
             raise fail("auto, cpu, cuda or cuda:N")
         settings.device = value
+    elif key == "baseline":
+        if not isinstance(value, str) or not value:
+            raise fail('a file name such as ".netlint-baseline.json"')
+        settings.baseline = value
     elif key in ("batch-size", "seed"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
             raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))

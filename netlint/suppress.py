@@ -1,17 +1,24 @@
 """Inline suppressions: ``# netlint: ignore[NL002]`` (or ``# netlint: ignore``) on the line a finding points to.
 
-Comments are read with ``tokenize``, so text inside strings never counts.
+Comments are read with ``tokenize``, so text inside strings never counts. The grammar is strict, so a
+typo can never widen into a blanket ignore: ``ignore`` is followed either by ``[codes or names]`` right
+away, or by the end of the comment (or another ``#`` comment, such as ``# noqa``). Anything else
+(``# netlint:ignore [NL002]``, ``ignore[]``, ``# netlint: ignroe``, an unknown rule) is kept as a
+malformed suppression that suppresses nothing and is reported as NL900 with the reason.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import io
 import re
 import tokenize
 from dataclasses import dataclass
 
-_PATTERN = re.compile(r"#\s*netlint:\s*ignore(?:\[([A-Za-z0-9_,\s-]*)\])?", re.I)
+# "netlint" as a word after a "#", then whatever follows up to the next "#".
+_DIRECTIVE = re.compile(r"#\s*netlint\b(?P<rest>[^#]*)", re.I)
+_IGNORE = re.compile(r"\s*:\s*ignore(?P<after>.*)$", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -20,18 +27,79 @@ class Suppression:
     line: int
     column: int
     codes: frozenset[str] | None  # None: every code
+    problem: str = ""  # why a malformed comment suppresses nothing
+    written: str = ""  # the comment as written (for malformed ones)
+    unknown: tuple[str, ...] = ()  # names in the brackets that are not rules
 
     def covers(self, code: str) -> bool:
+        if self.problem:
+            return False
         return self.codes is None or code in self.codes
 
     @property
     def text(self) -> str:
-        return "# netlint: ignore" + (f"[{', '.join(sorted(self.codes))}]" if self.codes is not None else "")
+        if self.problem:
+            return self.written
+        shown = sorted(self.codes or ()) + list(self.unknown)
+        return "# netlint: ignore" + (f"[{', '.join(shown)}]" if self.codes is not None else "")
+
+
+def parse_comment(comment: str) -> list[tuple[int, frozenset[str] | None, str, str, tuple[str, ...]]]:
+    """``(column in the comment, codes or None, problem, written text, unknown names)`` per directive."""
+    from .rules import BY_CODE, BY_NAME
+
+    found = []
+    for match in _DIRECTIVE.finditer(comment):
+        written = match.group(0).rstrip()
+        rest = match.group("rest")
+        ignore = _IGNORE.match(rest)
+        if ignore is None:
+            word = re.match(r"\s*:?\s*([A-Za-z_-]*)", rest).group(1)
+            missing_colon = bool(re.match(r"\s+ignore\b", rest, re.I))
+            if not missing_colon and not difflib.get_close_matches(word.lower(), ["ignore"], cutoff=0.6):
+                continue  # prose that mentions netlint, not a directive
+            problem = "write it as `# netlint: ignore[CODE]`" + (
+                " (a colon after netlint)" if missing_colon else f" (`{word}` is not a netlint directive)"
+            )
+            found.append((match.start(), None, problem, written, ()))
+            continue
+        after = ignore.group("after")
+        if not after.strip():
+            found.append((match.start(), None, "", written, ()))
+            continue
+        if not after.startswith("["):
+            if after.lstrip().startswith("["):
+                problem = "no space is allowed between `ignore` and `[`"
+            else:
+                problem = f"unexpected text after `ignore`: {after.strip()!r} (codes go in brackets: `ignore[NL002]`)"
+            found.append((match.start(), None, problem, written, ()))
+            continue
+        close = after.find("]")
+        if close < 0:
+            found.append((match.start(), None, "the `[` is never closed", written, ()))
+            continue
+        items = [item.strip() for item in after[1:close].split(",")]
+        if not any(items):
+            found.append((match.start(), None, "empty brackets: name the codes to ignore", written, ()))
+            continue
+        if "" in items:
+            found.append((match.start(), None, "an empty entry between commas", written, ()))
+            continue
+        codes, unknown = set(), []
+        for item in items:
+            if item.upper() in BY_CODE:
+                codes.add(item.upper())
+            elif item.lower() in BY_NAME:
+                codes.add(BY_NAME[item.lower()].code)
+            else:
+                unknown.append(item)
+        found.append((match.start(), frozenset(codes), "", written, tuple(unknown)))
+    return found
 
 
 @functools.lru_cache(maxsize=1024)
 def suppressions_in(path: str) -> tuple[Suppression, ...]:
-    """Every suppression comment of a Python file (none if it cannot be read)."""
+    """Every suppression comment of a Python file, malformed ones included (none if it cannot be read)."""
     try:
         with open(path, "rb") as fh:
             source = fh.read()
@@ -42,13 +110,10 @@ def suppressions_in(path: str) -> tuple[Suppression, ...]:
         for tok in tokenize.tokenize(io.BytesIO(source).readline):
             if tok.type != tokenize.COMMENT:
                 continue
-            match = _PATTERN.search(tok.string)
-            if match is None:
-                continue
-            codes = None
-            if match.group(1) is not None:
-                codes = frozenset(c.strip().upper() for c in match.group(1).split(",") if c.strip())
-            found.append(Suppression(path, tok.start[0], tok.start[1] + match.start() + 1, codes))
+            for column, codes, problem, written, unknown in parse_comment(tok.string):
+                found.append(
+                    Suppression(path, tok.start[0], tok.start[1] + column + 1, codes, problem, written, unknown)
+                )
     except (tokenize.TokenError, SyntaxError):
         return tuple(found)
     return tuple(found)

@@ -12,7 +12,9 @@ class UnusedSuppression(Rule):
     Reports a `# netlint: ignore[...]` (or blanket `# netlint: ignore`) comment that suppresses
     nothing: no finding of the named codes points at its line. Only codes that ran are judged
     (`--select NL001` does not make an `ignore[NL002]` look unused), an unknown code is always
-    unused, and only files whose every model was checked are looked at.
+    unused, and only files whose every model was checked are looked at. A malformed comment
+    (`# netlint:ignore [NL002]`, `ignore NL002`, `ignore[]`) suppresses nothing, never everything,
+    and is always reported with the reason.
 
     ## Why is this bad?
     Suppressions outlive the code they were written for: after a layer is fixed or moved, the

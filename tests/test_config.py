@@ -154,3 +154,50 @@ def test_unused_suppressions_only_for_codes_that_ran(tmp_path):
     assert codes(only_nl002) == []  # NL001 and NL004 did not run: their suppression is not judged
     one_model = run_netlint("check", f"{model}:Net", "--no-probe", "--format", "json", cwd=tmp_path)
     assert codes(one_model) == []  # not the whole file: its suppressions are not judged
+
+
+def test_a_selection_that_leaves_no_rule_is_an_error_naming_the_settings(tmp_path):
+    model = project(tmp_path, "select = []")
+    empty = run_netlint("check", str(model), cwd=tmp_path)
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr
+    assert "select = [] (pyproject.toml) leaves no rule to run" in empty.stderr
+    project(tmp_path, 'select = ["NL002"]')
+    combined = run_netlint("check", str(model), "--ignore", "bias-before-batchnorm", cwd=tmp_path)
+    assert combined.returncode == 2
+    assert 'select = ["NL002"] (pyproject.toml) with ignore = ["NL002"] (--ignore) together leave no rule' in (
+        combined.stderr
+    )
+
+
+def test_per_file_ignores_glob_that_matches_nothing_is_a_note(tmp_path):
+    model = project(
+        tmp_path,
+        'probe = false\nselect = ["NL002"]\n[tool.netlint.per-file-ignores]\n"models/*.py" = ["NL001"]\n'
+        '"src/models/net.py" = ["NL003"]',
+    )
+    write(tmp_path / ".venv" / "lib" / "models" / "x.py", "")  # hidden folders do not count as matches
+    result = run_netlint("check", str(model), "--format", "json", cwd=tmp_path)
+    notes = json.loads(result.stdout)["notes"]
+    assert notes == [
+        "pyproject.toml: per-file-ignores 'models/*.py' matches no Python file under ./, so it ignores nothing "
+        "(globs are relative to the configuration's folder)"
+    ]
+
+
+def test_suppressions_take_names_combine_with_noqa_and_never_widen_when_malformed(tmp_path):
+    conv, drop, bn = "nn.Conv2d(3, 8, 3)", "nn.Dropout(0.2)", "self.bn = nn.BatchNorm2d(8)"
+    write(tmp_path / "ok.py", BIAS.replace(conv, f"{conv}  # netlint: ignore[bias-before-batchnorm]  # noqa").replace(
+        drop, f"{drop}  # noqa: E501  # netlint: ignore[NL001, dropout-between-convolutions]"))  # fmt: skip
+    write(tmp_path / "bad.py", BIAS.replace(conv, f"{conv}  # netlint:ignore [NL002]").replace(
+        drop, f"{drop}  # netlint: ignore NL001").replace(bn, f"{bn}  # netlint: ignore[NL999]"))  # fmt: skip
+    data = json.loads(run_netlint("check", str(tmp_path), "--no-probe", "--format", "json", cwd=tmp_path).stdout)
+    found = {m["name"]: sorted((f["code"], f["line"]) for f in m["findings"]) for m in data["models"]}
+    assert found["ok.py:Net"] == [] and data["summary"]["suppressed"] == 3
+    # Nothing on a malformed line is suppressed, and each malformed comment is reported with its reason.
+    assert found["bad.py:Net"] == [("NL001", 9), ("NL002", 7), ("NL003", 9), ("NL900", 7), ("NL900", 8), ("NL900", 9)]
+    messages = {f["line"]: f["message"] for m in data["models"] for f in m["findings"] if f["code"] == "NL900"}
+    assert messages[7] == (
+        "`# netlint:ignore [NL002]` is malformed and suppresses nothing: no space is allowed between `ignore` and `[`."
+    )
+    assert "NL999 is not a rule" in messages[8]
+    assert "unexpected text after `ignore`: 'NL001'" in messages[9]

@@ -61,3 +61,117 @@ def test_library_layers_are_not_fixed(tmp_path):
     result = run_netlint("check", str(path), "--no-probe", "--select", "NL002", "--diff", cwd=tmp_path)
     assert result.stdout == "" and result.returncode == 0
     assert "created in library code" in result.stderr
+
+
+# A CRLF, Latin-1 file with comments everywhere: --fix must change the bias arguments and no other byte.
+LATIN1_CRLF = """# -*- coding: latin-1 -*-
+import torch.nn as nn
+
+
+class Net(nn.Module):  # café
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3)  # naïve comment, keep it
+        self.bn_a = nn.BatchNorm2d(8)
+        self.b = nn.Conv2d(
+            8,
+            8,
+            3,  # trailing, with a comma
+        )
+        self.bn_b = nn.BatchNorm2d(8)
+        self.c = nn.Conv2d(8, 8, 3, 1, 0, 1, 1, True)
+        self.bn_c = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.bn_c(self.c(self.bn_b(self.b(self.bn_a(self.a(x))))))
+"""
+
+
+def as_file_bytes(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode("latin-1")
+
+
+def test_fix_keeps_every_other_byte_line_endings_encoding_and_mode(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_bytes(as_file_bytes(LATIN1_CRLF))
+    path.chmod(0o640)
+    result = run_netlint("check", str(path), "--no-probe", "--fix", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = (
+        LATIN1_CRLF.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 8, 3, bias=False)")
+        .replace("3,  # trailing, with a comma\n", "3,  # trailing, with a comma\n            bias=False,\n")
+        .replace("1, 1, True)", "1, 1, False)")
+    )
+    assert path.read_bytes() == as_file_bytes(expected)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["net.py"]  # no temporary file left
+
+
+SUBCLASS = """
+import torch.nn as nn
+
+
+class MyConv(nn.Conv2d):
+    def __init__(self, c_in, c_out):
+        super().__init__(c_in, c_out, 3, padding=1)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = MyConv(3, 8)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.bn(self.a(x))
+"""
+
+
+def test_unwritable_file_is_an_error_for_that_file_only(tmp_path):
+    locked, free, subclass = tmp_path / "locked.py", tmp_path / "free.py", tmp_path / "subclass.py"
+    for path in (locked, free):
+        shutil.copy(EXAMPLES / "residual_bias.py", path)
+    subclass.write_text(SUBCLASS)
+    locked.chmod(0o444)
+    before = locked.read_bytes(), subclass.read_bytes()
+    result = run_netlint("check", str(locked), str(free), str(subclass), "--no-probe", "--fix", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "locked.py: --fix cannot write it: it is read-only (no write permission); the file is unchanged." in (
+        result.stdout
+    )
+    assert "locked.py:ResidualNet" in result.stdout and "NL002" in result.stdout  # the report is still printed
+    assert (locked.read_bytes(), subclass.read_bytes()) == before
+    assert oct(locked.stat().st_mode & 0o777) == oct(0o444)
+    assert "bias=False" in free.read_text()
+    assert "Fixed 4 NL002 finding(s) in 1 file(s)" in result.stderr
+    assert (
+        "not fixed: subclass.py:13 (a): MyConv(...) is a subclass whose constructor netlint cannot map" in result.stderr
+    )
+
+
+def test_write_atomic_refuses_vanished_changed_and_read_only_files(tmp_path):
+    from netlint.fix import WriteRefused, read_source, write_atomic
+
+    path = tmp_path / "m.py"
+    path.write_bytes(b"x = 1\r\n")
+    source = read_source(str(path))
+    assert source.lines == ["x = 1\r\n"] and source.raw == b"x = 1\r\n"
+    cases = [
+        (lambda: path.write_bytes(b"x = 2\r\n"), "it changed while netlint was checking it"),
+        (lambda: path.chmod(0o400), "it is read-only"),
+        (path.unlink, "it no longer exists"),
+    ]
+    for change, reason in cases:
+        change()
+        try:
+            write_atomic(str(path), b"y = 1\r\n", expected=b"x = 1\r\n")
+        except WriteRefused as exc:
+            assert reason in str(exc)
+        else:
+            raise AssertionError(f"wrote over a file: {reason}")
+        assert not path.exists() or path.read_bytes() != b"y = 1\r\n"
+        if path.exists():
+            path.chmod(0o600)
+            path.write_bytes(b"x = 1\r\n")
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -10,10 +12,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .summary import make_console, plural, summary_line
+from .summary import finish, make_console, plural, summary_line
 
 if TYPE_CHECKING:
     from ..engine import ModelReport, Report
+    from ..findings import Finding
     from ..graph.ir import AnalysisPart
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -42,10 +45,22 @@ def unused_text(unused: tuple[str, ...]) -> str:
     return f"never called by the analysed forward, so not checked: {shown}"
 
 
+# One short line per term, printed where the term first appears in a report.
+LEGEND = {
+    "capture": "capture: fx could not trace these parts, so netlint ran them on the example input and recorded "
+    "each operation.",
+    "probe": "ratio: a BatchNorm's input variance in training over that at inference (1.00x: none; outside "
+    "0.90-1.10x its running statistics are off); worst channel: the one furthest from 1; mean shift: in "
+    "standard deviations; ~: noisy.",
+}
+GROUP_AT = 3  # findings of one rule at one source line (a layer built in a loop) shown as one entry
+
+
 def render(report: Report, out: IO[str], *, color: bool | None = None, elapsed: float | None = None, **_: Any) -> None:
     console = make_console(out, color)
+    explained: set[str] = set()
     for model in report.models:
-        _model(console, model)
+        _model(console, model, explained)
     if report.errors:
         console.print(Text("errors", style="bold red"))
         for err in report.errors:
@@ -61,9 +76,16 @@ def render(report: Report, out: IO[str], *, color: bool | None = None, elapsed: 
         tail += f" in {elapsed:.1f} s"
     style = "bold red" if report.errors else "bold yellow" if report.findings else "bold green"
     console.print(Text(summary_line(report), style=style) + Text(f" ({tail.strip()})." if tail else "."))
+    finish(console)
 
 
-def _model(console: Console, model: ModelReport) -> None:
+def _explain(console: Console, term: str, explained: set[str]) -> None:
+    if term not in explained:
+        explained.add(term)
+        console.print(Text(f"  {LEGEND[term]}", style="dim italic"), soft_wrap=True)
+
+
+def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
     head = Text(model.name, style="bold")
     if model.findings:
         head += Text(f"  {plural(len(model.findings), 'finding')}", style="yellow")
@@ -72,27 +94,82 @@ def _model(console: Console, model: ModelReport) -> None:
     console.print(head)
     console.print(Text(f"  input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}", style="dim"),
                   soft_wrap=True)  # fmt: skip
+    if any(p.engine.startswith("capture") for p in model.parts):
+        _explain(console, "capture", explained)
     unused = unused_text(model.unused)
     if unused:
         console.print(Text(f"  {unused}", style="dim yellow"), soft_wrap=True)
-    for f in model.findings:
-        where = f"{f.file}:{f.line}" if f.file else "(no source line)"
-        line = Text("  ")
-        line += Text(f"{f.severity.value:<7}", style=_STYLE[f.severity.value])
-        line += Text(f" {f.code} ", style="bold")
-        line += Text(f"{f.name}  ", style="dim")
-        line += Text(f.module or "<root>", style="bold")
-        line += Text(f"  {where}", style="cyan")
-        console.print(line, soft_wrap=True)
-        console.print(Text(f"      {f.message}"), soft_wrap=True)
-        if f.origin:
-            console.print(Text(f"      defined in {f.origin}", style="dim"), soft_wrap=True)
-        console.print(Text("      fix: ", style="green") + Text(f.fix), soft_wrap=True)
-    if model.probe is not None:
-        probe_table(console, model.probe)
-    elif model.probe_note:
+    for group in group_findings(model.findings):
+        if len(group) >= GROUP_AT:
+            _group(console, group)
+        else:
+            _finding(console, group[0])
+    if model.probe is not None and probe_table(console, model.probe):
+        _explain(console, "probe", explained)
+    elif model.probe is None and model.probe_note:
         console.print(Text(f"  probe: {model.probe_note}", style="dim"), soft_wrap=True)
     console.print()
+
+
+def group_findings(findings: list[Finding], at: int = GROUP_AT) -> list[list[Finding]]:
+    """The findings in order, those of one rule at one source line (``at`` or more) as one group where
+    the first of them stands; the others alone."""
+    sites: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        if f.file and f.line:
+            sites.setdefault((f.code, f.file, f.line), []).append(f)
+    out: list[list[Finding]] = []
+    for f in findings:
+        group = sites.get((f.code, f.file, f.line), []) if f.file and f.line else []
+        if len(group) < at:
+            out.append([f])
+        elif group[0] is f:
+            out.append(group)
+    return out
+
+
+def _where(f: Finding) -> str:
+    return f"{f.file}:{f.line}" if f.file else "(no source line)"
+
+
+def _finding(console: Console, f: Finding) -> None:
+    line = Text("  ")
+    line += Text(f"{f.severity.value:<7}", style=_STYLE[f.severity.value])
+    line += Text(f" {f.code} ", style="bold")
+    line += Text(f"{f.name}  ", style="dim")
+    line += Text(f.module or "<root>", style="bold")
+    line += Text(f"  {_where(f)}", style="cyan")
+    console.print(line, soft_wrap=True)
+    console.print(Text(f"      {f.message}"), soft_wrap=True)
+    if f.origin:
+        console.print(Text(f"      defined in {f.origin}", style="dim"), soft_wrap=True)
+    console.print(Text("      fix: ", style="green") + Text(f.fix), soft_wrap=True)
+
+
+def _group(console: Console, group: list[Finding]) -> None:
+    """``warning NL001 dropout-before-batchnorm x2500 at model.py:8: blocks.0.3, blocks.1.3, ...``"""
+    first = group[0]
+    modules = [f.module or "<root>" for f in group]
+    shown = ", ".join(modules[:GROUP_SHOWN]) + (
+        f" and {len(modules) - GROUP_SHOWN} more" if len(modules) > GROUP_SHOWN else ""
+    )
+    line = Text("  ")
+    line += Text(f"{first.severity.value:<7}", style=_STYLE[first.severity.value])
+    line += Text(f" {first.code} ", style="bold")
+    line += Text(f"{first.name} ", style="dim")
+    line += Text(f"x{len(group)}", style="bold")
+    line += Text(f" at {_where(first)}", style="cyan")
+    line += Text(f": {shown}")
+    console.print(line, soft_wrap=True)
+    console.print(Text(f"      e.g. {first.message} (--format text or json lists each)"), soft_wrap=True)
+    if first.origin:
+        console.print(Text(f"      defined in {first.origin}", style="dim"), soft_wrap=True)
+    fixes = {f.fix for f in group}
+    console.print(Text("      fix: ", style="green") + Text(first.fix if len(fixes) == 1 else f"e.g. {first.fix}"),
+                  soft_wrap=True)  # fmt: skip
+
+
+GROUP_SHOWN = 6
 
 
 PROBE_ROWS = 12
@@ -111,16 +188,85 @@ def _sources(sources: list[str]) -> str:
     return sources[0] + (f" +{len(sources) - 1}" if len(sources) > 1 else "")
 
 
-def _running_cells(x) -> list[str]:
-    if x.running_ratio_mean is None:
-        return ["-", "-"]
-    return [
-        f"{x.running_ratio_mean:.2f}x ({x.running_ratio_min:.2f}-{x.running_ratio_max:.2f})",
-        f"{x.running_mean_gap:.2f} sd",
-    ]
+@dataclass(frozen=True)
+class ProbeColumn:
+    """One column of the probe table. ``kind`` decides how it behaves on a narrow terminal: "name" columns
+    fold (a module path wraps at any character), "number" columns never shrink below their widest cell,
+    "bar" columns give way first. Add a column by appending to PROBE_COLUMNS."""
+
+    header: str
+    cell: Callable[[Any], Text | str]
+    kind: str = "number"  # "name" | "number" | "bar"
 
 
-def probe_table(console: Console, probe) -> None:
+def _ratio_cell(x) -> Text:
+    return Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "") + Text("" if x.precise else " ~", style="dim")
+
+
+PROBE_COLUMNS: list[ProbeColumn] = [
+    ProbeColumn("BatchNorm", lambda x: x.module, "name"),
+    ProbeColumn("upstream dropout", lambda x: _sources(x.sources), "name"),
+    ProbeColumn("ratio", _ratio_cell),
+    ProbeColumn("", lambda x: _bar(x.ratio_mean), "bar"),
+    ProbeColumn("worst channel", lambda x: f"{x.worst_ratio:.2f}x (ch {x.worst_channel})"),
+    ProbeColumn("mean shift", lambda x: f"{x.mean_shift:.2f} sd"),
+]
+
+
+# With --weights: what the checkpoint learned, running_var / var(eval input) and the running mean gap.
+TRAINED_COLUMNS: list[ProbeColumn] = [
+    ProbeColumn(
+        "running/eval var",
+        lambda x: (
+            "-"
+            if x.running_ratio_mean is None
+            else f"{x.running_ratio_mean:.2f}x ({x.running_ratio_min:.2f}-{x.running_ratio_max:.2f})"
+        ),
+    ),
+    ProbeColumn("running mean gap", lambda x: "-" if x.running_mean_gap is None else f"{x.running_mean_gap:.2f} sd"),
+]
+
+
+NAME_MIN = 12  # a module-path column folds, but not narrower than this
+
+
+def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Table | Text:
+    """The table at its natural width; on a narrow terminal without the bar, module names folded; on a
+    very narrow one, one line per layer. A number is never cut."""
+    cells = [[Text(c) if isinstance(c, str) else c for c in (column.cell(x) for column in columns)] for x in rows]
+    widest = [max([Text(col.header).cell_len] + [row[i].cell_len for row in cells]) for i, col in enumerate(columns)]
+    available = console.width - 2  # the table is indented by two
+
+    def needed(keep: list[int], names_at: int | None = None) -> int:
+        widths = [min(widest[i], names_at) if names_at and columns[i].kind == "name" else widest[i] for i in keep]
+        return sum(widths) + 2 * (len(keep) - 1)
+
+    keep = list(range(len(columns)))
+    if needed(keep) > available:
+        keep = [i for i in keep if columns[i].kind != "bar"]
+    if needed(keep, NAME_MIN) > available:
+        out = Text()
+        for row in cells:
+            pairs = [(columns[i].header, row[i]) for i in range(1, len(columns)) if columns[i].kind != "bar"]
+            line = row[0] + Text(": ") + Text(", ").join(Text(f"{h} ") + v if h else v for h, v in pairs)
+            out.append(line + Text("\n"))
+        out.rstrip()
+        return out
+    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1))
+    for i in keep:
+        column = columns[i]
+        if column.kind == "name":
+            table.add_column(column.header, justify="left", overflow="fold", min_width=min(widest[i], NAME_MIN))
+        else:
+            justify = "left" if column.kind == "bar" else "right"
+            table.add_column(column.header, justify=justify, no_wrap=True, min_width=widest[i], max_width=widest[i])
+    for row in cells:
+        table.add_row(*(row[i] for i in keep))
+    return table
+
+
+def probe_table(console: Console, probe) -> bool:
+    """The probe's header and its table of shifted BatchNorms; True if a table was shown."""
     drift = "not measurable" if probe.output_drift is None else f"{probe.output_drift:.1%}"
     why = f" ({probe.batch_reason})" if probe.batch_reason.startswith(("time", "memory")) else ""
     console.print(
@@ -133,31 +279,15 @@ def probe_table(console: Console, probe) -> None:
     )
     for note in probe.notes:
         console.print(Text(f"  {note}", style="dim yellow"), soft_wrap=True)
-    trained = probe.trained
     moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0) or x.running_ratio_mean is not None]
     exact = len(probe.layers) - len(moved)
     if not moved:
         console.print(
             Text(f"  all {len(probe.layers)} BatchNorm layers measure a ratio of exactly 1.00", style="green")
         )
-        return
-    table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1))
-    for column, justify in (("BatchNorm", "left"), ("upstream dropout", "left"), ("ratio", "right"), ("", "left"),
-                            ("worst channel", "right"), ("mean shift", "right")):  # fmt: skip
-        table.add_column(column, justify=justify, no_wrap=True)
-    if trained:  # what the checkpoint learned: running_var / var(eval input), running mean gap
-        table.add_column("running/eval var", justify="right", no_wrap=True)
-        table.add_column("running mean gap", justify="right", no_wrap=True)
-    for x in moved[:PROBE_ROWS]:
-        ratio = Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "")
-        noisy = "" if x.precise else " ~"
-        row = [
-            x.module, _sources(x.sources), ratio + Text(noisy, style="dim"), _bar(x.ratio_mean),
-            f"{x.worst_ratio:.2f}x (ch {x.worst_channel})", f"{x.mean_shift:.2f} sd",
-        ]  # fmt: skip
-        if trained:
-            row += _running_cells(x)
-        table.add_row(*row)
+        return False
+    columns = PROBE_COLUMNS + (TRAINED_COLUMNS if probe.trained else [])
+    table = _probe_rows(console, moved[:PROBE_ROWS], columns)
     console.print(Padding(table, (0, 0, 0, 2)))
     rest = []
     if len(moved) > PROBE_ROWS:
@@ -174,3 +304,4 @@ def probe_table(console: Console, probe) -> None:
                  style="dim yellow"),
             soft_wrap=True,
         )  # fmt: skip
+    return True

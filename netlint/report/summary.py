@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from typing import IO, TYPE_CHECKING, Any
 
@@ -20,17 +22,76 @@ def counts(report: Report) -> dict[str, Any]:
         "by_rule": dict(sorted(Counter(f.code for f in findings).items())),
         "errors": len(report.errors),
         "suppressed": report.suppressed,
+        "baselined": report.baselined,
         "files": report.files,
     }
 
 
-def make_console(out: IO[str], color: bool | None = None):
-    """A rich console that does not wrap at 80 columns when writing to a file or a pipe."""
+def use_colour(out: IO[str], color: bool | None = None) -> bool:
+    """An explicit choice, else NO_COLOR (any non-empty value: never), else FORCE_COLOR, else a terminal."""
+    if color is not None:
+        return color
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "").lower() not in ("", "0", "false", "no"):
+        return True
+    return is_terminal(out)
+
+
+def is_terminal(out: IO[str]) -> bool:
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _NoTrailingSpace:
+    """A text stream that drops the blanks rich pads lines with (before any closing style code)."""
+
+    _TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$")
+
+    def __init__(self, out: IO[str]):
+        self.out = out
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.out.write(self._TRAILING.sub(r"\1", line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Write a partial last line as it is (what follows may continue it), so nothing is ever lost."""
+        if self.pending:
+            self.out.write(self.pending)
+            self.pending = ""
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def make_console(out: IO[str], color: bool | None = None, width: int | None = None):
+    """A rich console for a report: NO_COLOR means no escape sequence at all, FORCE_COLOR colours a pipe,
+    and output that is not a terminal is neither wrapped at 80 columns nor padded with trailing blanks."""
     from rich.console import Console
 
-    terminal = hasattr(out, "isatty") and out.isatty()
-    return Console(file=out, force_terminal=color, no_color=color is False, highlight=False,
-                   width=None if terminal else 200)  # fmt: skip
+    terminal = is_terminal(out)
+    colour = use_colour(out, color)
+    file = out if terminal else _NoTrailingSpace(out)
+    return Console(
+        file=file, force_terminal=colour or terminal, color_system=("auto" if terminal else "standard") if colour else None,
+        no_color=not colour, highlight=False, width=width or (None if terminal else 200), emoji=False,
+    )  # fmt: skip
+
+
+def finish(console) -> None:
+    """Write what a console has left of its last line (see _NoTrailingSpace)."""
+    if isinstance(console.file, _NoTrailingSpace):
+        console.file.finish()
 
 
 def plural(n: int, word: str) -> str:
@@ -50,4 +111,6 @@ def summary_line(report: Report) -> str:
         parts.append("No model checked")
     if c["errors"]:
         parts.append(plural(c["errors"], "error"))
+    if c["baselined"]:
+        parts.append(f"{plural(c['baselined'], 'finding')} hidden by the baseline")
     return "; ".join(parts)

@@ -1,26 +1,19 @@
 """One line per finding, stable and greppable: ``path:line: NL001 [warning] message (model: module)``.
 
-Colour only on a terminal, and never when NO_COLOR is set.
+Colour only on a terminal or with FORCE_COLOR, and never when NO_COLOR is set.
 """
 
 from __future__ import annotations
 
-import os
 from typing import IO, TYPE_CHECKING, Any
 
-from .summary import summary_line
+from .summary import summary_line, use_colour
 
 if TYPE_CHECKING:
     from ..engine import Report
 
 _COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
 _RESET = "\033[0m"
-
-
-def use_colour(out: IO[str], color: bool | None) -> bool:
-    if color is not None:
-        return color
-    return hasattr(out, "isatty") and out.isatty() and "NO_COLOR" not in os.environ
 
 
 def finding_line(f, colour: bool = False) -> str:
