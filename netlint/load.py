@@ -184,7 +184,7 @@ def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()
     else:
         hint = f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
     if strict:
-        raise NetlintError(display, message + ";", hint + " (--allow-no-model makes this a note.)")
+        raise NetlintError(display, message + ".", hint[:-1] + " (--allow-no-model makes this a note).")
     return Loaded(notes=[f"{message}."], files=1)
 
 
