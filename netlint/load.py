@@ -95,10 +95,14 @@ def split_target(target: str) -> tuple[str, str]:
 
 def target_key(target: str, root: str | None = None) -> str:
     """The key of a model target: a file part made absolute (against ``root``), a package part as it is."""
-    path, name = split_target(os.path.join(root or "", target) if target.find(".py:") >= 0 else target)
-    if name and (path.endswith(".py") or os.path.exists(os.path.join(root or "", path))):
-        return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
-    return target
+    at = target.find(".py:")
+    if at >= 0:
+        path, name = target[: at + 3], target[at + 4 :]
+    else:
+        path, sep, name = target.partition(":")
+        if not sep or not os.path.exists(os.path.join(root or "", path)):
+            return target
+    return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
 
 
 def resolve(target: str, *, strict: bool = True, project: Project | None = None) -> Loaded:
@@ -157,7 +161,15 @@ def _from_directory(directory: str, project: Project) -> Loaded:
 
 
 def _scan(path: str, project: Project) -> FileScan:
-    scan = project.scan(path)
+    try:
+        scan = project.scan(path)
+    except Exception as exc:  # a bug in the scanner must not end the run: this file is not checked
+        if os.environ.get("NETLINT_DEBUG"):
+            raise
+        raise NetlintError(
+            relpath(path), f"netlint could not analyse the file's syntax tree (internal error): {describe_exception(exc)}.",
+            "Please report it; set NETLINT_DEBUG=1 for the traceback. Nothing in the file was imported.",
+        ) from None  # fmt: skip
     if scan.syntax_error is not None:
         err = scan.syntax_error
         where = f" at line {err.lineno}" + (f", column {err.offset}" if err.offset else "") if err.lineno else ""

@@ -270,6 +270,7 @@ class Project:
         self._files: dict[str, _File] = {}
         self._memo: dict[tuple, bool | str] = {}
         self._library: dict[str, bool | str] = {}
+        self._active: set[tuple] = set()  # names being resolved (import and alias cycles end there)
 
     # files
 
@@ -281,7 +282,7 @@ class Project:
             text = read_source(path) if source is None else source
             tree = ast.parse(text, path)
             file = _File(path, tree)
-        except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, OSError) as exc:
+        except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, OSError, RecursionError, MemoryError) as exc:
             error = exc if isinstance(exc, SyntaxError) else SyntaxError(f"cannot read the file: {exc}")
             file = _File(path, None, error)
         if file.tree is not None:
@@ -340,19 +341,22 @@ class Project:
         if bound:
             refs: list[_Ref] = []
             for i, node in enumerate(bound):
-                if isinstance(node, _Import):
-                    refs.extend(self._resolve_dotted(file, node.dotted))
-                elif isinstance(node, ast.ClassDef) or _is_type_call(node):
+                if isinstance(node, ast.ClassDef) or _is_type_call(node):
                     refs.append(_Ref("class", file.path, name, i))
                 elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     refs.append(_Ref("func", file.path, name, i))
-                elif isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.IfExp)):
-                    key = ("alias", file.path, name, i)
-                    if key in self._memo:  # ``Module = Module``: a cycle
+                elif isinstance(node, (_Import, ast.Name, ast.Attribute, ast.Subscript, ast.IfExp)):
+                    key = (file.path, name, i, id(node))
+                    if key in self._active:  # ``Module = Module``, or two files importing a name from each other
                         continue
-                    self._memo[key] = False
-                    refs.extend(self._resolve_expr(file, node))
-                    del self._memo[key]
+                    self._active.add(key)
+                    try:
+                        if isinstance(node, _Import):
+                            refs.extend(self._resolve_dotted(file, node.dotted))
+                        else:
+                            refs.extend(self._resolve_expr(file, node))
+                    finally:
+                        self._active.discard(key)
                 else:
                     refs.append(_Ref("value", file.path, name, i))
             return refs

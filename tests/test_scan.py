@@ -261,3 +261,14 @@ def test_parameter_free_table_agrees_with_torch():
             checked += 1
             break
     assert checked > 100
+
+
+def test_import_cycles_and_self_aliases_end(tmp_path):
+    write(tmp_path / "pkg" / "__init__.py", "from . import *\n")
+    write(tmp_path / "pkg" / "a.py", "from .b import X\nimport torch.nn as nn\nclass A(X): pass\n")
+    write(tmp_path / "pkg" / "b.py", "from .a import X\nfrom .a import *\n")
+    write(tmp_path / "pkg" / "c.py", "import torch.nn as nn\nfrom . import Y\nModule = Module\nclass C(Module): pass\n")
+    assert scan_file(str(tmp_path / "pkg" / "a.py")).classes == []
+    assert scan_file(str(tmp_path / "pkg" / "c.py")).classes == []
+    deep = "import torch.nn as nn\nx = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    assert scan_source(deep, "/nonexistent/deep.py").syntax_error is not None
