@@ -291,7 +291,7 @@ def _needs_args_message(display: str, scan: FileScan, needs_args: list[tuple[typ
     listed = ", ".join(f"{c}({', '.join(by_name[c])})" for c in top)
     first = top[0]
     example = ", ".join(f"{p}=..." for p in by_name[first] if not p.startswith("*")) or "..."
-    why = f"no model in {display} can be built without arguments: {listed} needs constructor arguments"
+    why = f"no model in {display} can be built without arguments: {listed} need{'s' * (len(top) == 1)} constructor arguments"
     others = [c for c in scan.classes if c not in top]
     if others:
         why += f" (its building blocks {', '.join(others)} are checked through it)"

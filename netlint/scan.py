@@ -494,7 +494,9 @@ class Project:
             return parts[1] not in ("data", "optim", "scheduler", "loss", "utils") and self._library_class(file, dotted)
         if parts[0] == "torch":
             return dotted in _TORCH_MODULE_CLASSES
-        return parts[0] in TORCH_PACKAGES and self._library_class(file, dotted)
+        if last == "from_pretrained" and len(parts) > 1:  # AutoModel.from_pretrained(...): a model class's
+            return self._library_class(file, ".".join(parts[:-1]))
+        return self._library_class(file, dotted)  # a class of an installed library (smp.Unet), in torch files
 
     def _library_class(self, file: _File, dotted: str) -> bool:
         """A class of a torch-ecosystem library (``smp.Unet``), decided by importing the library."""
