@@ -581,6 +581,19 @@ class Project:
             if name in known:
                 result.uses[name] = sorted(used, key=lambda n: file.lines.get(n, 0))
             blocks |= used
+        # ResNet(BasicBlock, [2, 2, 2, 2]) in a factory: a class passed to another model class is its block
+        for call in ast.walk(file.tree):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in known:
+                passed = {
+                    n.id
+                    for arg in [*call.args, *(k.value for k in call.keywords)]
+                    for n in ast.walk(arg)
+                    if isinstance(n, ast.Name) and n.id in known and n.id != call.func.id
+                }
+                if passed - set(result.uses[call.func.id]):
+                    uses = set(result.uses[call.func.id]) | passed
+                    result.uses[call.func.id] = sorted(uses, key=lambda n: file.lines.get(n, 0))
+                blocks |= passed
         result.blocks = [c for c in result.classes if c in blocks]
         return result
 

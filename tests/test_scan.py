@@ -272,3 +272,21 @@ def test_import_cycles_and_self_aliases_end(tmp_path):
     assert scan_file(str(tmp_path / "pkg" / "c.py")).classes == []
     deep = "import torch.nn as nn\nx = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
     assert scan_source(deep, "/nonexistent/deep.py").syntax_error is not None
+
+
+def test_classes_passed_to_another_model_class_are_its_blocks():
+    source = """
+import torch.nn as nn
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes): super().__init__()
+class ResNet(nn.Module):
+    def __init__(self, block, layers): super().__init__()
+def resnet18():
+    return ResNet(BasicBlock, [2, 2, 2, 2])
+def resnet_any(block=None):
+    return ResNet(block=BasicBlock, layers=[1])
+"""
+    scan = scan_source(source, "/nonexistent/f.py")
+    assert scan.uses == {"BasicBlock": [], "ResNet": ["BasicBlock"]}
+    assert scan.top_classes == ["ResNet"] and scan.blocks == ["BasicBlock"]
+    assert scan.factories == ["resnet18", "resnet_any"]
