@@ -226,7 +226,7 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
         else:
             instances.append((name, obj))
     classes: list[type] = []
-    for name in scan.classes:
+    for name in [*scan.classes, *scan.unresolved_classes]:  # bases the syntax tree could not decide: now known
         cls = module.__dict__.get(name)
         if _is_module_class(cls) and cls.__module__ == module.__name__ and cls not in classes:
             classes.append(cls)
@@ -275,12 +275,11 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
                 raise NetlintError(display, why, hint)
             notes.append(why)
             return Loaded(notes=notes, files=1)
-        why = "; ".join(skipped + scan.unresolved) or "it builds no torch.nn.Module"
+        why = "; ".join(skipped) or "it builds no torch.nn.Module"
         loaded = _no_model(display, why, strict, factories=scan.factories)
         loaded.notes[:0] = notes
         return loaded
-    whole = [os.path.abspath(path)] if models and not errors and not scan.unresolved else []
-    notes.extend(f"{display}: {u}; it was not checked" for u in scan.unresolved)
+    whole = [os.path.abspath(path)] if models and not errors else []
     return Loaded(models, notes, errors, files=1, whole_files=whole)
 
 

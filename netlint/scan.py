@@ -88,6 +88,7 @@ class FileScan:
     uses: dict[str, list[str]] = field(default_factory=dict)  # model class -> other model classes of the file it uses
     blocks: list[str] = field(default_factory=list)  # model classes used by another model class or instance
     unresolved: list[str] = field(default_factory=list)  # classes whose bases could not be decided, and why
+    unresolved_classes: list[str] = field(default_factory=list)  # their names (decided once the file is imported)
     names: dict[str, int] = field(default_factory=dict)  # every top-level name bound -> line
     top_level_code: int | None = None  # line of the first top-level loop or with block outside a main guard
     imports_torch: bool = False
@@ -555,6 +556,7 @@ class Project:
                         model_nodes.setdefault(name, []).append(node)
                     elif isinstance(verdict, str):
                         result.unresolved.append(f"class {name} (line {file.lines[name]}): {verdict}")
+                        result.unresolved_classes.append(name)
                 elif isinstance(node, ast.expr) and self.call_verdict(file, node):
                     model_nodes.setdefault(name, []).append(node)
                     if name not in result.instances:

@@ -361,3 +361,11 @@ class Broken(nn.Module):
     report = check_targets([str(f)])
     assert names(report) == ["Net"]
     assert "building the model failed: ValueError: no config file" in report.errors[0].text
+
+
+def test_undecided_bases_are_decided_once_the_file_is_imported(tmp_path):
+    f = write(
+        tmp_path / "dyn.py",
+        MODEL + "\ndef make_base():\n    return Net\nBase = make_base()\nclass Child(Base):\n    pass\n",
+    )
+    assert names(check_targets([str(f)], Options(probe=False))) == ["Net", "Child"]
