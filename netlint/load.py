@@ -126,7 +126,22 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
         raise NetlintError(target, "not a Python file.", "Targets are .py files, directories, or package.module:name.")
     if name:
         return _named_from_file(path, name, project)
-    return _from_file(path, strict=strict, project=project)
+    return _guarded(path, lambda: _from_file(path, strict=strict, project=project))
+
+
+def _guarded(path: str, load: Callable[[], Loaded]) -> Loaded:
+    """An unexpected exception while finding one file's models becomes that file's error."""
+    try:
+        return load()
+    except NetlintError:
+        raise
+    except Exception as exc:
+        if os.environ.get("NETLINT_DEBUG"):
+            raise
+        raise NetlintError(
+            relpath(path), f"netlint failed while finding the file's models (internal error): {describe_exception(exc)}.",
+            "Please report it; set NETLINT_DEBUG=1 for the traceback.",
+        ) from None  # fmt: skip
 
 
 # -- directories and files ------------------------------------------------------------------
@@ -147,7 +162,7 @@ def _from_directory(directory: str, project: Project) -> Loaded:
     out = Loaded()
     for file in python_files(directory):
         try:
-            out.extend(_from_file(file, strict=False, project=project))
+            out.extend(_guarded(file, lambda file=file: _from_file(file, strict=False, project=project)))
         except NetlintError as exc:  # one bad file does not hide the others
             out.errors.append(exc)
             out.files += 1
@@ -490,7 +505,7 @@ def required_params(fn: Any) -> list[str]:
         target = owner.__dict__["__init__"]
     try:
         params = list(inspect.signature(target).parameters.values())
-    except (TypeError, ValueError):
+    except Exception:  # no signature to read (a builtin, an odd descriptor): try building it
         return []
     if (
         isinstance(fn, type)

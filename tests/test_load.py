@@ -369,3 +369,23 @@ def test_undecided_bases_are_decided_once_the_file_is_imported(tmp_path):
         MODEL + "\ndef make_base():\n    return Net\nBase = make_base()\nclass Child(Base):\n    pass\n",
     )
     assert names(check_targets([str(f)], Options(probe=False))) == ["Net", "Child"]
+
+
+def test_an_internal_error_in_one_file_is_that_files_error(tmp_path, monkeypatch):
+    import netlint.load
+
+    write(tmp_path / "a.py", MODEL)
+    write(tmp_path / "b.py", MODEL.replace("class Net", "class Other"))
+    calls = []
+
+    def flaky(cls):
+        calls.append(cls.__name__)
+        if cls.__name__ == "Net":
+            raise RuntimeError("scanner bug")
+        return True
+
+    monkeypatch.setattr(netlint.load, "has_forward", flaky)
+    monkeypatch.delenv("NETLINT_DEBUG", raising=False)
+    report = check_targets([str(tmp_path)], Options(probe=False))
+    assert names(report) == ["Other"] and len(report.errors) == 1
+    assert "internal error" in report.errors[0].text and "scanner bug" in report.errors[0].text
