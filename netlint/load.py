@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import itertools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -538,6 +539,15 @@ def library_class_check(dotted: str) -> bool | str:
     Imports that library module (library code, never the user's file); a string says why it cannot tell.
     """
     parts = dotted.split(".")
+    try:  # only an installed library: a module found elsewhere on sys.path is the user's code
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return f"{parts[0]} is not installed, so {dotted} could not be checked"
+    where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
+    if not re.search(r"[/\\](site|dist)-packages[/\\]", where):
+        return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
     try:
         with user_code():
             obj: Any = importlib.import_module(parts[0])

@@ -15,6 +15,7 @@ import ast
 import builtins
 import io
 import os
+import re
 import sys
 import tokenize
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ _NOT_TORCH = frozenset(sys.stdlib_module_names) | {
     "cv2", "pydantic", "attr", "attrs", "yaml", "omegaconf", "hydra", "tqdm", "wandb", "h5py", "requests",
 }  # fmt: skip
 _BUILTINS = frozenset(dir(builtins))
+_INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
+_PARENT_LEVELS = 2
 
 # torch.nn classes that hold no parameter with their default arguments: an instance is not a model.
 _NN_PARAMETER_FREE = frozenset({
@@ -231,11 +234,20 @@ def _pairs(target: ast.expr, value: ast.expr | None) -> Iterator[tuple[str, ast.
         yield from _pairs(target.value, None)
 
 
-def _package_root(path: str) -> str:
+def _search_roots(path: str) -> tuple[str, ...]:
+    """Where an absolute import of the project is looked for: the package root (which the loader puts on
+    sys.path), the file's folder, then a few folders above it (scripts that extend sys.path with '..')."""
     directory = os.path.dirname(os.path.abspath(path))
-    while os.path.exists(os.path.join(directory, "__init__.py")):
-        directory = os.path.dirname(directory)
-    return directory
+    root = directory
+    while os.path.exists(os.path.join(root, "__init__.py")):
+        root = os.path.dirname(root)
+    roots = [root, directory]
+    for _ in range(_PARENT_LEVELS):
+        parent = os.path.dirname(roots[-1])
+        if parent == roots[-1]:
+            break
+        roots.append(parent)
+    return tuple(dict.fromkeys(roots))
 
 
 def _is_type_call(value: ast.AST | None) -> bool:
@@ -297,8 +309,7 @@ class Project:
                 if any(n.split(".")[0] in TORCH_PACKAGES for n in names):
                     file.imports_torch = True
                     break
-        root = _package_root(path)
-        file.roots = tuple(dict.fromkeys((root, os.path.dirname(path))))
+        file.roots = _search_roots(path)
         self._files[path] = file
         return file
 
@@ -306,7 +317,7 @@ class Project:
         for root in roots:
             base = os.path.join(root, *parts)
             for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-                if os.path.isfile(candidate) and "site-packages" not in candidate:
+                if os.path.isfile(candidate) and not _INSTALLED.search(candidate):
                     return candidate
         return None
 

@@ -290,3 +290,12 @@ def resnet_any(block=None):
     assert scan.uses == {"BasicBlock": [], "ResNet": ["BasicBlock"]}
     assert scan.top_classes == ["ResNet"] and scan.blocks == ["BasicBlock"]
     assert scan.factories == ["resnet18", "resnet_any"]
+
+
+def test_project_modules_above_a_script_folder(tmp_path):
+    write(tmp_path / "common" / "layers.py", "import torch.nn as nn\nclass Block(nn.Module): pass\n")
+    script = write(
+        tmp_path / "experiments" / "run1" / "model.py",
+        "import sys\nimport torch\nsys.path.append('../..')\nfrom common.layers import Block\nclass Net(Block): pass\n",
+    )
+    assert scan_file(str(script)).classes == ["Net"]
