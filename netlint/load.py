@@ -228,45 +228,18 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     sites = CreationSites()
     notes: list[str] = []
     module = _import(path, scan, sites, notes)
-    instances: list[tuple[str, Any]] = []
-    skipped: list[str] = []  # module-level modules that are not models, and why
-    seen: set[int] = set()
-    for name in scan.names:
-        obj = module.__dict__.get(name)
-        if not _is_module_instance(obj) or id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        why_not = _not_a_model(obj)
-        if why_not:
-            skipped.append(f"{name} is {why_not}")
-        else:
-            instances.append((name, obj))
-    classes: list[type] = []
-    for name in [*scan.classes, *scan.unresolved_classes]:  # bases the syntax tree could not decide: now known
-        cls = module.__dict__.get(name)
-        if _is_module_class(cls) and cls.__module__ == module.__name__ and cls not in classes:
-            classes.append(cls)
-    blocks = set(scan.blocks)  # used by another model of this file: checked through it, never alone
-    if not instances and blocks >= set(scan.classes):  # classes that use each other: keep the top ones
-        blocks -= set(scan.top_classes)
-    buildable, needs_args = [], []
-    for cls in classes:
-        if cls.__name__ in blocks:
-            continue
-        if inspect.isabstract(cls) or not has_forward(cls):
-            skipped.append(f"{cls.__name__} has no forward")
-            continue
-        missing = required_params(cls)
-        (needs_args if missing else buildable).append((cls, missing))
+    instances, skipped = _module_instances(module, scan)
+    buildable, needs_args, no_forward = _candidate_classes(module, scan, has_instances=bool(instances))
+    skipped += no_forward
 
     specs: list[ModelSpec] = []
     failures: list[tuple[type, NetlintError]] = []
     for name, obj in instances:
         key = f"{os.path.abspath(path)}:{name}"
         specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key))
-    for cls, _ in buildable:
-        key = f"{os.path.abspath(path)}:{cls.__name__}"
-        spec = ModelSpec(f"{display}:{cls.__name__}", path, module, factory=cls, sites=sites, key=key)
+    for name, cls, _ in buildable:
+        key = f"{os.path.abspath(path)}:{name}"
+        spec = ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key)
         try:
             spec.meta()
         except NetlintError as exc:
@@ -295,13 +268,65 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
         loaded = _no_model(display, why, strict, factories=scan.factories)
         loaded.notes[:0] = notes
         return loaded
-    whole = [os.path.abspath(path)] if models and not errors else []
+    top = set(scan.top_classes)
+    unchecked = [(name, params) for name, cls, params in needs_args if name in top and cls not in inner]
+    for name, params in unchecked:  # a network of its own beside the checked ones: say it was not checked
+        example = ", ".join(f"{p}=..." for p in params if not p.startswith("*")) or "..."
+        notes.append(f'{display}: {name} was not checked: it needs constructor arguments ({", ".join(params)}); '
+                     f'check it as "{display}:{name}({example})".')  # fmt: skip
+    whole = [os.path.abspath(path)] if models and not errors and not unchecked else []
     return Loaded(models, notes, errors, files=1, whole_files=whole)
 
 
-def _needs_args_message(display: str, scan: FileScan, needs_args: list[tuple[type, list[str]]]) -> tuple[str, str]:
+def _module_instances(module: ModuleType, scan: FileScan) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Module-level models of the file, and why the other module-level modules are not models."""
+    instances: list[tuple[str, Any]] = []
+    skipped: list[str] = []
+    seen: set[int] = set()
+    for name in scan.names:
+        obj = module.__dict__.get(name)
+        if not _is_module_instance(obj) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        why_not = _not_a_model(obj)
+        if why_not:
+            skipped.append(f"{name} is {why_not}")
+        else:
+            instances.append((name, obj))
+    return instances, skipped
+
+
+Candidate = tuple[str, type, list[str]]  # the name the file binds, the class, the arguments it needs
+
+
+def _candidate_classes(
+    module: ModuleType, scan: FileScan, *, has_instances: bool
+) -> tuple[list[Candidate], list[Candidate], list[str]]:
+    """The file's module classes that are models: those that build without arguments, those that need
+    some, and why the others are not (no forward). Building blocks are left out: checked through others."""
+    blocks = set(scan.blocks)
+    if not has_instances and blocks >= set(scan.classes):  # classes that use each other: keep the top ones
+        blocks -= set(scan.top_classes)
+    buildable: list[Candidate] = []
+    needs_args: list[Candidate] = []
+    skipped: list[str] = []
+    seen: list[type] = []
+    for name in [*scan.classes, *scan.unresolved_classes]:  # bases the syntax tree could not decide: now known
+        cls = module.__dict__.get(name)
+        if not _is_module_class(cls) or cls.__module__ != module.__name__ or cls in seen or name in blocks:
+            continue
+        seen.append(cls)
+        if inspect.isabstract(cls) or not has_forward(cls):
+            skipped.append(f"{name} has no forward")
+            continue
+        missing = required_params(cls)
+        (needs_args if missing else buildable).append((name, cls, missing))
+    return buildable, needs_args, skipped
+
+
+def _needs_args_message(display: str, scan: FileScan, needs_args: list[Candidate]) -> tuple[str, str]:
     """Name the top-level class (the one no other class of the file uses), its parameters and both remedies."""
-    by_name = {cls.__name__: params for cls, params in needs_args}
+    by_name = {name: params for name, _, params in needs_args}
     top = [c for c in scan.top_classes if c in by_name] or list(by_name)
     listed = ", ".join(f"{c}({', '.join(by_name[c])})" for c in top)
     first = top[0]

@@ -389,3 +389,11 @@ def test_an_internal_error_in_one_file_is_that_files_error(tmp_path, monkeypatch
     report = check_targets([str(tmp_path)], Options(probe=False))
     assert names(report) == ["Other"] and len(report.errors) == 1
     assert "internal error" in report.errors[0].text and "scanner bug" in report.errors[0].text
+
+
+def test_a_separate_network_that_needs_arguments_is_noted_beside_the_checked_ones(tmp_path):
+    f = write(tmp_path / "two.py", MODEL + WRN.replace("import torch.nn as nn\n", ""))
+    report = check_targets([str(f)], Options(probe=False))
+    assert names(report) == ["Net"] and not report.errors
+    assert report.notes == [f'{f}: WideResNet was not checked: it needs constructor arguments (depth, num_classes); '
+                            f'check it as "{f}:WideResNet(depth=..., num_classes=...)".']  # fmt: skip
