@@ -214,8 +214,8 @@ def check(
         bool,
         typer.Option(
             "--allow-no-model",
-            help="A file whose nn.Module classes all need constructor arguments is a note, not an error "
-            "(for pre-commit, which passes every changed file).",
+            help="An explicit file in which no model is found (or whose models all need constructor arguments) "
+            "is a note, not an error (for pre-commit, which passes every changed file).",
         ),
     ] = False,
 ) -> None:

@@ -143,7 +143,7 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
             report.files += target.endswith(".py")
             continue
         report.files += loaded.files
-        report.notes.extend(loaded.notes)
+        report.notes.extend(n for n in loaded.notes if n not in report.notes)  # a note once per file
         report.errors.extend(loaded.errors)
         whole_files.update(loaded.whole_files)
         for spec in loaded.models:

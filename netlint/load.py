@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import itertools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import NetlintError, describe_exception
-from .scan import FileScan, scan_file
+from .scan import FileScan, Project
 from .source import CreationSites, relpath
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
@@ -72,40 +73,76 @@ class Loaded:
 
     def extend(self, other: Loaded) -> None:
         self.models.extend(other.models)
-        self.notes.extend(other.notes)
+        self.notes.extend(n for n in other.notes if n not in self.notes)
         self.errors.extend(other.errors)
         self.files += other.files
         self.whole_files.extend(other.whole_files)
 
 
+def split_target(target: str) -> tuple[str, str]:
+    """``dir/file.py:Net(depth=28)`` -> (``dir/file.py``, ``Net(depth=28)``); ``pkg.mod:fn`` -> (``pkg.mod``, ``fn``).
+
+    A file part ends at its ``.py:`` (the call may hold colons: ``f.py:Net(cfg={'a': 1})``); a package
+    part ends at the first colon. An existing path is a path, whatever it contains.
+    """
+    if os.path.exists(target):
+        return target, ""
+    at = target.find(".py:")
+    if at >= 0:
+        return target[: at + 3], target[at + 4 :]
+    path, _, name = target.partition(":")
+    return path, name
+
+
 def target_key(target: str, root: str | None = None) -> str:
     """The key of a model target: a file part made absolute (against ``root``), a package part as it is."""
-    path, sep, name = target.rpartition(":")
-    if sep and (path.endswith(".py") or os.path.exists(os.path.join(root or "", path))):
-        return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
-    return target
+    at = target.find(".py:")
+    if at >= 0:
+        path, name = target[: at + 3], target[at + 4 :]
+    else:
+        path, sep, name = target.partition(":")
+        if not sep or not os.path.exists(os.path.join(root or "", path)):
+            return target
+    return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
 
 
-def resolve(target: str, *, strict: bool = True) -> Loaded:
-    """Models of ``target``; raises NetlintError for bad input."""
-    path, _, name = target.rpartition(":") if ":" in target else (target, "", "")
-    if not name or os.path.exists(target):
-        path, name = target, ""
+def resolve(target: str, *, strict: bool = True, project: Project | None = None) -> Loaded:
+    """Models of ``target``; raises NetlintError for bad input.
+
+    ``strict``: an explicit file in which no model is found is an error (else a note).
+    """
+    path, name = split_target(target)
     if name and not path.endswith(".py") and not os.path.exists(path):
         return Loaded([_from_module(path, name)])
     if not os.path.exists(path):
         raise NetlintError(
             target, "no such file or directory.", "Check the path (it is relative to the working directory)."
         )
+    project = project or Project(library_class_check)
     if os.path.isdir(path):
         if name:
             raise NetlintError(target, "a directory cannot name a model.", "Use file.py:Name.")
-        return _from_directory(path)
+        return _from_directory(path, project)
     if not path.endswith(".py"):
         raise NetlintError(target, "not a Python file.", "Targets are .py files, directories, or package.module:name.")
     if name:
-        return Loaded([_named_from_file(path, name)], files=1)
-    return _from_file(path, strict=strict)
+        return _named_from_file(path, name, project)
+    return _guarded(path, lambda: _from_file(path, strict=strict, project=project))
+
+
+def _guarded(path: str, load: Callable[[], Loaded]) -> Loaded:
+    """An unexpected exception while finding one file's models becomes that file's error."""
+    try:
+        return load()
+    except NetlintError:
+        raise
+    except Exception as exc:
+        if os.environ.get("NETLINT_DEBUG"):
+            raise
+        raise NetlintError(
+            relpath(path), f"netlint failed while finding the file's models (internal error): {describe_exception(exc)}.",
+            "Please report it; set NETLINT_DEBUG=1 for the traceback.",
+        ) from None  # fmt: skip
 
 
 # -- directories and files ------------------------------------------------------------------
@@ -122,19 +159,33 @@ def python_files(directory: str) -> Iterator[str]:
                 yield os.path.join(root, f)
 
 
-def _from_directory(directory: str) -> Loaded:
+def _from_directory(directory: str, project: Project) -> Loaded:
     out = Loaded()
     for file in python_files(directory):
         try:
-            out.extend(_from_file(file, strict=False))
+            out.extend(_guarded(file, lambda file=file: _from_file(file, strict=False, project=project)))
         except NetlintError as exc:  # one bad file does not hide the others
             out.errors.append(exc)
             out.files += 1
+    display = relpath(directory)
+    if not out.files:  # a typo in CI must not pass
+        raise NetlintError(display, "no Python file in this directory.", "Check the path; targets are .py files "
+                           "or directories that hold them.")  # fmt: skip
+    if not out.models and not out.errors:
+        out.notes.append(f"{display}: no model in its {out.files} Python file{'s' * (out.files != 1)}.")
     return out
 
 
-def _scan(path: str) -> FileScan:
-    scan = scan_file(path)
+def _scan(path: str, project: Project) -> FileScan:
+    try:
+        scan = project.scan(path)
+    except Exception as exc:  # a bug in the scanner must not end the run: this file is not checked
+        if os.environ.get("NETLINT_DEBUG"):
+            raise
+        raise NetlintError(
+            relpath(path), f"netlint could not analyse the file's syntax tree (internal error): {describe_exception(exc)}.",
+            "Please report it; set NETLINT_DEBUG=1 for the traceback. Nothing in the file was imported.",
+        ) from None  # fmt: skip
     if scan.syntax_error is not None:
         err = scan.syntax_error
         where = f" at line {err.lineno}" + (f", column {err.offset}" if err.offset else "") if err.lineno else ""
@@ -144,45 +195,60 @@ def _scan(path: str) -> FileScan:
     return scan
 
 
-def _from_file(path: str, *, strict: bool) -> Loaded:
-    scan = _scan(path)
+def _import(path: str, scan: FileScan, sites: CreationSites, notes: list[str]) -> ModuleType:
+    if scan.top_level_code is not None:
+        display = relpath(path)
+        notes.append(
+            f"importing {display} runs top-level code at line {scan.top_level_code} "
+            "(guard it with if __name__ == '__main__')"
+        )
+    return import_file(path, sites)
+
+
+def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()) -> Loaded:
+    message = f"no model in {display}: {why}"
+    if factories:
+        hint = f"Name one of its factories ({', '.join(f'{display}:{f}' for f in factories)}) or define a module-level instance."
+    else:
+        hint = f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
+    if strict:
+        raise NetlintError(display, message + ".", hint[:-1] + " (--allow-no-model makes this a note).")
+    return Loaded(notes=[f"{message}."], files=1)
+
+
+def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
+    scan = _scan(path, project)
     display = relpath(path)
-    if not scan.may_define_models:
-        return Loaded(files=1)  # decided from the syntax tree: the file is never imported
+    if not scan.may_define_models:  # decided from the syntax tree: the file is never imported
+        if scan.unresolved:
+            return _no_model(display, "; ".join(scan.unresolved), strict)
+        if strict:
+            return _no_model(display, "it defines no torch.nn.Module subclass and binds no module-level model", True)
+        return Loaded(files=1)
     sites = CreationSites()
-    module = import_file(path, sites)
-    instances: list[tuple[str, Any]] = []
-    seen: set[int] = set()
-    for name in scan.names:
-        obj = module.__dict__.get(name)
-        if _is_module_instance(obj) and id(obj) not in seen:
-            seen.add(id(obj))
-            instances.append((name, obj))
-    classes = [module.__dict__.get(n) for n in scan.classes]
-    classes = [c for c in classes if isinstance(c, type) and _is_module_class(c) and c.__module__ == module.__name__]
-    buildable, needs_args = [], []
-    for cls in classes:
-        if inspect.isabstract(cls) or cls.forward is _module_forward():
-            continue
-        missing = _required_params(cls)
-        (needs_args if missing else buildable).append((cls, missing))
+    notes: list[str] = []
+    module = _import(path, scan, sites, notes)
+    instances, skipped = _module_instances(module, scan)
+    buildable, needs_args, no_forward = _candidate_classes(module, scan, has_instances=bool(instances))
+    skipped += no_forward
 
     specs: list[ModelSpec] = []
-    errors: list[NetlintError] = []
+    failures: list[tuple[type, NetlintError]] = []
     for name, obj in instances:
         key = f"{os.path.abspath(path)}:{name}"
         specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key))
-    for cls, _ in buildable:
-        key = f"{os.path.abspath(path)}:{cls.__name__}"
-        spec = ModelSpec(f"{display}:{cls.__name__}", path, module, factory=cls, sites=sites, key=key)
+    for name, cls, _ in buildable:
+        key = f"{os.path.abspath(path)}:{name}"
+        spec = ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key)
         try:
             spec.meta()
         except NetlintError as exc:
-            errors.append(exc)
+            failures.append((cls, exc))
             continue
         specs.append(spec)
 
-    # A class that appears inside another model of this file is a building block, not a model.
+    # A class that appears inside another model of this file is a building block, not a model: decided
+    # before a construction failure is reported (a block may not build alone).
     inner: set[type] = set()
     for spec in specs:
         model = spec.instance if spec.instance is not None else spec.meta()
@@ -190,28 +256,101 @@ def _from_file(path: str, *, strict: bool) -> Loaded:
         if spec.instance is not None:
             inner.add(type(spec.instance))
     models = [s for s in specs if s.instance is not None or s.factory not in inner]
-    notes: list[str] = []
-    if not models and classes and not errors:
-        listed = ", ".join(f"{c.__name__}({', '.join(m)})" for c, m in needs_args) or ", ".join(
-            c.__name__ for c in classes
-        )
-        message = f"defines nn.Module classes, but none can be built without arguments: {listed}."
-        hint = (
-            f"Name a factory or an instance with {display}:NAME, or add a module-level instance "
-            f"(model = {classes[0].__name__}(...))."
-        )
-        if strict:
-            raise NetlintError(display, message, hint)
-        notes.append(f"{display}: {message}")
-    whole = [os.path.abspath(path)] if models and not errors else []
+    errors = [exc for cls, exc in failures if cls not in inner]
+    if not models and not errors:
+        if needs_args:
+            why, hint = _needs_args_message(display, scan, needs_args)
+            if strict:
+                raise NetlintError(display, why, hint)
+            notes.append(why)
+            return Loaded(notes=notes, files=1)
+        why = "; ".join(skipped) or "it builds no torch.nn.Module"
+        loaded = _no_model(display, why, strict, factories=scan.factories)
+        loaded.notes[:0] = notes
+        return loaded
+    top = set(scan.top_classes)
+    unchecked = [(name, params) for name, cls, params in needs_args if name in top and cls not in inner]
+    for name, params in unchecked:  # a network of its own beside the checked ones: say it was not checked
+        example = ", ".join(f"{p}=..." for p in params if not p.startswith("*")) or "..."
+        notes.append(f'{display}: {name} was not checked: it needs constructor arguments ({", ".join(params)}); '
+                     f'check it as "{display}:{name}({example})".')  # fmt: skip
+    whole = [os.path.abspath(path)] if models and not errors and not unchecked else []
     return Loaded(models, notes, errors, files=1, whole_files=whole)
 
 
-def _named_from_file(path: str, name: str) -> ModelSpec:
-    _scan(path)
+def _module_instances(module: ModuleType, scan: FileScan) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Module-level models of the file, and why the other module-level modules are not models."""
+    instances: list[tuple[str, Any]] = []
+    skipped: list[str] = []
+    seen: set[int] = set()
+    for name in scan.names:
+        obj = module.__dict__.get(name)
+        if not _is_module_instance(obj) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        why_not = _not_a_model(obj)
+        if why_not:
+            skipped.append(f"{name} is {why_not}")
+        else:
+            instances.append((name, obj))
+    return instances, skipped
+
+
+Candidate = tuple[str, type, list[str]]  # the name the file binds, the class, the arguments it needs
+
+
+def _candidate_classes(
+    module: ModuleType, scan: FileScan, *, has_instances: bool
+) -> tuple[list[Candidate], list[Candidate], list[str]]:
+    """The file's module classes that are models: those that build without arguments, those that need
+    some, and why the others are not (no forward). Building blocks are left out: checked through others."""
+    blocks = set(scan.blocks)
+    if not has_instances and blocks >= set(scan.classes):  # classes that use each other: keep the top ones
+        blocks -= set(scan.top_classes)
+    buildable: list[Candidate] = []
+    needs_args: list[Candidate] = []
+    skipped: list[str] = []
+    seen: list[type] = []
+    for name in [*scan.classes, *scan.unresolved_classes]:  # bases the syntax tree could not decide: now known
+        cls = module.__dict__.get(name)
+        if not _is_module_class(cls) or cls.__module__ != module.__name__ or cls in seen or name in blocks:
+            continue
+        seen.append(cls)
+        if inspect.isabstract(cls) or not has_forward(cls):
+            skipped.append(f"{name} has no forward")
+            continue
+        missing = required_params(cls)
+        (needs_args if missing else buildable).append((name, cls, missing))
+    return buildable, needs_args, skipped
+
+
+def _needs_args_message(display: str, scan: FileScan, needs_args: list[Candidate]) -> tuple[str, str]:
+    """Name the top-level class (the one no other class of the file uses), its parameters and both remedies."""
+    by_name = {name: params for name, _, params in needs_args}
+    top = [c for c in scan.top_classes if c in by_name] or list(by_name)
+    listed = ", ".join(f"{c}({', '.join(by_name[c])})" for c in top)
+    first = top[0]
+    example = ", ".join(f"{p}=..." for p in by_name[first] if not p.startswith("*")) or "..."
+    why = f"no model in {display} can be built without arguments: {listed} need{'s' * (len(top) == 1)} constructor arguments"
+    others = [c for c in scan.classes if c not in top]
+    if others:
+        why += f" (its building blocks {', '.join(others)} are checked through it)"
+    hint = (
+        f"Add a module-level instance (model = {first}({example})) or check it as "
+        f'"{display}:{first}({example})" with literal values.'
+    )
+    if scan.factories:
+        hint += f" Or name a factory: {', '.join(f'{display}:{f}' for f in scan.factories)}."
+    return why + ".", hint
+
+
+def _named_from_file(path: str, name: str, project: Project) -> Loaded:
+    scan = _scan(path, project)
     sites = CreationSites()
-    module = import_file(path, sites)
-    return _named(module, name, f"{relpath(path)}:{name}", path, sites, f"{os.path.abspath(path)}:{name}")
+    notes: list[str] = []
+    module = _import(path, scan, sites, notes)
+    spec = _named(module, name, f"{relpath(path)}:{name}", path, sites, f"{os.path.abspath(path)}:{name}")
+    return Loaded([spec], notes, files=1)
 
 
 def _from_module(module_name: str, name: str) -> ModelSpec:
@@ -247,7 +386,7 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
         raise NetlintError(display, f"{attr} is a {type(obj).__name__}, not a model, class or factory.")
     if isinstance(obj, type) and not _is_module_class(obj):
         raise NetlintError(display, f"{attr} is a class, but not a subclass of torch.nn.Module.")
-    missing = [p for p in _required_params(obj) if p not in kwargs]
+    missing = [p for p in required_params(obj) if p not in kwargs and not (kwargs and p.startswith("*"))]
     if missing:
         raise NetlintError(
             display,
@@ -351,16 +490,9 @@ def _same_file(a: str | None, b: str) -> bool:
 # -- building ---------------------------------------------------------------------------------
 
 
-def _module_forward():
-    import torch.nn as nn
-
-    return nn.Module.forward
-
-
 def _is_module_class(obj: Any) -> bool:
-    import torch.nn as nn
-
-    return isinstance(obj, type) and issubclass(obj, nn.Module)
+    nn = sys.modules.get("torch.nn")
+    return nn is not None and isinstance(obj, type) and issubclass(obj, nn.Module)
 
 
 def _is_module_instance(obj: Any) -> bool:
@@ -368,16 +500,92 @@ def _is_module_instance(obj: Any) -> bool:
     return nn is not None and isinstance(obj, nn.Module)
 
 
-def _required_params(fn: Callable[..., Any]) -> list[str]:
+# Class inspection never evaluates descriptors (a ScriptModule's ``forward`` is one that raises when read
+# from the class): attributes are looked up in the classes' own ``__dict__`` along the MRO.
+
+
+def _defining_class(cls: type, attr: str) -> type | None:
+    for klass in inspect.getmro(cls):
+        if attr in klass.__dict__:
+            return klass
+    return None
+
+
+def has_forward(cls: type) -> bool:
+    """Whether a module class defines a forward (nn.Module's own raises NotImplementedError)."""
+    import torch.nn as nn
+
+    return _defining_class(cls, "forward") not in (None, nn.Module)
+
+
+def required_params(fn: Any) -> list[str]:
+    """The arguments a class or function needs; a constructor that takes only ``*args, **kwargs``
+    needs them too (what it does with them is unknown)."""
+    target = fn
+    if isinstance(fn, type):
+        import torch.nn as nn
+
+        owner = _defining_class(fn, "__init__")
+        if owner in (None, object, nn.Module):
+            return []
+        target = owner.__dict__["__init__"]
     try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
+        params = list(inspect.signature(target).parameters.values())
+    except Exception:  # no signature to read (a builtin, an odd descriptor): try building it
         return []
-    return [
-        p.name
-        for p in params
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    if (
+        isinstance(fn, type)
+        and params
+        and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD)
+    ):
+        params = params[1:]  # self
+    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    required = [p.name for p in named if p.default is p.empty]
+    if not named and params:
+        return [("*" if p.kind is p.VAR_POSITIONAL else "**") + p.name for p in params]
+    return required
+
+
+def _not_a_model(obj: Any) -> str | None:
+    """Why a module-level module is not a model: a parameter-free torch.nn layer (``criterion =
+    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container) or a module without forward."""
+    cls = type(obj)
+    if not has_forward(cls):
+        return f"a {cls.__name__} (no forward)"
+    library = cls.__module__.split(".")[:2] == ["torch", "nn"]
+    if library and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
+        return f"a parameter-free torch.nn.{cls.__name__}, not a model"
+    return None
+
+
+def library_class_check(dotted: str) -> bool | str:
+    """Whether ``package.module.Name`` of an installed library is a torch.nn.Module class.
+
+    Imports that library module (library code, never the user's file); a string says why it cannot tell.
+    """
+    parts = dotted.split(".")
+    try:  # only an installed library: a module found elsewhere on sys.path is the user's code
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return f"{parts[0]} is not installed, so {dotted} could not be checked"
+    where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
+    if not re.search(r"[/\\](site|dist)-packages[/\\]", where):
+        return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
+    try:
+        with user_code():
+            obj: Any = importlib.import_module(parts[0])
+            for i, part in enumerate(parts[1:], start=2):
+                try:  # a module may load names lazily (module __getattr__); a class is read statically
+                    obj = getattr(obj, part) if isinstance(obj, ModuleType) else inspect.getattr_static(obj, part)
+                except AttributeError:
+                    obj = importlib.import_module(".".join(parts[:i]))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        return f"{dotted} could not be imported to check it ({describe_exception(exc, 120)})"
+    return _is_module_class(obj)
 
 
 def build_meta(spec: ModelSpec):

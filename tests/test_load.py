@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from netlint.engine import Options, check_targets
-from netlint.scan import scan_source
+from netlint.load import resolve
 
 from .conftest import write
 
@@ -33,28 +33,56 @@ def test_plain_python_file_is_never_imported(tmp_path):
     marker = tmp_path / "imported"
     f = write(tmp_path / "util.py", f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n")
     report = check_targets([str(f)])
-    assert not report.errors and not report.models and report.files == 1
+    assert [e.message.split(":")[0] for e in report.errors] == [f"no model in {f}"]
+    assert "define a module-level instance" in report.errors[0].text.lower() and f"{f}:factory" in report.errors[0].text
+    lenient = check_targets([str(f)], Options(strict=False))
+    assert not lenient.errors and not lenient.models and not lenient.notes and lenient.files == 1
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(
-    ("source", "classes", "instances"),
-    [
-        ("import torch.nn as nn\nclass A(nn.Module): pass\n", ["A"], []),
-        ("from torch import nn\nclass A(nn.Module): pass\nclass B(A): pass\n", ["A", "B"], []),
-        ("from torch.nn import Module\nclass A(Module): pass\n", ["A"], []),
-        ("import torch\nfrom .base import Base\nclass A(Base): pass\n", ["A"], []),  # a local base, torch around
-        ("from .base import Base\nclass A(Base): pass\n", [], []),  # no torch at all: not a model file
-        ("import dataclasses\nclass A: pass\nclass B(Exception): pass\n", [], []),
-        ("import torch.nn as nn\nmodel = nn.Sequential(nn.Linear(2, 2))\nx = nn.functional.relu\n", [], ["model"]),
-        ("import torchvision\nnet = torchvision.models.resnet18()\n", [], ["net"]),
-        ("from torchvision import transforms\nt = transforms.Compose([])\n", [], []),
-        ("import torch\nx = torch.randn(3)\n", [], []),
-    ],
-)
-def test_scan_decides_from_the_syntax_tree(source, classes, instances):
-    scan = scan_source(source, "f.py")
-    assert (scan.classes, scan.instances) == (classes, instances)
+def test_training_script_without_a_model_is_never_run(tmp_path):
+    marker = tmp_path / "trained"
+    f = write(
+        tmp_path / "train.py",
+        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n"
+        "loader = DataLoader(TensorDataset(torch.zeros(4, 3)), batch_size=2)\n"
+        "criterion = torch.nn.CrossEntropyLoss()\noptimizer = torch.optim.SGD([torch.zeros(1)], lr=0.1)\n"
+        f"for batch in loader:\n    open({str(marker)!r}, 'w').close()\n",
+    )
+    report = check_targets([str(f)])
+    assert len(report.errors) == 1 and "no model in" in report.errors[0].text
+    assert not marker.exists()
+
+
+def test_directories_without_models(tmp_path):
+    empty = tmp_path / "empty"
+    write(empty / "README.md", "no python here")
+    report = check_targets([str(empty)])
+    assert len(report.errors) == 1 and "no Python file" in report.errors[0].text
+    write(tmp_path / "plain" / "util.py", "VALUE = 1\n")
+    write(tmp_path / "plain" / "sub" / "tool.py", "import os\n")
+    plain = check_targets([str(tmp_path / "plain")])
+    assert not plain.errors and not plain.models and plain.files == 2
+    assert plain.notes == [f"{tmp_path / 'plain'}: no model in its 2 Python files."]
+
+
+def test_top_level_code_is_noted_once_per_file(tmp_path):
+    f = write(tmp_path / "m.py", MODEL + "\nRUNS = []\nfor i in range(2):\n    RUNS.append(i)\n")
+    report = check_targets([str(f), f"{f}:Net"])
+    assert names(report) == ["Net", "Net"] and not report.errors
+    assert report.notes == [f"importing {f} runs top-level code at line 14 (guard it with if __name__ == '__main__')"]
+
+
+def test_parameter_free_library_instances_are_not_models(tmp_path):
+    f = write(tmp_path / "m.py", MODEL + "\ncriterion = nn.CrossEntropyLoss()\nact = nn.ReLU()\n"
+              "empty = nn.Sequential()\nblocks = nn.ModuleList([nn.Linear(2, 2)])\nhead = nn.Linear(8, 2)\n")  # fmt: skip
+    report = check_targets([str(f)])
+    assert not report.errors and names(report) == ["head", "Net"]
+    only = write(tmp_path / "losses.py", "import torch.nn as nn\nclass Unused: pass\nact = nn.ReLU()\n"
+                 "crit = nn.CrossEntropyLoss()\nhead = nn.Sequential(nn.Linear(2, 2))\nhead = nn.Sequential()\n")  # fmt: skip
+    report = check_targets([str(only)])
+    assert len(report.errors) == 1 and not report.models
+    assert "head is a parameter-free torch.nn.Sequential, not a model" in report.errors[0].text
 
 
 def test_building_blocks_and_instances(tmp_path):
@@ -186,11 +214,135 @@ def test_only_building_blocks(tmp_path):
               "    def __init__(self, cin, cout):\n        super().__init__()\n"
               "    def forward(self, x):\n        return x\n")  # fmt: skip
     strict = check_targets([str(f)])
-    assert "none can be built without arguments: ConvBN(cin, cout)" in strict.errors[0].text
+    assert "can be built without arguments: ConvBN(cin, cout)" in strict.errors[0].text
     lenient = check_targets([str(f)], Options(strict=False))
     assert not lenient.errors and "ConvBN(cin, cout)" in lenient.notes[0]
     in_directory = check_targets([str(tmp_path)])
     assert not in_directory.errors and in_directory.notes
+
+
+WRN = """
+import torch.nn as nn
+
+class BasicBlock(nn.Module):
+    def __init__(self, *args, **kwargs):  # only *args, **kwargs: it needs arguments
+        super().__init__()
+        self.conv = nn.Conv2d(*args, **kwargs)
+    def forward(self, x):
+        return self.conv(x)
+
+class NetworkBlock(nn.Module):
+    def __init__(self, n=1):  # builds alone, but is a block of WideResNet
+        super().__init__()
+        self.layers = nn.Sequential(*[BasicBlock(16, 16, 3, padding=1) for _ in range(n)])
+    def forward(self, x):
+        return self.layers(x)
+
+class WideResNet(nn.Module):
+    def __init__(self, depth, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.block = NetworkBlock((depth - 4) // 6)
+        self.fc = nn.Linear(16, num_classes)
+    def forward(self, x):
+        return self.fc(self.block(self.conv(x)).mean((2, 3)))
+"""
+
+
+def test_models_that_all_need_arguments_name_the_top_level_class_and_both_remedies(tmp_path):
+    f = write(tmp_path / "wrn.py", WRN)
+    report = check_targets([str(f)])
+    assert len(report.errors) == 1 and not report.models
+    text = report.errors[0].text
+    assert "WideResNet(depth, num_classes)" in text and "BasicBlock(" not in text and "failed" not in text
+    assert "model = WideResNet(depth=..., num_classes=...)" in text
+    assert f'"{f}:WideResNet(depth=..., num_classes=...)"' in text
+    named = check_targets([f"{f}:WideResNet(depth=10, num_classes=10)"])
+    assert not named.errors and names(named) == ["WideResNet(depth=10, num_classes=10)"]
+
+
+def test_blocks_that_cannot_be_built_alone_are_never_errors(tmp_path):
+    f = write(
+        tmp_path / "net.py",
+        WRN.replace("def __init__(self, depth, num_classes)", "def __init__(self, depth=10, num_classes=10)")
+        + """
+import sys
+
+class Hidden(nn.Module):  # builds with its defaults only inside Registry, which names it as a string
+    def __init__(self, c=None):
+        super().__init__()
+        self.fc = nn.Linear(c, c)
+    def forward(self, x):
+        return self.fc(x)
+
+class Registry(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = getattr(sys.modules[__name__], "Hid" + "den")(4)
+    def forward(self, x):
+        return self.inner(x)
+""",
+    )
+    report = check_targets([str(f)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["WideResNet", "Registry"]
+
+
+def test_script_module_subclass_loads_and_is_found(tmp_path):
+    f = write(
+        tmp_path / "scripted.py",
+        "import torch\nimport torch.nn as nn\n\nclass Block(torch.jit.ScriptModule):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 8, 3)\n"
+        "    @torch.jit.script_method\n    def forward(self, x):\n        return self.conv(x)\n",
+    )
+    with pytest.warns(FutureWarning):  # torch deprecates script_method; the warning is torch's, not ours
+        loaded = resolve(str(f))
+    assert [m.name.rsplit(":", 1)[1] for m in loaded.models] == ["Block"] and not loaded.errors
+    assert isinstance(loaded.models[0].meta(), torch_nn().Module)
+
+
+def torch_nn():
+    import torch.nn
+
+    return torch.nn
+
+
+def test_bases_from_installed_libraries_are_resolved_by_importing_the_library(tmp_path):
+    f = write(
+        tmp_path / "lib.py",
+        "import torch\nfrom torchvision.models.resnet import ResNet, BasicBlock\n"
+        "from torchvision.datasets import VisionDataset\n"
+        "class Small(ResNet):\n    def __init__(self):\n        super().__init__(BasicBlock, [1, 1, 1, 1])\n"
+        "class Data(VisionDataset):\n    pass\n",
+    )
+    assert names(check_targets([str(f)], Options(probe=False))) == ["Small"]
+    marker = tmp_path / "ran"
+    g = write(tmp_path / "data.py", "import torch\nfrom torchvision.datasets import VisionDataset\n"
+              f"class Data(VisionDataset): pass\nopen({str(marker)!r}, 'w').close()\n")  # fmt: skip
+    assert "no model in" in check_targets([str(g)]).errors[0].text and not marker.exists()
+    h = write(tmp_path / "missing.py", "import torch\nfrom not_installed_lib_xyz import Base\nclass M(Base): pass\n")
+    text = check_targets([str(h)]).errors[0].text
+    assert "class M (line 3)" in text and "not_installed_lib_xyz is not installed" in text
+    lenient = check_targets([str(h)], Options(strict=False))
+    assert not lenient.errors and "class M (line 3)" in lenient.notes[0]
+
+
+def test_dynamic_and_conditional_classes_and_codings(tmp_path):
+    f = write(
+        tmp_path / "dyn.py",
+        MODEL + "\ntry:\n    import apex_not_here\nexcept ImportError:\n    class Fallback(Net):\n        pass\n"
+        "Made = type('Made', (Net,), {})\n",
+    )
+    assert names(check_targets([str(f)], Options(probe=False))) == ["Net", "Fallback", "Made"]
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(("# -*- coding: latin-1 -*-\n# caf\u00e9\n" + MODEL).encode("latin-1"))
+    assert names(check_targets([str(latin)], Options(probe=False))) == ["Net"]
+
+
+def test_file_target_arguments_may_hold_colons(tmp_path):
+    f = write(tmp_path / "m.py", MODEL.replace("width=8):", "width=8, tag=''):"))
+    report = check_targets([f"{f}:Net(width=4, tag='a:b')"], Options(probe=False))
+    assert not report.errors and report.models[0].name == f"{f}:Net(width=4, tag='a:b')"
 
 
 def test_constructor_failure_is_reported_and_other_models_are_checked(tmp_path):
@@ -209,3 +361,39 @@ class Broken(nn.Module):
     report = check_targets([str(f)])
     assert names(report) == ["Net"]
     assert "building the model failed: ValueError: no config file" in report.errors[0].text
+
+
+def test_undecided_bases_are_decided_once_the_file_is_imported(tmp_path):
+    f = write(
+        tmp_path / "dyn.py",
+        MODEL + "\ndef make_base():\n    return Net\nBase = make_base()\nclass Child(Base):\n    pass\n",
+    )
+    assert names(check_targets([str(f)], Options(probe=False))) == ["Net", "Child"]
+
+
+def test_an_internal_error_in_one_file_is_that_files_error(tmp_path, monkeypatch):
+    import netlint.load
+
+    write(tmp_path / "a.py", MODEL)
+    write(tmp_path / "b.py", MODEL.replace("class Net", "class Other"))
+    calls = []
+
+    def flaky(cls):
+        calls.append(cls.__name__)
+        if cls.__name__ == "Net":
+            raise RuntimeError("scanner bug")
+        return True
+
+    monkeypatch.setattr(netlint.load, "has_forward", flaky)
+    monkeypatch.delenv("NETLINT_DEBUG", raising=False)
+    report = check_targets([str(tmp_path)], Options(probe=False))
+    assert names(report) == ["Other"] and len(report.errors) == 1
+    assert "internal error" in report.errors[0].text and "scanner bug" in report.errors[0].text
+
+
+def test_a_separate_network_that_needs_arguments_is_noted_beside_the_checked_ones(tmp_path):
+    f = write(tmp_path / "two.py", MODEL + WRN.replace("import torch.nn as nn\n", ""))
+    report = check_targets([str(f)], Options(probe=False))
+    assert names(report) == ["Net"] and not report.errors
+    assert report.notes == [f'{f}: WideResNet was not checked: it needs constructor arguments (depth, num_classes); '
+                            f'check it as "{f}:WideResNet(depth=..., num_classes=...)".']  # fmt: skip

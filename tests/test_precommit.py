@@ -93,12 +93,13 @@ def test_commit_of_plain_python_files_passes_without_importing_them(repo):
 
 def test_plain_files_do_not_import_torch(tmp_path):
     files = [str(write(tmp_path / f"plain{i}.py", f"import os\n\nVALUE = {i}\n")) for i in range(20)]
-    code = (
-        "import runpy, sys\n"
-        f"sys.argv = ['netlint', 'check', '--no-probe', *{files!r}]\n"
-        "try:\n    runpy.run_module('netlint', run_name='__main__')\n"
-        "except SystemExit as exc:\n    code = exc.code\n"
-        "print('torch' in sys.modules, code)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert result.stdout.strip().splitlines()[-1] == "False 0", result.stdout + result.stderr
+    for flags, status in ((["--allow-no-model"], 0), ([], 2)):  # as the hook runs it; explicit files: no model
+        code = (
+            "import runpy, sys\n"
+            f"sys.argv = ['netlint', 'check', '--no-probe', *{flags!r}, *{files!r}]\n"
+            "try:\n    runpy.run_module('netlint', run_name='__main__')\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            "print('torch' in sys.modules, code)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert result.stdout.strip().splitlines()[-1] == f"False {status}", result.stdout + result.stderr
