@@ -79,6 +79,13 @@ class Recorder(TorchFunctionMode):
             # bool(x) or x.item(): forward decides on a value (a random draw skipping a block).
             self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
             return out
+        if ops.is_decision(func, method):  # torch.equal(a, b), x.allclose(y): a bool from tensors, as bool(x)
+            inputs = self.inputs_of(args, kwargs)
+            if method is not None:
+                self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
+            else:
+                self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+            return out
         if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
             return out  # sizes, shapes and Python numbers carry no activations
         inputs = self.inputs_of(args, kwargs)

@@ -49,7 +49,8 @@ class _RandomBranchGuard(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         method = method_name(func)
-        if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor) and args[0] in self.tainted:
+        deciding = method in ops.CONTROL_METHODS or ops.is_decision(func, method)
+        if deciding and any(isinstance(t, torch.Tensor) and t in self.tainted for t in tree_leaves((args, kwargs))):
             site = call_site()
             where = f" at {relpath(site.file)}:{site.line}" if site else ""
             raise RandomBranch(f"forward decides on a random draw{where}; a trace would freeze one outcome")
