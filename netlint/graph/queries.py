@@ -76,14 +76,15 @@ def has_probe_targets(graph: Graph) -> bool:
 def active_at_inference(node: Node) -> str | None:
     """Why a functional dropout keeps dropping after ``model.eval()``: "omitted", "literal True" or None.
 
-    ``F.dropout`` and ``F.dropout1d/2d/3d`` default to ``training=True``; a module's dropout and a
-    call given ``training=self.training`` follow ``eval()``.
+    ``F.dropout`` and ``F.dropout1d/2d/3d`` default to ``training=True``; a module's dropout, a
+    call given ``training=self.training`` and a call that only runs under ``if self.training:``
+    follow ``eval()``.
     """
     if node.kind != "function" or node.op not in (Op.DROPOUT, Op.CHANNEL_DROPOUT) or node.params.get("alpha"):
         return None
     p = node.params.get("p")
-    if not isinstance(p, (int, float)) or p <= 0:
-        return None
+    if not isinstance(p, (int, float)) or p <= 0 or node.params.get("only_in_training"):
+        return None  # ``if self.training: x = F.dropout(x, p)`` never runs after eval()
     source = node.params.get("training_source", "unknown")
     if source == "unknown":  # no readable source: only the recorded arguments
         source = "omitted" if not node.params.get("training_given") else "expression"
