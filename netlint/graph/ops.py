@@ -117,6 +117,8 @@ def is_leaf(m: nn.Module) -> bool:
     """
     if isinstance(m, (nn.MultiheadAttention, nn.RNNBase)):
         return True
+    if isinstance(m, torch.jit.ScriptModule):
+        return True  # what is left scripted has no Python source (graph/scripted.py): one opaque node
     if drop_module_kind(m) is not None:
         return True
     module = type(m).__module__
@@ -127,6 +129,8 @@ def is_leaf(m: nn.Module) -> bool:
 
 def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
     """The category and hyper-parameters of a leaf module."""
+    if isinstance(m, torch.jit.ScriptModule):
+        return Op.OPAQUE, {}
     if isinstance(m, nn.modules.conv._ConvNd):
         return Op.CONV, {
             "in_channels": m.in_channels, "out_channels": m.out_channels,
