@@ -13,7 +13,6 @@ from torch.utils._pytree import tree_leaves
 
 from ..source import Site, is_user_file
 from . import ops
-from .guards import only_in_training
 from .ir import AnalysisPart, Graph, Node, Op
 
 
@@ -98,8 +97,6 @@ class Builder:
         op, target, params = ops.classify_function(fn, args, kwargs)
         if op in (Op.DROPOUT, Op.CHANNEL_DROPOUT) and site is not None:
             params = {**params, "training_source": _training_source(site, target)}
-            if only_in_training(site.file, site.line, target.rsplit(".", 1)[-1]):  # under ``if self.training:``
-                params["only_in_training"] = True
         layer = self._layer_of(owner, op)
         if layer is not None:
             # A conv or linear subclass that calls F.conv2d itself (timm's Conv2dSame) is that layer.

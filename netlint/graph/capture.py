@@ -22,6 +22,7 @@ from ..errors import ForwardFailure
 from ..source import call_site
 from . import ops
 from .builder import Builder
+from .guards import running_only_in_training
 from .ir import Node
 
 
@@ -93,6 +94,8 @@ class Recorder(TorchFunctionMode):
             node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
         else:
             node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+            if ops.is_functional_dropout(func) and running_only_in_training(getattr(func, "__name__", "")):
+                node.params["only_in_training"] = True  # reached through ``if self.training:``
         self.seed(out, node)
         return out
 

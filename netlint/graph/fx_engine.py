@@ -24,6 +24,7 @@ from ..source import call_site, relpath
 from . import ops
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
+from .guards import running_only_in_training
 from .ir import Node
 
 MAX_RETRACES = 16
@@ -86,6 +87,9 @@ class _Tracer(fx.Tracer):
         if kind in ("call_function", "call_method"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
+            if kind == "call_function" and ops.is_functional_dropout(target):
+                # Read now, while the user's frames are on the stack: ``if self.training:`` around the call.
+                node.meta["netlint_training_only"] = running_only_in_training(getattr(target, "__name__", ""))
         return node
 
 
@@ -222,7 +226,10 @@ class _Interpreter:
             return value, None  # sizes, shapes, Python numbers: not data
         owner, site = n.meta.get("netlint_owner", ""), n.meta.get("netlint_site")
         if n.op == "call_function":
-            return value, b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
+            node = b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
+            if n.meta.get("netlint_training_only"):
+                node.params["only_in_training"] = True
+            return value, node
         return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine)
 
     def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:

@@ -2,21 +2,41 @@
 
 ``if self.training: x = F.dropout(x, p)`` is correct code: the call never runs after
 ``model.eval()``. The graph is recorded in training mode, where the call does run, so the guard is
-read from the syntax tree around the call: enclosing ``if`` / ``while`` / conditional
-expressions whose test implies ``self.training`` on the branch taken, and earlier
-``if not self.training: return ...`` exits of the same function.
+read from the syntax tree around the call, and around each user call on the stack that led to it:
+enclosing ``if`` / ``while`` / conditional expressions whose test implies ``self.training`` on
+the branch taken, and earlier ``if not self.training: return ...`` exits of the same function.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import sys
 
 from ..source import _parse as parse_source
+from ..source import is_user_file
 
 
-def only_in_training(file: str | None, line: int | None, name: str) -> bool:
-    """Whether the call ``...name(...)`` at ``file:line`` runs only when the module is training.
+def running_only_in_training(name: str) -> bool:
+    """Whether the call to ``name`` running now was reached through a training-only guard.
+
+    Looks at every user frame on the stack (called while tracing or recording): the call itself
+    under ``if self.training:``, or a call under one that led to it (``if self.training: x =
+    self.noise(x)``, with the dropout inside ``noise``).
+    """
+    frame = sys._getframe(1)
+    innermost = True
+    while frame is not None:
+        if is_user_file(frame.f_code.co_filename):
+            if only_in_training(frame.f_code.co_filename, frame.f_lineno, name if innermost else None):
+                return True
+            innermost = False
+        frame = frame.f_back
+    return False
+
+
+def only_in_training(file: str | None, line: int | None, name: str | None) -> bool:
+    """Whether the call ``...name(...)`` at ``file:line`` (any call there: None) runs only in training.
 
     False when the source or the call cannot be found: unknown is not guarded.
     """
@@ -28,10 +48,12 @@ def only_in_training(file: str | None, line: int | None, name: str) -> bool:
     calls = [
         n
         for n in parents
-        if isinstance(n, ast.Call) and n.lineno <= line <= (n.end_lineno or n.lineno) and _callee(n) == name
+        if isinstance(n, ast.Call)
+        and n.lineno <= line <= (n.end_lineno or n.lineno)
+        and (name is None or _callee(n) == name)
     ]
     if len(calls) > 1:
-        calls = [c for c in calls if c.lineno == line]
+        calls = [c for c in calls if c.lineno == line] or calls
     return bool(calls) and all(_guarded(c, parents) for c in calls)
 
 

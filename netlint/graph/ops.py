@@ -547,3 +547,8 @@ def is_decision(fn: Any, method: str | None) -> bool:
     if method is not None:
         return method in DECISION_METHODS
     return _hashable(fn) and fn in _DECISION_FUNCTIONS
+
+
+def is_functional_dropout(fn: Any) -> bool:
+    """``F.dropout``, ``F.dropout2d``, ``torch.dropout``...: a dropout whose mode is an argument."""
+    return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] in (Op.DROPOUT, Op.CHANNEL_DROPOUT)

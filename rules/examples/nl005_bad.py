@@ -131,7 +131,9 @@ class EqualGatedBlock(nn.Module):
 class BernoulliGatedBlocks(nn.Module):
     def __init__(self):
         super().__init__()
-        self.blocks = nn.Sequential(EqualGatedBlock(0.8, False), EqualGatedBlock(0.8, True), EqualGatedBlock(0.8, False))
+        self.blocks = nn.Sequential(
+            EqualGatedBlock(0.8, False), EqualGatedBlock(0.8, True), EqualGatedBlock(0.8, False)
+        )
 
     def forward(self, x):
         return self.blocks(x)
