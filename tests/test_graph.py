@@ -391,3 +391,29 @@ def test_traced_copies_are_not_rebuilt_without_their_attributes():
     assert [(p.module, p.engine) for p in parts] == [("block", NOT_ANALYSED)]
     _, parts = python_equivalent(WithBlock(copy.deepcopy(torch.jit.script(ScaledBlock()))))
     assert [(p.module, p.engine) for p in parts] == [("block", "TorchScript read from its Python source")]
+
+
+def test_an_nl006_the_probe_does_not_confirm_is_not_an_error():
+    """A dropout left active at inference whose output never reaches the model's output: the probe's
+    two eval forwards agree, so the static error is kept only as information."""
+    from netlint.findings import Severity
+
+    class DeadDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+            self.noisy = None
+
+        def forward(self, x):
+            self.noisy = F.dropout(x, 0.5)  # kept for debugging, never used
+            return self.fc(x)
+
+    class LiveDropout(DeadDropout):
+        def forward(self, x):
+            return self.fc(F.dropout(x, 0.5))
+
+    dead = netlint.check(DeadDropout(), torch.randn(4, 8), select=["NL006"], probe=True)
+    live = netlint.check(LiveDropout(), torch.randn(4, 8), select=["NL006"], probe=True)
+    [d], [li] = dead.findings, live.findings
+    assert d.severity == Severity.INFO and "Not confirmed" in d.message and d.data["eval_difference"] == 0
+    assert li.severity == Severity.ERROR and "Confirmed by the probe" in li.message
