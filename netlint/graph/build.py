@@ -17,7 +17,7 @@ from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
 from .ir import Graph, Node
-from .scripted import python_equivalent
+from .scripted import in_python
 
 
 @dataclass
@@ -47,11 +47,8 @@ def build_graph(
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
     depend on data. Training mode is what the rules need: it is where dropout acts.
     """
-    model, scripted = python_equivalent(model)  # TorchScript and compiled parts, in Python where possible
-    if scripted:
-        sites = _with_source_sites(model, sites, scripted)
-        if materialize is not None:
-            materialize = functools.partial(_python_copy, materialize)
+    # TorchScript and compiled parts in Python where their source exists; ``scripted`` names them.
+    model, sites, materialize, scripted = in_python(model, sites, materialize)
     model.train()
     traces: dict[tuple, fx_engine.Trace] = {}
     attempts: list[tuple[InputSpec, str]] = []
@@ -64,7 +61,8 @@ def build_graph(
         if real is None:
             try:
                 graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
-                return _noting(graph, scripted), spec
+                graph.parts.extend(scripted)
+                return graph, spec
             except Exception as exc:
                 if not (needs_real_data(exc) and materialize is not None):
                     attempts.append((spec, describe_exception(exc)))
@@ -73,34 +71,11 @@ def build_graph(
         try:
             with preserved_rng(seed=0):
                 graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
-                return _noting(graph, scripted), spec
+                graph.parts.extend(scripted)
+                return graph, spec
         except Exception as exc:
             attempts.append((spec, describe_exception(exc)))
     raise GraphFailure(attempts)
-
-
-def _python_copy(materialize: Callable[[], torch.nn.Module]) -> torch.nn.Module:
-    return python_equivalent(materialize())[0]
-
-
-def _with_source_sites(model: torch.nn.Module, sites: dict[str, Site], scripted: list) -> dict[str, Site]:
-    """Layers inside a scripted module read from Python point at their lines in its class, not at the
-    line that created the scripted block (the scripted copies were not recorded at creation)."""
-    from ..source import module_sites
-    from .scripted import FROM_SOURCE
-
-    roots = [p.module for p in scripted if p.engine == FROM_SOURCE]
-    inside = [path for path, _ in model.named_modules() if any(path.startswith(r + ".") or not r for r in roots)]
-    if not inside:
-        return sites
-    fresh = module_sites(model, None)
-    return {**sites, **{path: fresh[path] for path in inside if path in fresh and path}}
-
-
-def _noting(graph: Graph, scripted: list) -> Graph:
-    """The graph, with the scripted parts read from Python source or left unanalysed named in its parts."""
-    graph.parts.extend(scripted)
-    return graph
 
 
 RECORDING_SEEDS = 8

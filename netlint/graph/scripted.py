@@ -21,10 +21,12 @@ import functools
 import inspect
 import sys
 import textwrap
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 
+from ..source import Site, module_sites
 from .ir import AnalysisPart
 
 NOT_ANALYSED = "not analysed"
@@ -40,6 +42,35 @@ def python_equivalent(root: nn.Module) -> tuple[nn.Module, list[AnalysisPart]]:
         return root, []
     parts: list[AnalysisPart] = []
     return _convert(root, "", parts), parts
+
+
+def in_python(
+    model: nn.Module, sites: dict[str, Site], materialize: Callable[[], nn.Module] | None
+) -> tuple[nn.Module, dict[str, Site], Callable[[], nn.Module] | None, list[AnalysisPart]]:
+    """What graph building needs: the model in Python, its layers' sites, a materializer that
+    converts too, and the parts to name in the report (all unchanged when nothing is scripted)."""
+    model, parts = python_equivalent(model)
+    if not parts:
+        return model, sites, materialize, parts
+    sites = _with_source_sites(model, sites, parts)
+    if materialize is not None:
+        materialize = functools.partial(_python_copy, materialize)
+    return model, sites, materialize, parts
+
+
+def _python_copy(materialize: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    return python_equivalent(materialize())[0]
+
+
+def _with_source_sites(model: torch.nn.Module, sites: dict[str, Site], scripted: list[AnalysisPart]) -> dict[str, Site]:
+    """Layers inside a scripted module read from Python point at their lines in its class, not at the
+    line that created the scripted block (the scripted copies were not recorded at creation)."""
+    roots = [p.module for p in scripted if p.engine == FROM_SOURCE]
+    inside = [path for path, _ in model.named_modules() if any(path.startswith(r + ".") or not r for r in roots)]
+    if not inside:
+        return sites
+    fresh = module_sites(model, None)
+    return {**sites, **{path: fresh[path] for path in inside if path in fresh and path}}
 
 
 def _is_scripted(m: nn.Module) -> bool:
