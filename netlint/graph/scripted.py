@@ -97,17 +97,18 @@ def _convert(m: nn.Module, path: str, parts: list[AnalysisPart], noted: bool = F
             return m
         if noted:
             return _rebuild(m, cls, path, parts)
+        inner: list[AnalysisPart] = []
         try:
-            rebuilt = _rebuild(m, cls, path, parts)
+            rebuilt = _rebuild(m, cls, path, inner)
         except _Frozen:
-            parts.append(
-                AnalysisPart(
-                    path, NOT_ANALYSED, "a traced TorchScript module: its Python forward was replaced by a recording"
-                )
-            )
-            return m
-        parts.append(AnalysisPart(path, FROM_SOURCE))
-        return rebuilt
+            reason = "a traced TorchScript module: its Python forward was replaced by a recording"
+        except Exception as exc:  # an unusual scripted module must not stop the analysis of the rest
+            reason = f"could not be rebuilt from its Python class ({type(exc).__name__}: {exc})"
+        else:
+            parts.extend([AnalysisPart(path, FROM_SOURCE), *inner])
+            return rebuilt
+        parts.append(AnalysisPart(path, NOT_ANALYSED, reason))
+        return m
     if not any(_is_scripted(c) or _is_compiled(c) for c in m.modules() if c is not m):
         return m
     copy = m.__class__.__new__(m.__class__)
