@@ -5,7 +5,7 @@ from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph
-from netlint.graph.queries import batchnorms_reached, is_active_dropout
+from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout
 
 from ._common import listing, with_measured_shift
 
@@ -17,7 +17,8 @@ class DropoutBeforeBatchNorm(Rule):
     `F.dropout*`, DropBlock) with `p > 0` whose output reaches a BatchNorm that tracks running
     statistics, along any data path (through convolutions, linear layers, activations, additions,
     concatenations, pooling), stopping at the first normalisation layer on each path. One finding
-    per dropout site, naming the BatchNorm layers it reaches.
+    per dropout site, naming the BatchNorm layers it reaches. A functional dropout that also drops
+    at inference (NL006) is reported with that said: there the fix is to remove or move it.
 
     ## Why is this bad?
     In training, dropout with drop rate p scales the kept units by 1/(1-p). For a unit with mean m
@@ -69,11 +70,25 @@ class DropoutBeforeBatchNorm(Rule):
                 continue
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
             p = node.params["p"]
+            where = f"{node.type_name}(p={p:g}) at {node.module or '<root>'} feeds {listing(paths, 'BatchNorm')}"
+            if active_at_inference(node):
+                # It drops at inference too (NL006): no train/inference shift yet, but random predictions.
+                yield self.finding(
+                    node,
+                    f"{where}, and it stays active at inference (NL006): training and inference both drop units "
+                    f"before the BatchNorm, so predictions are random. Once the dropout follows model.eval(), the "
+                    f"BatchNorm learns running statistics that do not hold at inference (variance shift).",
+                    "Remove the dropout here or move it after the last BatchNorm: passing training=self.training "
+                    "alone (NL006's fix) leaves the variance shift.",
+                    related=paths,
+                    p=p,
+                    active_at_inference=True,
+                )
+                continue
             yield self.finding(
                 node,
-                f"{node.type_name}(p={p:g}) at {node.module or '<root>'} feeds {listing(paths, 'BatchNorm')}: in "
-                f"training the kept units are scaled by 1/(1-p), so the BatchNorm learns running statistics "
-                f"that do not hold at inference (variance shift).",
+                f"{where}: in training the kept units are scaled by 1/(1-p), so the BatchNorm learns running "
+                f"statistics that do not hold at inference (variance shift).",
                 "Move the dropout after the last BatchNorm (into the classifier head) or remove it here.",
                 related=paths,
                 p=p,

@@ -4,18 +4,25 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, walk
-from netlint.graph.queries import is_active_dropout
+from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
 
 from ._common import prod
 
 # Ops a feature map passes through unchanged in kind: the "nearest weight layer" lies beyond them.
 _THROUGH = frozenset(
-    {Op.ACTIVATION, Op.POOL, Op.IDENTITY, Op.ADD, Op.MUL, Op.CAT, Op.DROP_PATH} | NORM_OPS | DROPOUT_OPS
+    {Op.ACTIVATION, Op.POOL, Op.IDENTITY, Op.ADD, Op.MUL, Op.CAT, Op.DROP_PATH, Op.MATH} | NORM_OPS | DROPOUT_OPS
 )
 
 
 def _through(node: Node) -> bool:
-    return node.op in _THROUGH
+    """Element-wise and pooling ops, and layout ops that keep the channel axis (pad, crop, view)."""
+    return node.op in _THROUGH or keeps_channel_axis(node)
+
+
+def _part_of_the_map(node: Node) -> bool:
+    """Operands without spatial extent (a per-channel bias, an (N, C, 1, 1) time embedding) and
+    tensors created in forward neither feed the map's content nor veto the finding."""
+    return has_spatial_extent(node) and node.op != Op.CONSTANT
 
 
 def _weight(node: Node) -> bool:
@@ -27,8 +34,11 @@ class DropoutBetweenConvolutions(Rule):
     ## What it does
     Finds element-wise dropout (`nn.Dropout`, `F.dropout`, `nn.AlphaDropout`) with `p > 0` on a
     feature map with a spatial extent greater than one, when the nearest weight layers upstream
-    (through activations, norms, pooling, additions, concatenations) are all convolutions and a
-    convolution also reads the result. Channel dropout (`Dropout2d`), DropBlock and drop-path are
+    (through activations, norms, pooling, additions, concatenations, element-wise arithmetic, and
+    padding, cropping, resampling, views and permutes that keep the channel axis) are all
+    convolutions and a convolution also reads the result. Operands without spatial extent (a
+    per-channel bias, a time or class embedding broadcast as N x C x 1 x 1) are not part of the
+    feature map and do not change the verdict. Channel dropout (`Dropout2d`), DropBlock and drop-path are
     not reported, nor dropout in front of a fully-connected head.
 
     ## Why is this bad?
@@ -70,7 +80,7 @@ class DropoutBetweenConvolutions(Rule):
             shape = node.in_shape
             if shape is None or len(shape) < 3 or prod(shape[2:]) <= 1:
                 continue
-            upstream, open_end = walk(node, stop=_weight, through=_through, upstream=True)
+            upstream, open_end = walk(node, stop=_weight, through=_through, upstream=True, follow=_part_of_the_map)
             if open_end or not upstream or any(n.op != Op.CONV for n in upstream):
                 continue
             downstream, _ = walk(node, stop=_weight, through=_through)

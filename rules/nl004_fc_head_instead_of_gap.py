@@ -3,16 +3,35 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, Graph, Node, Op, format_count, shape_str
+from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, format_count, shape_str, walk
+from netlint.graph.queries import keeps_channel_axis
 
 from ._common import prod
 
 # Element-wise ops that may sit between the flatten and the Linear (AlexNet: flatten, Dropout, Linear).
-_ELEMENTWISE = frozenset({Op.ACTIVATION, Op.IDENTITY} | DROPOUT_OPS)
+_ELEMENTWISE = frozenset({Op.ACTIVATION, Op.IDENTITY, Op.MATH} | DROPOUT_OPS)
 # What makes a tensor a spatial feature map: the output of a conv-net layer.
 _MAP_PRODUCERS = frozenset(
-    {Op.CONV, Op.POOL, Op.ACTIVATION, Op.IDENTITY, Op.ADD, Op.MUL, Op.CAT, Op.DROP_PATH} | NORM_OPS | DROPOUT_OPS
+    {Op.CONV, Op.POOL, Op.ACTIVATION, Op.IDENTITY, Op.ADD, Op.MUL, Op.CAT, Op.DROP_PATH, Op.MATH}
+    | NORM_OPS
+    | DROPOUT_OPS
 )
+
+
+def _is_map(node: Node) -> bool:
+    return node.op in _MAP_PRODUCERS or keeps_channel_axis(node)
+
+
+def _convolutional(source: Node) -> bool:
+    """Whether the nearest weight layers upstream of ``source`` are all convolutions.
+
+    An (N, C, L) tensor is a 1-D conv feature map only when convolutions made it: the same rank
+    holds token sequences (N, L, D) that Linear layers and attention produce.
+    """
+    if source.op in WEIGHT_OPS:
+        return source.op == Op.CONV
+    found, open_end = walk(source, stop=lambda n: n.op in WEIGHT_OPS, through=_is_map, upstream=True)
+    return bool(found) and not open_end and all(n.op == Op.CONV for n in found)
 
 
 def _flatten_behind(linear: Node) -> Node | None:
@@ -29,8 +48,11 @@ class FcHeadInsteadOfGap(Rule):
     ## What it does
     Finds a `Linear` whose input is a spatial feature map (N, C, H, W) with H*W > 1, produced by a
     convolution, pooling, normalisation or activation and flattened by `view`, `reshape`,
-    `flatten` or `nn.Flatten` into (N, C*H*W). Token reshapes inside attention are not heads and
-    are not reported; neither is a map already pooled to 1x1.
+    `flatten` or `nn.Flatten` into (N, C*H*W). 1-D maps (N, C, L) of ECG and audio networks and
+    3-D maps (N, C, D, H, W) of video networks are found the same way; an (N, C, L) tensor counts
+    as a map only when the nearest weight layers upstream are convolutions (the same rank holds
+    token sequences). Token reshapes inside attention are not heads and are not reported; neither
+    is a map already pooled to a single position.
 
     ## Why is this bad?
     The Linear gets a separate weight for every channel at every position: C*H*W*out parameters.
@@ -73,7 +95,9 @@ class FcHeadInsteadOfGap(Rule):
                 continue
             source = flatten.data_inputs[0]
             fmap, flat = source.shape, flatten.shape
-            if fmap is None or flat is None or len(fmap) not in (4, 5) or source.op not in _MAP_PRODUCERS:
+            if fmap is None or flat is None or len(fmap) not in (3, 4, 5) or not _is_map(source):
+                continue
+            if len(fmap) == 3 and not _convolutional(source):
                 continue
             channels, spatial = fmap[1], prod(fmap[2:])
             if spatial <= 1 or flat != (fmap[0], channels * spatial):

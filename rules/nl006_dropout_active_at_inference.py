@@ -14,8 +14,10 @@ class DropoutActiveAtInference(Rule):
     ## What it does
     Finds a functional dropout (`F.dropout`, `F.dropout1d/2d/3d`, `torch.dropout`) with `p > 0`
     whose `training` argument is omitted (`F.dropout` defaults to `training=True`) or a literal
-    `True`. Found statically from the call; when the dynamic probe runs, it is confirmed by two
-    eval-mode forwards of the same batch that differ. Modules (`nn.Dropout`) and calls given
+    `True`, unless the call only runs in training (`if self.training:`, `... if self.training else
+    x`, after `if not self.training: return ...`). Found statically from the call; when the dynamic
+    probe runs, it is confirmed by two eval-mode forwards of the same batch that differ, and a
+    finding the probe does not confirm becomes informational. Modules (`nn.Dropout`) and calls given
     `training=self.training` follow `model.eval()` and are not reported; neither is
     `F.alpha_dropout`, whose default is `training=False`.
 
@@ -69,10 +71,14 @@ class DropoutActiveAtInference(Rule):
         difference = getattr(probe, "eval_difference", None)
         if difference is None:
             return finding
+        data = {**finding.data, "eval_difference": difference}
         if difference > 0:
             note = f" Confirmed by the probe: two eval-mode forwards of the same batch differ (max |diff| {difference:.3g})."
-        else:
-            note = " The probe saw two identical eval-mode forwards: this dropout does not reach the output."
-        return dataclasses.replace(
-            finding, message=finding.message + note, data={**finding.data, "eval_difference": difference}
+            return dataclasses.replace(finding, message=finding.message + note, data=data)
+        # Its own confirmation measured nothing: not an error (a guard netlint could not read, or the
+        # dropout does not reach the output). Kept as a note so that the call can be looked at.
+        note = (
+            " Not confirmed: the probe saw two identical eval-mode forwards of the same batch, so this call does "
+            "not make inference random here."
         )
+        return dataclasses.replace(finding, severity=Severity.INFO, message=finding.message + note, data=data)

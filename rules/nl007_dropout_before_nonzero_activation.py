@@ -3,25 +3,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op
+from netlint.graph.ir import DROPOUT_OPS, LAYOUT_OPS, Graph, Node, Op
 from netlint.graph.queries import is_active_dropout
 
 from ._common import activation_name
 
 
 def _next_ops(node: Node) -> list[Node]:
-    """The users of ``node``, looking through ``nn.Identity``."""
+    """The users of ``node``, looking through ops that only move values (``nn.Identity``, ``view``,
+    ``permute``, indexing): a dropped zero is still a zero behind them."""
     out = []
     for user in node.users:
-        out.extend(_next_ops(user) if user.op == Op.IDENTITY else [user])
+        out.extend(_next_ops(user) if user.op in _MOVES_VALUES else [user])
     return out
+
+
+_MOVES_VALUES = LAYOUT_OPS - {Op.PAD, Op.RESAMPLE}  # padding adds zeros of its own, resampling mixes values
 
 
 class DropoutBeforeNonzeroActivation(Rule):
     """
     ## What it does
     Finds dropout (`nn.Dropout`, `Dropout1d/2d/3d`, DropBlock, `F.dropout*`) with `p > 0` directly
-    followed by an activation that does not map 0 to 0: Sigmoid (0.5), Hardsigmoid (0.5), Softplus
+    followed (through reshapes, permutes and indexing) by an activation that does not map 0 to 0: Sigmoid (0.5), Hardsigmoid (0.5), Softplus
     (log 2), LogSigmoid (-log 2), a Threshold with a non-zero value. ReLU, GELU, SiLU, Tanh, ELU,
     Mish, Hardswish and the other zero-preserving activations are fine, and so is `AlphaDropout`,
     which sets dropped units to the SELU saturation value on purpose.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -206,3 +208,213 @@ def test_a_random_branch_is_recorded_not_frozen_by_fx():
     assert all("RandomBranch" in p.reason for p in m.parts if p.module)
     assert m.unused == ()
     assert sorted(f.module for f in m.findings) == ["0", "1"]
+
+
+# --- scripted and compiled submodules ------------------------------------------------------
+
+
+class ScriptedBlock(torch.jit.ScriptModule):
+    """A block written as a ScriptModule subclass: its Python class and methods survive scripting."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.3)
+        self.bn = nn.BatchNorm2d(8)
+
+    @torch.jit.script_method
+    def forward(self, x):
+        return self.bn(self.conv(self.drop(x)))
+
+
+class PlainBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.3)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.bn(self.conv(self.drop(x)))
+
+
+class WithBlock(nn.Module):
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = block
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.block(self.stem(x)).mean((2, 3)))
+
+
+def _block_findings(block: nn.Module):
+    report = netlint.check(WithBlock(block), torch.randn(2, 3, 16, 16), select=["NL001", "NL002"])
+    assert not report.errors, [e.text for e in report.errors]
+    [model] = report.models
+    return model, sorted((f.code, f.module, f.line) for f in model.findings)
+
+
+def test_scripted_blocks_are_analysed_from_their_python_source():
+    from netlint.graph.scripted import FROM_SOURCE
+
+    for block, cls in ((ScriptedBlock(), ScriptedBlock), (torch.jit.script(PlainBlock()), PlainBlock)):
+        model, found = _block_findings(block)
+        source, first = inspect.getsourcelines(cls)
+        drop, conv = (
+            first + next(i for i, text in enumerate(source) if f"self.{name} =" in text) for name in ("drop", "conv")
+        )
+        assert found == [("NL001", "block.drop", drop), ("NL002", "block.conv", conv)]
+        assert [(p.module, p.engine) for p in model.parts if p.module] == [("block", FROM_SOURCE)]
+
+
+def test_traced_blocks_are_named_as_not_analysed():
+    from netlint.graph.scripted import NOT_ANALYSED
+
+    traced = torch.jit.trace(PlainBlock().eval(), torch.randn(1, 8, 4, 4))
+    model, found = _block_findings(traced)
+    assert found == []
+    assert [(p.module, p.engine) for p in model.parts if p.module] == [("block", NOT_ANALYSED)]
+    assert [n.module for n in model.graph.nodes if n.op == Op.OPAQUE] == ["block"]
+
+
+def test_python_equivalent_leaves_the_users_model_unchanged():
+    from netlint.graph.scripted import python_equivalent
+
+    model = WithBlock(torch.jit.script(PlainBlock())).eval()
+    x = torch.randn(2, 3, 16, 16)
+    copy, _ = python_equivalent(model)
+    assert isinstance(model.block, torch.jit.ScriptModule) and type(copy.block) is PlainBlock
+    assert copy.block.conv.weight is model.block.conv.weight
+    assert torch.equal(copy.eval()(x), model(x))
+
+
+# --- random decisions, training guards ---------------------------------------------------
+
+
+def test_a_random_draw_compared_by_a_function_is_a_random_decision():
+    """``torch.equal`` and ``x.allclose`` hand Python a bool, as ``bool(x)`` does."""
+
+    class Gated(nn.Module):
+        def __init__(self, use_method: bool):
+            super().__init__()
+            self.use_method = use_method
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            draw = torch.bernoulli(torch.full((1,), 0.5))
+            skip = draw.allclose(torch.zeros(1)) if self.use_method else torch.equal(draw, torch.zeros(1))
+            return x if skip else x + self.bn(self.conv(x))
+
+    report = netlint.check(nn.Sequential(Gated(False), Gated(True), Gated(False)), torch.randn(2, 4, 8, 8))
+    [m] = report.models
+    assert {p.module for p in m.parts if p.engine.startswith("capture")} == {"0", "1", "2"}
+    assert m.unused == ()  # recorded with seeds until every block ran
+    assert sorted(f.module for f in m.findings if f.code == "NL005") == ["0", "1"]
+
+
+def test_training_guards_read_from_source(tmp_path):
+    from netlint.graph.guards import only_in_training
+
+    source = tmp_path / "guards.py"
+    source.write_text(
+        "def forward(self, x):\n"
+        "    if self.training and self.p:\n"
+        "        x = drop(x)\n"  # 3: guarded
+        "    x = drop(x)\n"  # 4: not guarded
+        "    y = drop(x) if self.training else x\n"  # 5: guarded (the call is in the true branch)
+        "    y = x if self.training else drop(x)\n"  # 6: runs in eval only
+        "    if not self.training or x is None:\n"
+        "        return y\n"
+        "    return drop(y)\n"  # 9: guarded by the early return
+    )
+    guarded = {line for line in range(1, 10) if only_in_training(str(source), line, "drop")}
+    assert guarded == {3, 5, 9}
+
+
+def test_nl001_says_when_the_dropout_also_drops_at_inference():
+    from .conftest import RULE_EXAMPLES
+
+    report = check_targets([f"{RULE_EXAMPLES / 'nl001_bad.py'}:ActiveAtInference"], Options(probe=False))
+    [nl001] = [f for f in report.findings if f.code == "NL001"]
+    assert "stays active at inference (NL006)" in nl001.message and nl001.data["active_at_inference"]
+    assert {f.code for f in report.findings} >= {"NL001", "NL006"}
+
+
+# --- layout ops and broadcast operands ---------------------------------------------------
+
+
+def test_layout_ops_that_keep_the_channel_axis():
+    from netlint.graph.queries import has_spatial_extent, keeps_channel_axis
+
+    class Layouts(nn.Module):
+        def forward(self, x):
+            a = F.pad(x, (1, 1, 1, 1))
+            b = x.permute(0, 1, 3, 2)  # channel axis kept
+            c = x.permute(0, 2, 3, 1)  # channels last
+            d = x[:, :2, 1:-1]  # a crop and a slice of channels
+            e = x.mean((2, 3), keepdim=True).expand_as(x)
+            return a, b, c, d, e
+
+    g = graph_of(Layouts(), shape=(2, 4, 8, 6))
+    by_target = {n.target: n for n in g.nodes if n.kind in ("function", "method")}
+    perms = [n for n in g.nodes if n.target == "permute"]
+    assert (
+        keeps_channel_axis(by_target["torch.nn.functional.pad"]) and by_target["torch.nn.functional.pad"].op == Op.PAD
+    )
+    assert [keeps_channel_axis(n) for n in perms] == [True, False]
+    assert keeps_channel_axis(by_target["operator.getitem"])
+    assert keeps_channel_axis(by_target["expand_as"])
+    assert not has_spatial_extent(by_target["mean"]) and by_target["mean"].op == Op.REDUCE
+
+
+class ScaledBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 0.5
+        self.inner = PlainBlock()
+
+    def forward(self, x):
+        return self.inner(x) * self.scale
+
+
+def test_traced_copies_are_not_rebuilt_without_their_attributes():
+    """A copy of a traced module looks scripted but kept only tensors: rebuilding it in Python would
+    read attributes it no longer has (``self.scale``), so it is named as not analysed instead."""
+    import copy
+
+    from netlint.graph.scripted import NOT_ANALYSED, python_equivalent
+
+    traced = torch.jit.trace(ScaledBlock().eval(), torch.randn(1, 8, 4, 4))
+    _, parts = python_equivalent(WithBlock(copy.deepcopy(traced)))
+    assert [(p.module, p.engine) for p in parts] == [("block", NOT_ANALYSED)]
+    _, parts = python_equivalent(WithBlock(copy.deepcopy(torch.jit.script(ScaledBlock()))))
+    assert [(p.module, p.engine) for p in parts] == [("block", "TorchScript read from its Python source")]
+
+
+def test_an_nl006_the_probe_does_not_confirm_is_not_an_error():
+    """A dropout left active at inference whose output never reaches the model's output: the probe's
+    two eval forwards agree, so the static error is kept only as information."""
+    from netlint.findings import Severity
+
+    class DeadDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+            self.noisy = None
+
+        def forward(self, x):
+            self.noisy = F.dropout(x, 0.5)  # kept for debugging, never used
+            return self.fc(x)
+
+    class LiveDropout(DeadDropout):
+        def forward(self, x):
+            return self.fc(F.dropout(x, 0.5))
+
+    dead = netlint.check(DeadDropout(), torch.randn(4, 8), select=["NL006"], probe=True)
+    live = netlint.check(LiveDropout(), torch.randn(4, 8), select=["NL006"], probe=True)
+    [d], [li] = dead.findings, live.findings
+    assert d.severity == Severity.INFO and "Not confirmed" in d.message and d.data["eval_difference"] == 0
+    assert li.severity == Severity.ERROR and "Confirmed by the probe" in li.message

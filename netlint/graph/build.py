@@ -17,6 +17,7 @@ from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
 from .ir import Graph, Node
+from .scripted import in_python
 
 
 @dataclass
@@ -46,6 +47,8 @@ def build_graph(
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
     depend on data. Training mode is what the rules need: it is where dropout acts.
     """
+    # TorchScript and compiled parts in Python where their source exists; ``scripted`` names them.
+    model, sites, materialize, scripted = in_python(model, sites, materialize)
     model.train()
     traces: dict[tuple, fx_engine.Trace] = {}
     attempts: list[tuple[InputSpec, str]] = []
@@ -57,7 +60,9 @@ def build_graph(
         t = traces[key]
         if real is None:
             try:
-                return _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta")), spec
+                graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
+                graph.parts.extend(scripted)
+                return graph, spec
             except Exception as exc:
                 if not (needs_real_data(exc) and materialize is not None):
                     attempts.append((spec, describe_exception(exc)))
@@ -65,7 +70,9 @@ def build_graph(
                 real = materialize().train()
         try:
             with preserved_rng(seed=0):
-                return _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu")), spec
+                graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
+                graph.parts.extend(scripted)
+                return graph, spec
         except Exception as exc:
             attempts.append((spec, describe_exception(exc)))
     raise GraphFailure(attempts)

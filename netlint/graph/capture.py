@@ -22,6 +22,7 @@ from ..errors import ForwardFailure
 from ..source import call_site
 from . import ops
 from .builder import Builder
+from .guards import running_only_in_training
 from .ir import Node
 
 
@@ -82,6 +83,13 @@ class Recorder(TorchFunctionMode):
             node = self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
             node.call = self.calls[-1][1]
             return out
+        if ops.is_decision(func, method):  # torch.equal(a, b), x.allclose(y): a bool from tensors, as bool(x)
+            inputs = self.inputs_of(args, kwargs)
+            if method is not None:
+                self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
+            else:
+                self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+            return out
         if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
             return out  # sizes, shapes and Python numbers carry no activations
         inputs = self.inputs_of(args, kwargs)
@@ -89,6 +97,8 @@ class Recorder(TorchFunctionMode):
             node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
         else:
             node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+            if ops.is_functional_dropout(func) and running_only_in_training(getattr(func, "__name__", "")):
+                node.params["only_in_training"] = True  # reached through ``if self.training:``
         node.call = self.calls[-1][1]
         self.seed(out, node)
         return out

@@ -24,6 +24,7 @@ from ..source import call_site, relpath
 from . import ops
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
+from .guards import running_only_in_training
 from .ir import ModuleCall, Node
 
 MAX_RETRACES = 16
@@ -49,7 +50,8 @@ class _RandomBranchGuard(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         method = method_name(func)
-        if method in ops.CONTROL_METHODS and args and isinstance(args[0], torch.Tensor) and args[0] in self.tainted:
+        deciding = method in ops.CONTROL_METHODS or ops.is_decision(func, method)
+        if deciding and any(isinstance(t, torch.Tensor) and t in self.tainted for t in tree_leaves((args, kwargs))):
             site = call_site()
             where = f" at {relpath(site.file)}:{site.line}" if site else ""
             raise RandomBranch(f"forward decides on a random draw{where}; a trace would freeze one outcome")
@@ -97,6 +99,9 @@ class _Tracer(fx.Tracer):
         if kind in ("call_function", "call_method"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
+            if kind == "call_function" and ops.is_functional_dropout(target):
+                # Read now, while the user's frames are on the stack: ``if self.training:`` around the call.
+                node.meta["netlint_training_only"] = running_only_in_training(getattr(target, "__name__", ""))
         return node
 
 
@@ -242,7 +247,10 @@ class _Interpreter:
             return value, None  # sizes, shapes, Python numbers: not data
         owner, site = n.meta.get("netlint_owner", ""), n.meta.get("netlint_site")
         if n.op == "call_function":
-            return value, b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
+            node = b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
+            if n.meta.get("netlint_training_only"):
+                node.params["only_in_training"] = True
+            return value, node
         return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine)
 
     def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:

@@ -36,17 +36,20 @@ class Op:
     DROP_PATH = "drop_path"  # stochastic depth
     ACTIVATION = "activation"
     POOL = "pool"
-    RESHAPE = "reshape"  # view, reshape, flatten, nn.Flatten, (un)squeeze
-    PERMUTE = "permute"  # permute, transpose, movedim
+    RESHAPE = "reshape"  # view, reshape, flatten, nn.Flatten, (un)squeeze, expand, repeat
+    PERMUTE = "permute"  # permute, transpose, movedim, roll, flip, pixel_shuffle
+    PAD = "pad"  # F.pad, nn.ZeroPad2d, nn.ReflectionPad2d...: moves data, mixes no channels
+    RESAMPLE = "resample"  # F.interpolate, nn.Upsample, grid_sample: resizes each channel on its own
     ADD = "add"  # add, sub
     MUL = "mul"  # mul, div
     CAT = "cat"  # cat, stack
     SPLIT = "split"  # chunk, split, unbind
-    GETITEM = "getitem"
-    PAD = "pad"  # F.pad, nn.ZeroPad2d, nn.ConstantPad*d, reflection/replication/circular padding
+    GETITEM = "getitem"  # indexing, slicing, gather, index_select, x[i] = y
     IDENTITY = "identity"  # nn.Identity, contiguous, clone, dtype casts
     MATMUL = "matmul"
     SOFTMAX = "softmax"
+    REDUCE = "reduce"  # mean, sum, amax, std, norm...: reduces dimensions
+    MATH = "math"  # element-wise arithmetic without weights: exp, pow, clamp, where, comparisons
     SHAPE = "shape"  # size(), dim(), .shape: metadata, not data
     RANDOM = "random"  # a random draw in forward (torch.rand, bernoulli): hand-written stochastic ops
     CONTROL = "control"  # a Python decision on a tensor's value (bool(x), x.item()): recorded at runtime
@@ -60,6 +63,8 @@ DROPOUT_OPS = frozenset({Op.DROPOUT, Op.CHANNEL_DROPOUT, Op.DROPBLOCK})
 STOCHASTIC_OPS = DROPOUT_OPS | {Op.DROP_PATH}
 #: Normalisation layers of any kind.
 NORM_OPS = frozenset({Op.BATCHNORM, Op.INSTANCENORM, Op.GROUPNORM, Op.LAYERNORM, Op.NORM})
+#: Ops that move, copy, pad, resample or slice data without mixing channels.
+LAYOUT_OPS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.PAD, Op.RESAMPLE, Op.GETITEM, Op.SPLIT, Op.IDENTITY})
 #: Layers with learned weights that mix features: the "nearest weight layer" of a path.
 WEIGHT_OPS = frozenset({Op.CONV, Op.LINEAR, Op.EMBEDDING, Op.ATTENTION, Op.RNN, Op.MATMUL})
 
@@ -172,18 +177,22 @@ def walk(
     stop: Callable[[Node], bool],
     through: Callable[[Node], bool] = lambda n: True,
     upstream: bool = False,
+    follow: Callable[[Node], bool] = lambda n: True,
 ) -> tuple[list[Node], bool]:
     """Follow data edges from ``start`` (excluded) downstream or upstream.
 
     Returns the nodes where ``stop`` held, in order of discovery, each once, and whether some
     path ended elsewhere: at a node that is neither ``stop`` nor ``through``, or at the graph's
     edge. A path never continues past a ``stop`` node, nor through metadata (``x.size()``).
+    ``follow`` prunes neighbours: a pruned one is neither visited nor an open end (a broadcast
+    bias that carries no part of the feature map).
     """
     found: list[Node] = []
     seen: set[int] = {start.index}
     open_end = False
-    frontier = list(_neighbours(start, upstream))
-    if not frontier:
+    neighbours = _neighbours(start, upstream)
+    frontier = [n for n in neighbours if follow(n)]
+    if not neighbours:
         open_end = True
     while frontier:
         node = frontier.pop()
@@ -199,7 +208,7 @@ def walk(
         if not through(node) or not nxt:
             open_end = True
             continue
-        frontier.extend(nxt)
+        frontier.extend(n for n in nxt if follow(n))
     found.sort(key=lambda n: n.index)
     return found, open_end
 

@@ -48,6 +48,14 @@ _POOLS = (
     nn.modules.pooling._LPPoolNd, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d,
 )  # fmt: skip
 
+_PADS = tuple(
+    c for c in (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
+                nn.modules.padding._ReplicationPadNd, getattr(nn.modules.padding, "_CircularPadNd", None))
+    if c is not None
+)  # fmt: skip
+_RESAMPLES = (nn.Upsample,)  # UpsamplingNearest2d and UpsamplingBilinear2d subclass it
+_MOVES = (nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle)
+
 _OTHER_NORMS = tuple(c for c in (getattr(nn, "RMSNorm", None), nn.LocalResponseNorm, nn.CrossMapLRN2d) if c is not None)
 
 
@@ -109,6 +117,8 @@ def is_leaf(m: nn.Module) -> bool:
     """
     if isinstance(m, (nn.MultiheadAttention, nn.RNNBase)):
         return True
+    if isinstance(m, torch.jit.ScriptModule):
+        return True  # what is left scripted has no Python source (graph/scripted.py): one opaque node
     if drop_module_kind(m) is not None:
         return True
     module = type(m).__module__
@@ -119,6 +129,8 @@ def is_leaf(m: nn.Module) -> bool:
 
 def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
     """The category and hyper-parameters of a leaf module."""
+    if isinstance(m, torch.jit.ScriptModule):
+        return Op.OPAQUE, {}
     if isinstance(m, nn.modules.conv._ConvNd):
         return Op.CONV, {
             "in_channels": m.in_channels, "out_channels": m.out_channels,
@@ -165,11 +177,17 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
         return Op.POOL, {"kind": type(m).__name__, "output_size": getattr(m, "output_size", None), **_window_of(m)}
     if isinstance(m, _PADS):
         return Op.PAD, _pad_module_params(m)
-    if isinstance(m, (nn.Flatten, nn.Unflatten)):
+    if isinstance(m, (nn.Flatten, nn.Unflatten, nn.Fold, nn.Unfold)):
         return Op.RESHAPE, {}
+    if isinstance(m, _RESAMPLES):
+        return Op.RESAMPLE, {"mode": m.mode}
+    if isinstance(m, _MOVES):
+        return Op.PERMUTE, {}
+    if isinstance(m, nn.GLU):
+        return Op.ACTIVATION, {"fn": "glu", "at_zero": 0.0}
     if isinstance(m, nn.Identity):
         return Op.IDENTITY, {}
-    if isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Softmin)):
+    if isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Softmin, nn.Softmax2d)):
         return Op.SOFTMAX, {}
     return Op.OTHER, {}
 
@@ -194,10 +212,6 @@ def _window_of(m: nn.Module) -> dict[str, Any]:
         return {}
     return {"kernel_size": m.kernel_size, "stride": m.stride, "padding": getattr(m, "padding", 0),
             "dilation": getattr(m, "dilation", 1)}  # fmt: skip
-
-
-_PADS = (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
-         nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd)  # fmt: skip
 
 
 def _pad_module_params(m: nn.Module) -> dict[str, Any]:
@@ -382,6 +396,61 @@ _FUNCTIONS[F.pad] = (Op.PAD, ("input", "pad", "mode", "value"), {}, _pad_params)
 for _name in ("rand", "rand_like", "randn", "randn_like", "bernoulli", "randint", "randint_like", "randperm",
               "multinomial", "normal", "poisson"):  # fmt: skip
     _FUNCTIONS[getattr(torch, _name)] = (Op.RANDOM, (), {}, None)
+
+
+def _hashable(fn: Any) -> bool:
+    try:
+        hash(fn)
+    except TypeError:
+        return False
+    return True
+
+
+def _register(op: str, names: str, *namespaces: Any) -> None:
+    """Add every function ``names`` (space-separated) found in ``namespaces`` to the table as ``op``."""
+    for name in names.split():
+        for namespace in namespaces:
+            fn = getattr(namespace, name, None)
+            if fn is not None and _hashable(fn):
+                _FUNCTIONS.setdefault(fn, (op, (), {}, None))
+
+
+# What a path walk must see through or recognise: every torch function that the torchvision zoo
+# and a timm sample use is classified (tests/test_op_coverage.py), so that no walk stops at "other".
+_register(Op.PAD, "pad constant_pad_nd", F, torch)
+_register(Op.RESAMPLE, "interpolate upsample upsample_nearest upsample_bilinear grid_sample", F)
+_register(Op.PERMUTE, "roll flip fliplr flipud rot90 swapaxes swapdims moveaxis pixel_shuffle pixel_unshuffle "
+          "channel_shuffle native_channel_shuffle", torch, F)  # fmt: skip
+_register(Op.RESHAPE, "broadcast_to tile repeat_interleave ravel unflatten atleast_2d atleast_3d unfold fold", torch, F)
+_register(Op.GETITEM, "gather index_select masked_select take take_along_dim narrow select scatter scatter_add "
+          "index_add index_copy index_fill index_put", torch)  # fmt: skip
+_register(Op.GETITEM, "setitem", operator)
+_register(Op.CAT, "hstack vstack dstack column_stack concatenate", torch)
+_register(Op.SPLIT, "tensor_split hsplit vsplit dsplit split_with_sizes", torch)
+_register(Op.MATMUL, "baddbmm addmm addbmm addmv mv dot outer tensordot", torch)
+_register(Op.LINEAR, "bilinear", F)
+_register(Op.NORM, "normalize", F)
+_register(Op.SOFTMAX, "softmin gumbel_softmax", F)
+_register(Op.REDUCE, "mean sum amax amin max min std var std_mean var_mean prod norm logsumexp argmax argmin median "
+          "mode all any count_nonzero nansum nanmean topk sort argsort kthvalue", torch)  # fmt: skip
+_register(Op.REDUCE, "norm vector_norm matrix_norm", torch.linalg)
+_register(Op.REDUCE, "cross_entropy nll_loss mse_loss l1_loss smooth_l1_loss huber_loss binary_cross_entropy "
+          "binary_cross_entropy_with_logits kl_div cosine_embedding_loss", F)  # fmt: skip
+_register(Op.MATH, "abs neg negative exp exp2 log log2 log10 log1p expm1 sqrt rsqrt pow float_power square "
+          "reciprocal sign sgn floor ceil round trunc frac clamp clip clamp_min clamp_max sin cos tan asin acos "
+          "atan atan2 sinh cosh erf erfc erfinv where masked_fill lerp addcmul addcdiv maximum minimum fmax fmin "
+          "eq ne lt le gt ge greater less greater_equal less_equal logical_and logical_or logical_not logical_xor "
+          "isnan isinf isfinite nan_to_num cumsum cumprod cummax diff fmod remainder floor_divide triu tril diag "
+          "diagonal cross cdist meshgrid nonzero logit", torch)  # fmt: skip
+_register(Op.MATH, "cosine_similarity pairwise_distance", F)
+_register(Op.MATH, "neg pos pow ipow floordiv ifloordiv mod lt le gt ge eq ne and_ or_ xor invert abs", operator)
+_register(Op.MUL, "true_divide multiply divide", torch)
+_register(Op.ADD, "rsub subtract", torch)
+_register(Op.CONSTANT, "zeros ones full empty arange linspace logspace eye tensor as_tensor scalar_tensor zeros_like "
+          "ones_like full_like empty_like empty_strided tril_indices triu_indices", torch)  # fmt: skip
+_register(Op.CONSTANT, "one_hot", F)
+_register(Op.IDENTITY, "detach", torch)
+
 for _fn in (F.alpha_dropout, torch.alpha_dropout, F.feature_alpha_dropout, torch.feature_alpha_dropout):
     _op, _names, _defaults, _extract = _FUNCTIONS[_fn]
     _FUNCTIONS[_fn] = (_op, _names, _defaults, lambda a, e=_extract: {**e(a), "alpha": True})
@@ -392,7 +461,9 @@ _ACT_FUNCTIONS: dict[Any, float | None] = {
     F.elu: 0.0, F.selu: 0.0, torch.selu: 0.0, F.celu: 0.0, F.gelu: 0.0, F.silu: 0.0, F.mish: 0.0,
     F.hardswish: 0.0, F.hardtanh: 0.0, torch.tanh: 0.0, F.tanh: 0.0, F.softsign: 0.0, F.prelu: 0.0,
     torch.sigmoid: 0.5, F.sigmoid: 0.5, F.hardsigmoid: 0.5, F.logsigmoid: -math.log(2.0),
-    F.softplus: math.log(2.0),
+    F.softplus: math.log(2.0), F.glu: 0.0, F.rrelu: 0.0, F.tanhshrink: 0.0, F.softshrink: 0.0, F.hardshrink: 0.0,
+    F.leaky_relu_: 0.0, F.elu_: 0.0, F.hardtanh_: 0.0, F.rrelu_: 0.0, torch.tanh_: 0.0, torch.sigmoid_: 0.5,
+    F.threshold: None,
 }  # fmt: skip
 
 # Library functions matched by qualified name, so that the library is not imported.
@@ -409,6 +480,9 @@ _NAMED_FUNCTIONS: dict[str, _Spec] = {
 
 #: Tensor methods through which forward takes a Python decision on a value (recorded at runtime).
 CONTROL_METHODS = ("__bool__", "item", "__int__", "__float__", "__index__", "tolist")
+#: Functions and methods that compare tensors into a Python bool: as much a decision as ``bool(x)``.
+_DECISION_FUNCTIONS = tuple(getattr(torch, n) for n in ("equal", "allclose", "is_nonzero"))
+DECISION_METHODS = ("equal", "allclose", "is_nonzero")
 
 _METHODS: dict[str, str] = {
     **dict.fromkeys(("view", "reshape", "flatten", "view_as", "reshape_as", "squeeze", "unsqueeze", "unflatten",
@@ -428,10 +502,50 @@ _METHODS: dict[str, str] = {
                      "is_contiguous", "data_ptr", "element_size", "get_device"), Op.SHAPE),
     **dict.fromkeys(("bernoulli", "bernoulli_", "uniform_", "normal_", "random_", "exponential_", "geometric_",
                      "cauchy_", "log_normal_"), Op.RANDOM),
-    **dict.fromkeys(CONTROL_METHODS, Op.CONTROL),
+    **dict.fromkeys(CONTROL_METHODS + DECISION_METHODS, Op.CONTROL),
+    **dict.fromkeys(("expand", "expand_as", "repeat", "tile", "repeat_interleave", "broadcast_to", "ravel", "unfold",
+                     "view_as_real", "resize_", "resize_as_"), Op.RESHAPE),
+    **dict.fromkeys(("roll", "flip", "fliplr", "flipud", "rot90", "swapdims", "moveaxis", "T", "transpose_", "t_",
+                     "permute_"), Op.PERMUTE),
+    **dict.fromkeys(("gather", "index_select", "masked_select", "take", "take_along_dim", "narrow", "select",
+                     "__setitem__", "scatter", "scatter_", "scatter_add", "scatter_add_", "index_add", "index_add_",
+                     "index_put", "index_put_", "index_fill", "index_fill_", "index_copy", "index_copy_",
+                     "masked_scatter", "masked_scatter_"), Op.GETITEM),
+    **dict.fromkeys(("hsplit", "vsplit", "split_with_sizes"), Op.SPLIT),
+    **dict.fromkeys(("baddbmm", "addmm", "addbmm", "addmv", "mv", "dot", "outer", "baddbmm_", "addmm_"), Op.MATMUL),
+    **dict.fromkeys(("true_divide", "true_divide_", "multiply", "divide", "__div__", "__rdiv__", "__idiv__"),
+                    Op.MUL),
+    **dict.fromkeys(("rsub", "subtract", "sum_to_size"), Op.ADD),
+    **dict.fromkeys(("mean", "sum", "amax", "amin", "max", "min", "std", "var", "prod", "norm", "logsumexp", "argmax",
+                     "argmin", "median", "mode", "all", "any", "count_nonzero", "nansum", "nanmean", "topk", "sort",
+                     "argsort", "kthvalue"), Op.REDUCE),
+    **dict.fromkeys((
+        "abs", "abs_", "neg", "neg_", "negative", "exp", "exp_", "exp2", "log", "log_", "log2", "log10", "log1p",
+        "expm1", "sqrt", "sqrt_", "rsqrt", "rsqrt_", "pow", "pow_", "float_power", "square", "square_", "reciprocal",
+        "reciprocal_", "sign", "sgn", "floor", "floor_", "ceil", "ceil_", "round", "round_", "trunc", "frac", "clamp",
+        "clamp_", "clip", "clip_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "sin", "sin_", "cos", "cos_",
+        "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "erf", "erf_", "erfc", "erfinv", "where", "masked_fill",
+        "masked_fill_", "lerp", "lerp_", "addcmul", "addcmul_", "addcdiv", "addcdiv_", "maximum", "minimum", "fmax",
+        "fmin", "eq", "ne", "lt", "le", "gt", "ge", "eq_", "ne_", "lt_", "le_", "gt_", "ge_", "logical_and",
+        "logical_or", "logical_not", "logical_xor", "isnan", "isinf", "isfinite", "nan_to_num", "nan_to_num_",
+        "cumsum", "cumsum_", "cumprod", "cummax", "diff", "fmod", "remainder", "floor_divide", "triu", "triu_",
+        "tril", "tril_", "diag", "diagonal", "cross", "nonzero", "logit", "__eq__", "__ne__", "__lt__", "__le__",
+        "__gt__", "__ge__", "__neg__", "__pos__", "__abs__", "__pow__", "__rpow__", "__ipow__", "__floordiv__",
+        "__rfloordiv__", "__ifloordiv__", "__mod__", "__rmod__", "__imod__", "__and__", "__rand__", "__iand__",
+        "__or__", "__ror__", "__ior__", "__xor__", "__rxor__", "__ixor__", "__invert__", "__lshift__", "__rshift__",
+        "fill_diagonal_"), Op.MATH),
+    **dict.fromkeys(("new_zeros", "new_ones", "new_full", "new_empty", "new_tensor", "zero_", "fill_"), Op.CONSTANT),
+    **dict.fromkeys(("cpu", "cuda", "long", "int", "bool", "short", "byte", "char", "detach_", "copy_", "as_subclass",
+                     "pin_memory", "to_dense", "coalesce", "requires_grad", "retain_grad", "cfloat", "cdouble"),
+                    Op.IDENTITY),
+    **dict.fromkeys(("nelement", "is_floating_point", "is_complex", "storage_offset", "untyped_storage", "names",
+                     "layout", "is_cuda", "is_meta", "is_sparse", "__len__"), Op.SHAPE),
 }  # fmt: skip
 _METHOD_ACTIVATIONS: dict[str, float | None] = {
-    "relu": 0.0, "relu_": 0.0, "tanh": 0.0, "tanh_": 0.0, "sigmoid": 0.5, "sigmoid_": 0.5,
+    "relu": 0.0, "relu_": 0.0, "tanh": 0.0, "tanh_": 0.0, "sigmoid": 0.5, "sigmoid_": 0.5, "hardtanh": 0.0,
+    "hardtanh_": 0.0, "leaky_relu": 0.0, "leaky_relu_": 0.0, "elu": 0.0, "elu_": 0.0, "gelu": 0.0, "silu": 0.0,
+    "mish": 0.0, "hardswish": 0.0, "relu6": 0.0, "selu": 0.0, "selu_": 0.0, "celu": 0.0, "hardsigmoid": 0.5,
+    "log_sigmoid": -math.log(2.0),
 }  # fmt: skip
 
 
@@ -461,6 +575,8 @@ def classify_function(fn: Any, args: tuple, kwargs: dict) -> tuple[str, str, dic
             beta = kwargs.get("beta", args[1] if len(args) > 1 else 1.0)
             at_zero = math.log(2.0) / beta if isinstance(beta, (int, float)) and beta else None
         return Op.ACTIVATION, _function_name(fn, name), {"fn": getattr(fn, "__name__", name), "at_zero": at_zero}
+    if is_decision(fn, None):
+        return Op.CONTROL, _function_name(fn, name), {}
     return Op.OTHER, _function_name(fn, name), {}
 
 
@@ -468,14 +584,6 @@ def classify_method(method: str) -> tuple[str, dict[str, Any]]:
     if method in _METHOD_ACTIVATIONS:
         return Op.ACTIVATION, {"fn": method.rstrip("_"), "at_zero": _METHOD_ACTIVATIONS[method]}
     return _METHODS.get(method, Op.OTHER), {}
-
-
-def _hashable(fn: Any) -> bool:
-    try:
-        hash(fn)
-    except TypeError:
-        return False
-    return True
 
 
 def _function_name(fn: Any, name: str) -> str:
@@ -498,3 +606,15 @@ def is_random(fn: Any, method: str | None) -> bool:
     if method is not None:
         return _METHODS.get(method) == Op.RANDOM
     return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] == Op.RANDOM
+
+
+def is_decision(fn: Any, method: str | None) -> bool:
+    """A comparison that hands Python a bool (``torch.equal(a, b)``, ``x.allclose(y)``): forward decides on it."""
+    if method is not None:
+        return method in DECISION_METHODS
+    return _hashable(fn) and fn in _DECISION_FUNCTIONS
+
+
+def is_functional_dropout(fn: Any) -> bool:
+    """``F.dropout``, ``F.dropout2d``, ``torch.dropout``...: a dropout whose mode is an argument."""
+    return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] in (Op.DROPOUT, Op.CHANNEL_DROPOUT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .ir import DROPOUT_OPS, NORM_OPS, STOCHASTIC_OPS, WEIGHT_OPS, Graph, Node, Op, walk
+from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, STOCHASTIC_OPS, WEIGHT_OPS, Graph, Node, Op, walk
 
 
 def is_active_dropout(node: Node) -> bool:
@@ -76,14 +76,15 @@ def has_probe_targets(graph: Graph) -> bool:
 def active_at_inference(node: Node) -> str | None:
     """Why a functional dropout keeps dropping after ``model.eval()``: "omitted", "literal True" or None.
 
-    ``F.dropout`` and ``F.dropout1d/2d/3d`` default to ``training=True``; a module's dropout and a
-    call given ``training=self.training`` follow ``eval()``.
+    ``F.dropout`` and ``F.dropout1d/2d/3d`` default to ``training=True``; a module's dropout, a
+    call given ``training=self.training`` and a call that only runs under ``if self.training:``
+    follow ``eval()``.
     """
     if node.kind != "function" or node.op not in (Op.DROPOUT, Op.CHANNEL_DROPOUT) or node.params.get("alpha"):
         return None
     p = node.params.get("p")
-    if not isinstance(p, (int, float)) or p <= 0:
-        return None
+    if not isinstance(p, (int, float)) or p <= 0 or node.params.get("only_in_training"):
+        return None  # ``if self.training: x = F.dropout(x, p)`` never runs after eval()
     source = node.params.get("training_source", "unknown")
     if source == "unknown":  # no readable source: only the recorded arguments
         source = "omitted" if not node.params.get("training_given") else "expression"
@@ -131,3 +132,44 @@ def gating_sites(graph: Graph) -> Iterator[tuple[Node, list[Node], str]]:
             yield node, [node], "a per-sample Bernoulli mask drops the branch for some samples"
     for node in random_decisions(graph):
         yield node, _block_exits(graph, node.module), "a random draw skips the block in some training steps"
+
+
+def _first_shape(node: Node):
+    return node.shape if node.shape is not None else (node.shapes[0] if node.shapes else None)
+
+
+def keeps_channel_axis(node: Node) -> bool:
+    """A layout op (view, permute, pad, indexing, interpolate...) whose output is still the same
+    (N, C, ...) feature map: batch and channel stay on dims 0 and 1 and nothing mixes channels.
+
+    Padding, resampling, copies and casts always keep them. A reshape or permute keeps them when
+    the first two sizes are unchanged (``x.view(n, c, h * w)``, ``x.permute(0, 1, 3, 2)``,
+    ``x.unsqueeze(2)``, ``x.expand(...)`` of a broadcast map); indexing and splits when the rank
+    and the batch size are (a crop, or a slice of channels).
+    """
+    if node.op not in LAYOUT_OPS:
+        return False
+    if node.op in (Op.PAD, Op.RESAMPLE, Op.IDENTITY):
+        return True
+    sources = [s for s in (_first_shape(i) for i in node.data_inputs) if s is not None]
+    if not sources:
+        return False
+    before = sources[0]
+    afters = [node.shape] if node.shape is not None else list(node.shapes)
+    if not afters or len(before) < 3:
+        return False
+    if node.op in (Op.GETITEM, Op.SPLIT):
+        return all(len(a) == len(before) and a[0] == before[0] for a in afters)
+    return all(len(a) >= 3 and a[:2] == before[:2] for a in afters)
+
+
+def has_spatial_extent(node: Node) -> bool:
+    """An (N, C, positions...) tensor with more than one position: a feature map, not a per-channel
+    operand such as a bias or a time embedding broadcast as (N, C, 1, 1)."""
+    shape = _first_shape(node)
+    if shape is None or len(shape) < 3:
+        return False
+    positions = 1
+    for d in shape[2:]:
+        positions *= d
+    return positions > 1

@@ -18,6 +18,8 @@ EXPECTED = {
     "AlphaDropoutSelu": ["drop"],
     "DropoutThroughPooling": ["drop"],
     "DropoutIntoAttentionValues": ["drop"],
+    "ActiveAtInference": [""],
+    "ThroughPadAndUpsample": ["drop"],
 }
 
 
@@ -169,3 +171,31 @@ class DropoutIntoAttentionValues(nn.Module):
     @staticmethod
     def example_inputs():
         return torch.randn(2, 10, 16)
+
+
+class ActiveAtInference(nn.Module):
+    """F.dropout without training=: it also drops at inference (NL006), and NL001's message says so."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 32)
+        self.bn = nn.BatchNorm1d(32)
+
+    def forward(self, x):
+        return self.bn(F.dropout(F.relu(self.fc(x)), 0.3))  # expect: NL001, NL006
+
+
+class ThroughPadAndUpsample(nn.Module):
+    """Padding, upsampling and a crop between the dropout and the BatchNorm change nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, bias=False)
+        self.drop = nn.Dropout(0.2)  # expect: NL001
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.conv2 = nn.Conv2d(8, 8, 3, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        x = self.up(F.pad(self.drop(F.relu(self.conv1(x))), (1, 1, 1, 1), mode="reflect"))
+        return self.bn(self.conv2(x[:, :, 2:-2, 2:-2]))

@@ -80,3 +80,35 @@ class DropoutBetweenLinears(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+class LatentDecoder(nn.Module):
+    """Dropout on a map that a Linear produced (a generator's first step): not between convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 8 * 4 * 4)
+        self.drop = nn.Dropout(0.3)
+        self.conv = nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, z):
+        x = F.pad(self.fc(z).view(-1, 8, 4, 4), (1, 1, 1, 1))
+        return self.conv(F.interpolate(self.drop(x), scale_factor=2))
+
+    def example_inputs(self):
+        return torch.randn(2, 16)
+
+
+class ChannelsLastTokens(nn.Module):
+    """A permute that moves the channel axis last turns the map into tokens for a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(8, 8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        tokens = self.fc(self.drop(self.conv(x).permute(0, 2, 3, 1)))
+        return self.conv2(tokens.permute(0, 3, 1, 2))

@@ -9,6 +9,9 @@ EXPECTED = {
     "ViewThenDropout": ["fc"],
     "ReshapeAfterNorm": ["fc"],
     "VideoHead": ["fc"],
+    "EcgNet": ["classifier"],
+    "AudioViewHead": ["fc"],
+    "SequenceConv1d": ["fc"],
 }
 
 
@@ -86,3 +89,54 @@ class VideoHead(nn.Module):
     @staticmethod
     def example_inputs():
         return torch.randn(2, 3, 8, 32, 32)
+
+
+class EcgNet(nn.Module):
+    """A 1-D ECG network: (N, 32, 125) flattened into the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(1, 16, 7, padding=3), nn.BatchNorm1d(16), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(16, 32, 5, padding=2), nn.BatchNorm1d(32), nn.ReLU(), nn.MaxPool1d(2),
+        )  # fmt: skip
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Linear(32 * 125, 5)  # expect: NL004
+
+    def forward(self, x):
+        return self.classifier(self.flatten(self.features(x)))
+
+    def example_inputs(self):
+        return torch.randn(2, 1, 500)
+
+
+class AudioViewHead(nn.Module):
+    """A 1-D audio network cropped, viewed and fed to a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(40, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 98, 10)  # expect: NL004
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))[:, :, 1:-1]
+        return self.fc(x.contiguous().view(x.size(0), -1))
+
+    def example_inputs(self):
+        return torch.randn(2, 40, 100)
+
+
+class SequenceConv1d(nn.Module):
+    """A (N, C, L) conv map flattened into a Linear: C*L*out weights, as for images."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 64, 2)  # expect: NL004
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.conv(x), 1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 4, 64)

@@ -53,17 +53,33 @@ class MeanPooled(nn.Module):
         return self.fc(self.conv(x).mean(dim=(2, 3)))
 
 
-class SequenceConv1d(nn.Module):
-    """A (N, C, L) sequence map flattened into a Linear is a different trade-off: not NL004."""
+class TokenSequenceHead(nn.Module):
+    """(N, L, D) tokens from Linear layers flattened into a Linear: a sequence, not a conv map."""
 
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv1d(4, 8, 3, padding=1)
-        self.fc = nn.Linear(8 * 64, 2)
+        self.embed = nn.Linear(12, 32)
+        self.norm = nn.LayerNorm(32)
+        self.head = nn.Linear(16 * 32, 3)
 
     def forward(self, x):
-        return self.fc(torch.flatten(self.conv(x), 1))
+        return self.head(torch.flatten(torch.relu(self.norm(self.embed(x))), 1))
 
-    @staticmethod
-    def example_inputs():
-        return torch.randn(2, 4, 64)
+    def example_inputs(self):
+        return torch.randn(2, 16, 12)
+
+
+class PooledEcgNet(nn.Module):
+    """A 1-D network pooled globally before its Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 16, 7, padding=3)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+
+    def example_inputs(self):
+        return torch.randn(2, 1, 500)

@@ -9,6 +9,7 @@ EXPECTED = {
     "OwnDropPathModule": ["drop_path"],
     "PerSampleMask": [""],
     "RandomlySkippedBlocks": ["blocks.0", "blocks.1"],
+    "BernoulliGatedBlocks": ["blocks.0", "blocks.1"],
 }
 
 
@@ -98,6 +99,41 @@ class RandomlySkippedBlocks(nn.Module):
     def __init__(self):
         super().__init__()
         self.blocks = nn.Sequential(SkippedBlock(0.3), SkippedBlock(0.3), SkippedBlock(0.3))
+
+    def forward(self, x):
+        return self.blocks(x)
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 8, 16, 16)
+
+
+class EqualGatedBlock(nn.Module):
+    """Stochastic depth as research code writes it: a Bernoulli sample compared with torch.equal,
+    or with Tensor.equal, decides whether the residual branch runs."""
+
+    def __init__(self, survive: float, method: bool):
+        super().__init__()
+        self.gate = torch.distributions.Bernoulli(torch.tensor([survive]))
+        self.method = method
+        self.body = residual(8)
+
+    def forward(self, x):
+        if not self.training:
+            return x + self.body(x)
+        if self.method:
+            keep = self.gate.sample().equal(torch.ones(1))  # expect: NL005
+        else:
+            keep = torch.equal(self.gate.sample(), torch.ones(1))  # expect: NL005
+        return x + self.body(x) if keep else x
+
+
+class BernoulliGatedBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            EqualGatedBlock(0.8, False), EqualGatedBlock(0.8, True), EqualGatedBlock(0.8, False)
+        )
 
     def forward(self, x):
         return self.blocks(x)

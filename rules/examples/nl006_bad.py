@@ -9,6 +9,8 @@ EXPECTED = {
     "LiteralTrue": ["head"],
     "ChannelDropoutOmitted": [""],
     "TorchDropoutTrue": [""],
+    "GuardEndsBeforeTheCall": [""],
+    "GuardOnAnotherFlag": [""],
 }
 
 
@@ -59,3 +61,30 @@ class TorchDropoutTrue(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.dropout(x, 0.1, True))  # expect: NL006
+
+
+class GuardEndsBeforeTheCall(nn.Module):
+    """The training-only block ends before the dropout: the dropout runs in eval() too."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        if self.training:
+            x = x + 0.01 * torch.randn_like(x)
+        x = F.dropout(x, 0.2)  # expect: NL006
+        return self.fc(x)
+
+
+class GuardOnAnotherFlag(nn.Module):
+    """A configuration flag is not the training mode."""
+
+    def __init__(self, use_dropout=True):
+        super().__init__()
+        self.use_dropout = use_dropout
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        x = F.dropout(x, 0.3) if self.use_dropout else x  # expect: NL006
+        return self.fc(x)

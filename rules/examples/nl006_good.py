@@ -44,3 +44,60 @@ class AlphaDropoutDefault(nn.Module):
 
     def forward(self, x):
         return self.fc(F.alpha_dropout(F.selu(x), 0.1))
+
+
+class UnderTrainingGuard(nn.Module):
+    """Functional dropout that only runs in training, written four common ways."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 16)
+        self.fc2 = nn.Linear(16, 16)
+        self.fc3 = nn.Linear(16, 4)
+        self.p = 0.2
+
+    def forward(self, x):
+        if self.training:
+            x = F.dropout(x, 0.5)
+        x = self.fc1(x)
+        if self.training and self.p > 0:
+            x = F.dropout(
+                x,
+                self.p,
+            )
+        x = self.fc2(F.dropout(x, 0.1) if self.training else x)
+        return self.head(x)
+
+    def head(self, x):
+        if not self.training:
+            return self.fc3(x)
+        return self.fc3(F.dropout(x, 0.3))
+
+
+class NotInferenceBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        if not self.training:
+            pass
+        else:
+            x = F.dropout1d(x.unsqueeze(-1), 0.2).squeeze(-1)
+        return self.fc(x)
+
+
+class GuardedHelper(nn.Module):
+    """The dropout sits in a helper that forward only calls in training."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        if self.training:
+            x = self.noise(x)
+        return self.fc(x)
+
+    def noise(self, x):
+        return F.dropout(x, 0.1)

@@ -9,6 +9,7 @@ EXPECTED = {
     "DropoutSoftplus": ["drop"],
     "ThroughIdentity": ["drop"],
     "FunctionalSigmoid": [""],
+    "ThroughReshape": ["drop"],
 }
 
 
@@ -56,3 +57,15 @@ class FunctionalSigmoid(nn.Module):
     def forward(self, x):
         x = F.dropout(self.fc(x), 0.25, training=self.training)  # expect: NL007
         return torch.sigmoid(x)
+
+
+class ThroughReshape(nn.Module):
+    """A view and a permute move the dropped zeros; the sigmoid still turns them into 0.5."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 32)
+        self.drop = nn.Dropout(0.2)  # expect: NL007
+
+    def forward(self, x):
+        return torch.sigmoid(self.drop(self.fc(x)).view(-1, 4, 8).permute(0, 2, 1))
