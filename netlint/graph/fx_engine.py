@@ -21,7 +21,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure, describe_exception
 from ..source import call_site, relpath
-from . import ops
+from . import ops, shapes
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
 from .ir import Node
@@ -82,7 +82,7 @@ class _Tracer(fx.Tracer):
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
-        if kind in ("call_function", "call_method"):
+        if kind in ("call_function", "call_method", "call_module"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
         return node
@@ -205,16 +205,21 @@ class _Interpreter:
             module = self.root.get_submodule(n.target)
             if n.target in self.t.opaque:
                 return self.opaque(n, module, args, kwargs)
-            if ops.preserves_shape(module) and len(args) == 1 and not kwargs and _is_meta(args[0]):
-                value = torch.empty_like(args[0])  # same shape by definition; skips slow meta kernels
-            else:
+            # netlint's shape functions check what PyTorch checks, without a (slow) meta kernel
+            value = shapes.module_output(module, args, kwargs)
+            if value is None:
+                shapes.check_module(module, args)
                 value = module(*args, **kwargs)
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
         if n.op == "call_function":
-            value = n.target(*args, **kwargs)
+            value = shapes.function_output(n.target, args, kwargs)
+            if value is None:
+                value = n.target(*args, **kwargs)
         else:
             self_obj, *rest = args
-            value = getattr(self_obj, n.target)(*rest, **kwargs)
+            value = shapes.method_output(n.target, args, kwargs)
+            if value is None:
+                value = getattr(self_obj, n.target)(*rest, **kwargs)
         if n.op == "call_function" and n.target is operator.getitem and _is_structure(env[n.args[0]][1]):
             return value, _index(env[n.args[0]][1], args[1])  # an element of an opaque call's output
         if not any(isinstance(x, torch.Tensor) for x in tree_leaves(value)):
@@ -235,17 +240,13 @@ class _Interpreter:
 
 
 def _where(n: fx.Node) -> str:
-    if n.op == "call_module":
-        return f"layer {n.target}"
     site = n.meta.get("netlint_site")
+    if n.op == "call_module":
+        return f"layer {n.target}" + (f", called at {relpath(site.file)}:{site.line}" if site is not None else "")
     owner = n.meta.get("netlint_owner")
     name = getattr(n.target, "__name__", n.target)
     place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
     return f"{name}(){place}" + (f" in {owner}" if owner else "")
-
-
-def _is_meta(x: Any) -> bool:
-    return isinstance(x, torch.Tensor) and x.is_meta
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:
