@@ -80,8 +80,7 @@ def _check_batchnorm(m: nn.modules.batchnorm._BatchNorm, x: Shape) -> None:
         raise ShapeMismatch(f"{_name(m)} expects an input with a batch and a channel axis, got {shape_str(x)}")
     if (m.affine or m.track_running_stats) and x[1] != m.num_features:
         raise ShapeMismatch(
-            f"{_name(m)}({m.num_features}) expects {m.num_features} channels, "
-            f"but its input {shape_str(x)} has {x[1]}"
+            f"{_name(m)}({m.num_features}) expects {m.num_features} channels, but its input {shape_str(x)} has {x[1]}"
         )
     batch_stats = m.training or (m.running_mean is None and m.running_var is None)
     if batch_stats and math.prod(x) == x[1]:
@@ -332,9 +331,11 @@ def _reduce(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None
     if any(not -rank <= d < rank for d in dims):
         return None
     axes = {d % rank for d in dims}
-    shape = [1 if i in axes else s for i, s in enumerate(x.shape)] if keepdim else [
-        s for i, s in enumerate(x.shape) if i not in axes
-    ]
+    shape = (
+        [1 if i in axes else s for i, s in enumerate(x.shape)]
+        if keepdim
+        else [s for i, s in enumerate(x.shape) if i not in axes]
+    )
     return _empty(shape, x)
 
 
