@@ -22,8 +22,9 @@ def check(
 ) -> Report:
     """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
 
-    ``inputs`` is an example input: a tensor or a tuple of positional inputs (only shapes and
-    dtypes matter for the static check; the probe uses the values). ``probe``: False (default),
+    ``inputs`` is an example input: a tensor, a dict or a list (the single positional input), or a
+    tuple of positional inputs (only shapes and dtypes matter for the static check; the probe uses
+    the values). ``probe``: False (default),
     True, or None to probe when the model has an active dropout and a BatchNorm. The model is
     never changed.
     """

@@ -142,7 +142,7 @@ def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, 
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _Unsupported(f"forward takes {param}: traced by recording instead")
         if i < len(inputs) and param.kind != param.KEYWORD_ONLY:
-            if not isinstance(inputs[i], torch.Tensor):
+            if not _holds_tensor(inputs[i]):  # a dict or list of tensors stays an input (batch["image"])
                 concrete[param.name] = inputs[i]
         elif param.default is not param.empty:
             concrete[param.name] = param.default
@@ -163,7 +163,7 @@ class _Interpreter:
     def __init__(self, t: Trace, root, inputs: list[Any], builder: Builder, engine: str, capture_engine: str):
         self.t, self.root, self.builder, self.engine, self.capture_engine = t, root, builder, engine, capture_engine
         self.placeholders = iter(t.params)
-        self.tensors = iter([x for x in inputs if isinstance(x, torch.Tensor)])
+        self.tensors = iter([x for x in inputs if _holds_tensor(x)])
         self.env: dict[fx.Node, tuple[Any, Any]] = {}  # fx node -> (value, IR node or a structure of them)
         self.paths: dict[int, str] | None = None
 
@@ -192,7 +192,7 @@ class _Interpreter:
             if name in self.t.concrete:
                 return self.t.concrete[name], None
             value = next(self.tensors)
-            return value, b.input(name, value)
+            return value, b.inputs(name, value)
         if n.op == "get_attr":
             value = _fetch(self.root, n.target)
             return value, (b.param(n.target, value, self.engine) if isinstance(value, torch.Tensor) else None)
@@ -247,6 +247,10 @@ def _where(n: fx.Node) -> str:
     name = getattr(n.target, "__name__", n.target)
     place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
     return f"{name}(){place}" + (f" in {owner}" if owner else "")
+
+
+def _holds_tensor(x: Any) -> bool:
+    return any(isinstance(t, torch.Tensor) for t in tree_leaves(x))
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:

@@ -30,7 +30,15 @@ Shape = tuple[int, ...]
 
 
 class ShapeMismatch(RuntimeError):
-    """A layer or op given an input that PyTorch would reject (wrong channels, wrong rank)."""
+    """A layer or op given an input that PyTorch would reject (wrong channels, wrong rank).
+
+    ``any_size``: another input size could make it fit (a Linear after a flatten, a kernel larger
+    than a small input); a channel count that does not match is the model's own error.
+    """
+
+    def __init__(self, message: str, any_size: bool = False):
+        super().__init__(message)
+        self.any_size = any_size
 
 
 def _meta(*tensors: Any) -> bool:
@@ -84,7 +92,9 @@ def _check_batchnorm(m: nn.modules.batchnorm._BatchNorm, x: Shape) -> None:
         )
     batch_stats = m.training or (m.running_mean is None and m.running_var is None)
     if batch_stats and math.prod(x) == x[1]:
-        raise ShapeMismatch(f"{_name(m)} in training needs more than 1 value per channel, got input {shape_str(x)}")
+        raise ShapeMismatch(
+            f"{_name(m)} in training needs more than 1 value per channel, got input {shape_str(x)}", any_size=True
+        )
 
 
 def _check_instancenorm(m: nn.modules.instancenorm._InstanceNorm, x: Shape) -> None:
@@ -102,7 +112,7 @@ def _check_instancenorm(m: nn.modules.instancenorm._InstanceNorm, x: Shape) -> N
         )
     input_stats = m.training or not m.track_running_stats
     if input_stats and math.prod(x[len(x) - batched + 2 :]) == 1:
-        raise ShapeMismatch(f"{_name(m)} needs more than 1 spatial element, got input {shape_str(x)}")
+        raise ShapeMismatch(f"{_name(m)} needs more than 1 spatial element, got input {shape_str(x)}", any_size=True)
 
 
 def _check_groupnorm(m: nn.GroupNorm, x: Shape) -> None:
@@ -119,7 +129,7 @@ def _check_groupnorm(m: nn.GroupNorm, x: Shape) -> None:
             f"but its input {shape_str(x)} has {x[1]}"
         )
     if x[0] * x[1] // m.num_groups * math.prod(x[2:]) == 1:
-        raise ShapeMismatch(f"GroupNorm needs more than 1 value per group, got input {shape_str(x)}")
+        raise ShapeMismatch(f"GroupNorm needs more than 1 value per group, got input {shape_str(x)}", any_size=True)
 
 
 def _check_last_dims(m: nn.Module, x: Shape) -> None:
@@ -151,7 +161,8 @@ def _check_linear(m: nn.Linear, x: Shape) -> None:
         got = x[-1] if x else "none"
         raise ShapeMismatch(
             f"Linear({m.in_features}, {m.out_features}) expects {m.in_features} input features, "
-            f"but its input {shape_str(x)} has {got}"
+            f"but its input {shape_str(x)} has {got}",
+            any_size=True,
         )
 
 
@@ -206,7 +217,8 @@ def _conv_shape(m: nn.modules.conv._ConvNd, x: Shape) -> Shape | None:
         if size + 2 * pad < reach:
             raise ShapeMismatch(
                 f"{_name(m)} with kernel {shape_str(m.kernel_size)} (dilation {d}) does not fit its input "
-                f"{shape_str(x)}: the padded size per channel is {size + 2 * pad}, the kernel spans {reach}"
+                f"{shape_str(x)}: the padded size per channel is {size + 2 * pad}, the kernel spans {reach}",
+                any_size=True,
             )
         out.append((size + 2 * pad - reach) // s + 1)
     return (*x[: -dims - 1], m.out_channels, *out)
