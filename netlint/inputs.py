@@ -288,6 +288,9 @@ def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
     import itertools
 
     consumers = _first_consumers(model, names)
+    if all(c is None for c in consumers):  # forward cannot be traced: the first layer feeds the first input
+        path, layer = next(iter(_input_layers(model)), ("", None))
+        consumers[0] = _Consumer(path, layer, True) if layer is not None else None
     convs = [i for i, c in enumerate(consumers) if c is not None and isinstance(c.layer, nn.modules.conv._ConvNd)]
     primary = convs[0] if convs else 0
     lead = consumers[primary]

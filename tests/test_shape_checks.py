@@ -166,3 +166,22 @@ def test_a_norm_that_fits_still_passes():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.Flatten(), nn.LayerNorm(8 * 30 * 30))
     report = netlint.check(model, torch.randn(2, 3, 32, 32))
     assert not report.errors
+
+
+def test_the_capture_engine_reports_the_same_mismatch(tmp_path):
+    """A forward fx cannot trace (``*args``) is recorded; the check and its message are the same."""
+    path = write(
+        tmp_path / "net.py",
+        "import torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.first = nn.Conv2d(3, 8, 3)\n"
+        "        self.bn = nn.BatchNorm2d(16)\n\n"
+        "    def forward(self, *xs):\n"
+        "        x = self.first(xs[0])\n"
+        "        return self.bn(x)\n",
+    )
+    [error] = check_targets([str(path)]).errors
+    for word in ["the model cannot run", "BatchNorm2d(16) expects 16 channels", "has 8", "layer bn", "net.py:12"]:
+        assert word in error.text, error.text

@@ -19,8 +19,8 @@ from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure
-from ..source import call_site
-from . import ops
+from ..source import call_site, relpath
+from . import ops, shapes
 from .builder import Builder
 from .ir import Node
 
@@ -98,6 +98,12 @@ class Recorder(TorchFunctionMode):
         if path is None:
             return
         if ops.is_leaf(module):
+            try:
+                shapes.check_module(module, args)  # what PyTorch checks, in netlint's words
+            except shapes.ShapeMismatch as exc:
+                site = call_site()
+                called = f", called at {relpath(site.file)}:{site.line}" if site is not None else ""
+                raise ForwardFailure(exc, f"layer {path}{called}") from exc
             self.leaf, self.leaf_depth = module, 1
         else:
             self.owners.append(path)
