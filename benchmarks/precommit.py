@@ -1,14 +1,19 @@
 """How instant the pre-commit hook feels: wall time of whole processes, medians of N runs.
 
-    python benchmarks/precommit.py [--repeats 7]
+    python benchmarks/precommit.py [--repeats 7] [--baseline DIR]
 
 Compares ``netlint check`` on 20 plain Python files and on one small model file (probe off, as
 the hook runs) with ``python -c pass`` and ``python -c "import torch"`` on the same machine.
+The target: the model file within 1.3x ``import torch``. ``--baseline DIR`` (a checkout of an
+older netlint, e.g. ``git worktree add /tmp/base HEAD~5``) runs its netlint in the same
+interleaved rounds, so before/after come from one run on the same (noisy) machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,18 +53,29 @@ def main():
 '''
 
 
-def wall(cmd: list[str], repeats: int) -> float:
-    times = []
+def measure(rows: list[tuple[str, list[str], dict | None]], repeats: int, cwd: str) -> list[tuple[float, float]]:
+    """Median wall and CPU time (user + system of the child) per row.
+
+    Rounds interleave the rows so that load changes hit all alike; CPU time is what to compare on
+    a loaded machine, where wall time mostly measures the other processes.
+    """
+    wall: list[list[float]] = [[] for _ in rows]
+    cpu: list[list[float]] = [[] for _ in rows]
     for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, (_, cmd, env) in enumerate(rows):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=False, env=env, cwd=cwd)
+            wall[i].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[i].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--baseline", help="a folder holding an older netlint package to compare with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         plain = []
@@ -70,17 +86,22 @@ def main() -> int:
         model = Path(tmp) / "model.py"
         model.write_text(MODEL)
         py = sys.executable
-        rows = [
-            ("python -c pass", [py, "-c", "pass"]),
-            ('python -c "import torch"', [py, "-c", "import torch"]),
-            ("netlint check: 20 plain Python files", [py, "-m", "netlint", "check", "--no-probe", *plain]),
-            ("netlint check: one small model file", [py, "-m", "netlint", "check", "--no-probe", str(model)]),
+        check = [py, "-m", "netlint", "check", "--no-probe"]
+        rows: list[tuple[str, list[str], dict | None]] = [
+            ("python -c pass", [py, "-c", "pass"], None),
+            ('python -c "import torch"', [py, "-c", "import torch"], None),
+            ("netlint check: 20 plain Python files", [*check, *plain], None),
+            ("netlint check: one small model file", [*check, str(model)], None),
         ]
-        results = [(name, wall(cmd, args.repeats)) for name, cmd in rows]
-    base = results[0][1]
-    print(f"median wall time of {args.repeats} runs each")
-    for name, seconds in results:
-        print(f"{name:40s} {seconds:7.3f} s  {seconds / base:6.1f}x python -c pass")
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": os.path.abspath(args.baseline)}
+            rows.append(("baseline: 20 plain Python files", [*check, *plain], env))
+            rows.append(("baseline: one small model file", [*check, str(model)], env))
+        results = measure(rows, args.repeats, tmp)  # not the repository: python -m would import its netlint
+    torch_wall, torch_cpu = results[1]
+    print(f"median of {args.repeats} interleaved runs each; x: relative to import torch")
+    for (name, _, _), (wall, cpu) in zip(rows, results):
+        print(f"{name:38s} wall {wall:6.3f} s {wall / torch_wall:5.2f}x   cpu {cpu:6.3f} s {cpu / torch_cpu:5.2f}x")
     return 0
 
 

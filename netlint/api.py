@@ -23,8 +23,9 @@ def check(
 ) -> Report:
     """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
 
-    ``inputs`` is an example input: a tensor or a tuple of positional inputs (only shapes and
-    dtypes matter for the static check; the probe uses the values). ``probe``: False (default),
+    ``inputs`` is an example input: a tensor, a dict or a list (the single positional input), or a
+    tuple of positional inputs (only shapes and dtypes matter for the static check; the probe uses
+    the values). ``probe``: False (default),
     True, or None to probe when a static finding asks for it (a dropout or drop-path reaching a
     BatchNorm, or a dropout active at inference). ``probe_budget``: seconds the probe may take
     (0, the default here: no time or memory limit; the command line's default is 10). The model is

@@ -90,7 +90,8 @@ def check(
             "--input-shape",
             "-i",
             metavar="SHAPE",
-            help="Shape of a positional input, e.g. 2,3,224,224 (add :long for token indices); once per input.",
+            help="Shape of a positional input, e.g. 2,3,224,224 (add :long for token indices); once per input. "
+            "Named shapes (image=2,3,224,224) build one dict input.",
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
@@ -361,12 +362,12 @@ def _options(settings, input_shape, input_file, allow_no_model):
     shapes: list = []
     model_inputs: dict = {}
     if input_shape or any(m.input_shape for m in settings.models):
-        from .inputs import parse_shape  # imports torch: only when shapes are given
+        from .inputs import parse_shapes  # imports torch: only when shapes are given
 
         try:
-            shapes = [parse_shape(text) for text in input_shape or []]
+            shapes = parse_shapes(input_shape or [])
             model_inputs = {
-                target_key(m.target, str(settings.root)): [parse_shape(t) for t in m.input_shape]
+                target_key(m.target, str(settings.root)): parse_shapes(m.input_shape)
                 for m in settings.models
                 if m.input_shape
             }
@@ -408,7 +409,10 @@ def _print_settings(settings) -> None:
 
 
 def _load_batch(path: str, with_shapes: bool):
-    """``--input FILE.pt``: tensors only (``weights_only=True`` never runs code from the file)."""
+    """``--input FILE.pt``: a tensor, a dict or list of tensors (one input), or a tuple of inputs.
+
+    ``weights_only=True`` never runs code from the file.
+    """
     if with_shapes:
         typer.echo("netlint: give either --input or --input-shape, not both", err=True)
         raise typer.Exit(2)

@@ -367,18 +367,18 @@ def static_graph(model, inputs=None):
 def _input_candidates(model, spec, options: Options):
     from .inputs import InputSpec, example_inputs_from, inferred, with_embedding_dtype
 
+    given = None
     if options.inputs is not None:
-        return [options.inputs]
-    configured = options.model_inputs.get(spec.key)
-    if configured and not options.input_shapes:
-        templates = with_embedding_dtype(model, list(configured))
-        return [InputSpec(tuple(templates), "models in the configuration")]
-    if options.input_shapes:
-        templates = with_embedding_dtype(model, list(options.input_shapes))
-        return [InputSpec(tuple(templates), "--input-shape")]
-    convention = example_inputs_from(model, spec.module, spec.name)
-    if convention is not None:
-        return [convention]
+        given = options.inputs
+    elif (configured := options.model_inputs.get(spec.key)) and not options.input_shapes:
+        given = InputSpec(tuple(with_embedding_dtype(model, list(configured))), "models in the configuration")
+    elif options.input_shapes:
+        given = InputSpec(tuple(with_embedding_dtype(model, list(options.input_shapes))), "--input-shape")
+    else:
+        given = example_inputs_from(model, spec.module, spec.name)
+    if given is not None:
+        _check_input_count(model, spec.name, given)
+        return [given]
     candidates = inferred(model)
     if not candidates:
         raise NetlintError(
@@ -389,9 +389,43 @@ def _input_candidates(model, spec, options: Options):
     return candidates
 
 
+def _check_input_count(model, name: str, given) -> None:
+    """More inputs than forward takes is an error, never silently dropped."""
+    from .inputs import forward_arity
+
+    names, _, most = forward_arity(model)
+    if most is not None and len(given.items) > most:
+        takes = f"{most} positional input{'s' if most != 1 else ''}" + (f" ({', '.join(names)})" if names else "")
+        raise NetlintError(
+            name,
+            f"{len(given.items)} inputs were given ({given.source}) but {type(model).__name__}.forward takes {takes}.",
+            "Give one --input-shape per positional input of forward (name=SHAPE options build one dict input).",
+        )
+
+
 def _forward_error(name: str, failure) -> NetlintError:
+    from .graph.shapes import ShapeMismatch
+
     attempts = failure.attempts
     first_spec, first_error = attempts[0]
+    if failure.arity:
+        return NetlintError(
+            name,
+            f"forward cannot be called with the inputs {first_spec.describe()} ({first_spec.source}): {failure.arity}.",
+            "Pass one --input-shape per positional input of forward (e.g. --input-shape 2,3,32,32 --input-shape 2) "
+            "or define example_inputs() in the model's file.",
+        )
+    originals = [getattr(e, "original", e) for e in failure.errors]
+    places = {getattr(e, "where", "") for e in failure.errors}
+    same = len(places) == 1 and all(isinstance(e, ShapeMismatch) and not e.any_size for e in originals)
+    if len(attempts) > 1 and same:
+        # The same layer refuses the channels it gets at every size tried: the model itself cannot run.
+        return NetlintError(
+            name,
+            f"the model cannot run: {first_error} (the same at all {len(attempts)} input sizes tried, "
+            f"{first_spec.source}).",
+            "PyTorch raises the same error; make the layer's size match what reaches it.",
+        )
     tried = f" ({len(attempts)} input sizes tried, the first shown)" if len(attempts) > 1 else ""
     return NetlintError(
         name,

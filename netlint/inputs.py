@@ -2,7 +2,7 @@
 
 The convention in a model's file: a method or staticmethod ``example_inputs()`` on the model class,
 or a module-level function ``example_inputs()`` (optionally taking the model's name), returning a
-tensor or a tuple of positional inputs. Only shapes and dtypes are used by the static check; the
+tensor, a dict or a list (the single positional input) or a tuple of positional inputs. Only shapes and dtypes are used by the static check; the
 probe uses the values.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .errors import NetlintError, describe_exception
 from .graph.ir import shape_str
@@ -64,28 +65,64 @@ class TensorTemplate:
 
 @dataclass(frozen=True)
 class InputSpec:
-    items: tuple[Any, ...]  # TensorTemplate or a plain (non-tensor) value per positional input
+    """Positional inputs: each a TensorTemplate, a plain value, or a dict/list/tuple nesting them."""
+
+    items: tuple[Any, ...]
     source: str
+    inferred: bool = False  # a guess: accepted only when the output keeps the batch (see keeps_batch)
+    batch_axis: int = 0  # where the batch is in the first input (1 for time-major sequences)
 
     def meta(self) -> list[Any]:
-        return [x.meta() if isinstance(x, TensorTemplate) else x for x in self.items]
+        return [_map_templates(lambda t: t.meta(), x) for x in self.items]
 
     def real(self, device: torch.device | str = "cpu", seed: int = 0, batch_size: int | None = None) -> list[Any]:
         """Real tensors: given values as they are, random ones drawn with ``batch_size`` rows."""
         generator = torch.Generator().manual_seed(seed)
-        out = []
-        for x in self.items:
-            if isinstance(x, TensorTemplate) and x.value is None and batch_size and x.shape:
-                x = TensorTemplate((batch_size, *x.shape[1:]), x.dtype, x.high)
-            out.append(x.real(device, generator) if isinstance(x, TensorTemplate) else x)
-        return out
+
+        def make(t: TensorTemplate) -> torch.Tensor:
+            if t.value is None and batch_size and t.shape:
+                t = TensorTemplate((batch_size, *t.shape[1:]), t.dtype, t.high)
+            return t.real(device, generator)
+
+        return [_map_templates(make, x) for x in self.items]
+
+    @property
+    def templates(self) -> list[TensorTemplate]:
+        return [t for x in self.items for t in tree_leaves(x) if isinstance(t, TensorTemplate)]
 
     @property
     def shapes(self) -> list[tuple[int, ...]]:
-        return [x.shape for x in self.items if isinstance(x, TensorTemplate)]
+        return [t.shape for t in self.templates]
+
+    @property
+    def structured(self) -> bool:
+        """Some input is a dict, list or tuple holding tensors (a batch dict, a list of images)."""
+        return any(not isinstance(x, TensorTemplate) and any(True for _ in _leaf_templates(x)) for x in self.items)
 
     def describe(self) -> str:
-        return ", ".join(x.describe() if isinstance(x, TensorTemplate) else repr(x) for x in self.items)
+        return ", ".join(_describe(x) for x in self.items)
+
+
+def _map_templates(fn: Callable[[TensorTemplate], Any], tree: Any) -> Any:
+    return tree_map(lambda x: fn(x) if isinstance(x, TensorTemplate) else x, tree)
+
+
+def _leaf_templates(tree: Any) -> Iterable[TensorTemplate]:
+    return (t for t in tree_leaves(tree) if isinstance(t, TensorTemplate))
+
+
+def _describe(x: Any) -> str:
+    """Shapes and dtypes only: never a tensor's values, never a long repr."""
+    if isinstance(x, TensorTemplate):
+        return x.describe()
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, (list, tuple)):
+        inner = ", ".join(_describe(v) for v in x)
+        return f"[{inner}]" if isinstance(x, list) else f"({inner}{',' if len(x) == 1 else ''})"
+    if x is None or isinstance(x, (bool, int, float)) or (isinstance(x, str) and len(x) <= 40):
+        return repr(x)
+    return type(x).__name__
 
 
 def parse_shape(text: str) -> TensorTemplate:
@@ -102,19 +139,53 @@ def parse_shape(text: str) -> TensorTemplate:
     return TensorTemplate(shape, _DTYPES.get(dtype_name, torch.float32))
 
 
+def parse_shapes(texts: Iterable[str]) -> list[Any]:
+    """``--input-shape`` values -> positional inputs: one template each, or one dict of named ones.
+
+    ``image=2,3,224,224 --input-shape label=2:long`` is a single dict input ``{"image": ..., "label": ...}``
+    (a ``forward(self, batch)`` reading ``batch["image"]``).
+    """
+    texts = list(texts)
+    named = [t for t in texts if "=" in t]
+    if not named:
+        return [parse_shape(t) for t in texts]
+    if len(named) != len(texts):
+        raise ValueError(
+            "invalid --input-shape: name every shape (image=2,3,224,224 builds a dict input) or none of them"
+        )
+    batch: dict[str, TensorTemplate] = {}
+    for text in named:
+        key, _, spec = text.partition("=")
+        key = key.strip()
+        if not key or key in batch:
+            why = "an empty name" if not key else f"the name {key!r} twice"
+            raise ValueError(f"invalid --input-shape {text!r}: {why}")
+        batch[key] = parse_shape(spec)
+    return [batch]
+
+
 def from_values(values: Any, source: str) -> InputSpec:
-    """Templates for real values (from ``example_inputs()`` or ``torch.load``)."""
-    if isinstance(values, torch.Tensor):
-        values = (values,)
-    if isinstance(values, list):
-        values = tuple(values)
+    """Templates for real values (from ``example_inputs()``, ``torch.load`` or the API).
+
+    A tensor, a dict or a list is the single positional input; a tuple lists the positional inputs
+    (each may itself nest dicts, lists and tuples of tensors). Keyword inputs are not supported.
+    """
+    if isinstance(values, (torch.Tensor, dict, list)) or (isinstance(values, tuple) and hasattr(values, "_fields")):
+        values = (values,)  # a namedtuple is one structured batch, not a list of inputs
     if not isinstance(values, tuple):
-        raise TypeError(f"expected a tensor or a tuple of inputs, got {type(values).__name__}")
+        raise TypeError(
+            f"expected a tensor, a dict, a list, or a tuple of positional inputs, got {type(values).__name__}"
+        )
     items = tuple(
-        TensorTemplate(tuple(v.shape), v.dtype, value=None if v.is_meta else v.detach())
-        if isinstance(v, torch.Tensor)
-        else v
-        for v in values
+        tree_map(
+            lambda v: (
+                TensorTemplate(tuple(v.shape), v.dtype, value=None if v.is_meta else v.detach())
+                if isinstance(v, torch.Tensor)
+                else v
+            ),
+            value,
+        )
+        for value in values
     )
     return InputSpec(items, source)
 
@@ -148,13 +219,17 @@ def inferred(model: nn.Module) -> list[InputSpec]:
     """Candidates from the first layers that fix an input size, most likely first.
 
     A size the model declares itself (``img_size``, ``image_size``, timm's
-    ``pretrained_cfg["input_size"]``) is tried before the usual ones.
+    ``pretrained_cfg["input_size"]``) is tried before the usual ones. A forward that needs several
+    inputs gets each from the first layer that consumes it (see ``_several_inputs``).
     """
+    names, required, _ = forward_arity(model)
+    if required >= 2:
+        return _several_inputs(model, names[:required])
     declared = declared_size(model)
     candidates: list[InputSpec] = []
     image = declared_image(model)
     if image is not None:  # the model states (C, H, W): no need to guess from its first layer
-        candidates.append(InputSpec((TensorTemplate((BATCH, *image)),), "declared by the model (input_size)"))
+        candidates.append(InputSpec((TensorTemplate((BATCH, *image)),), "declared by the model (input_size)", True))
     seen: set[type] = set()
     for path, layer in _input_layers(model):
         if type(layer) in seen:
@@ -164,6 +239,158 @@ def inferred(model: nn.Module) -> list[InputSpec]:
         if len(seen) == 3:
             break
     return candidates
+
+
+def forward_arity(model: nn.Module) -> tuple[list[str], int, int | None]:
+    """forward's positional parameter names, how many are required, and the most it takes (None: ``*args``)."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return [], 1, None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = sum(1 for p in positional if p.default is p.empty)
+    most = None if any(p.kind == p.VAR_POSITIONAL for p in params) else len(positional)
+    return [p.name for p in positional], required, most
+
+
+def keeps_batch(spec: InputSpec, outputs: Iterable[tuple[int, ...]]) -> bool:
+    """Every output tensor has the input's batch size as its leading dimension.
+
+    A network that folds positions into the batch (``out.view(-1, 640)`` in a CIFAR head) runs at
+    224x224 but returns 98 rows for 2 images: that size is not its input. 0-d outputs (a loss)
+    carry no batch. Time-major sequences (T, N, C) may keep the batch at dimension 1.
+    """
+    first = next(iter(spec.templates), None)
+    if first is None or len(first.shape) <= spec.batch_axis:
+        return True
+    batch = first.shape[spec.batch_axis]
+    return all(s[0] == batch or (spec.batch_axis == 1 and len(s) > 1 and s[1] == batch) for s in outputs if s)
+
+
+# -- several inputs --------------------------------------------------------------------------------
+MAX_COMBINATIONS = 4  # alternatives tried per spatial size when several inputs are guessed
+
+
+@dataclass(frozen=True)
+class _Consumer:
+    path: str
+    layer: nn.Module
+    direct: bool  # the input reaches the layer unchanged (a dtype cast at most)
+
+
+def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
+    """One guess per input, each from the first layer that consumes it in forward's data flow.
+
+    Registration order misleads here: a diffusion U-Net registers its time embedding before its
+    first convolution. An input that reaches its layer through other ops first (a sinusoidal
+    embedding of a time step) is tried as one value per sample before the layer's own shape.
+    """
+    import itertools
+
+    consumers = _first_consumers(model, names)
+    if all(c is None for c in consumers):  # forward cannot be traced: the first layer feeds the first input
+        path, layer = next(iter(_input_layers(model)), ("", None))
+        consumers[0] = _Consumer(path, layer, True) if layer is not None else None
+    convs = [i for i, c in enumerate(consumers) if c is not None and isinstance(c.layer, nn.modules.conv._ConvNd)]
+    primary = convs[0] if convs else 0
+    lead = consumers[primary]
+    sizes: list[tuple[int, ...] | None] = [None]
+    if lead is not None and isinstance(lead.layer, nn.modules.conv._ConvNd):
+        dims = len(lead.layer.kernel_size)
+        sizes = list(_SPATIAL.get(dims, [])) or [None]
+        declared = declared_size(model)
+        if declared is not None and len(declared) == dims:
+            sizes = [declared] + [s for s in sizes if s != declared]
+    specs = []
+    for size in sizes:
+        first = _alternatives(lead, size, None)[0]
+        options = [_alternatives(c, size, first[0]) if i != primary else [first] for i, c in enumerate(consumers)]
+        for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS):
+            why = "inferred per input: " + ", ".join(f"{n} {w}" for n, (_, w) in zip(names, combo))
+            specs.append(InputSpec(tuple(t for t, _ in combo), why, inferred=True))
+    return specs
+
+
+def _alternatives(
+    consumer: _Consumer | None, size: tuple[int, ...] | None, like: TensorTemplate | None
+) -> list[tuple[TensorTemplate, str]]:
+    """Likely shapes for one input, most likely first, each with the reason shown in the report."""
+    if consumer is None:
+        same = [(like, "like the first input (no layer consumes it directly)")] if like is not None else []
+        return [*same, (TensorTemplate((BATCH,)), "as one value per sample (no layer consumes it directly)")]
+    layer, name = consumer.layer, consumer.path or "<root>"
+    kind = type(layer).__name__
+    if isinstance(layer, nn.modules.conv._ConvNd):
+        dims = len(layer.kernel_size)
+        spatial = size if size is not None and len(size) == dims else _SPATIAL[dims][0]
+        why = f"from {name} ({kind}, in_channels={layer.in_channels})"
+        return [(TensorTemplate((BATCH, layer.in_channels, *spatial)), why)]
+    if isinstance(layer, nn.Linear):
+        why = f"from {name} (Linear, in_features={layer.in_features})"
+        shaped = (TensorTemplate((BATCH, layer.in_features)), why)
+        per_sample = (TensorTemplate((BATCH,)), f"as one value per sample, embedded before {name}")
+        return [shaped, per_sample] if consumer.direct else [per_sample, shaped]
+    if isinstance(layer, (nn.Embedding, nn.EmbeddingBag)):
+        why = f"from {name} ({kind}, num_embeddings={layer.num_embeddings})"
+        n = layer.num_embeddings
+        return [
+            (TensorTemplate((BATCH,), torch.int64, high=n), f"{why} as one index per sample"),
+            (TensorTemplate((BATCH, _SEQUENCE[0]), torch.int64, high=n), f"{why} as a sequence"),
+        ]
+    if isinstance(layer, nn.RNNBase):
+        n, width = _SEQUENCE[0], layer.input_size
+        shape = (BATCH, n, width) if layer.batch_first else (n, BATCH, width)
+        return [(TensorTemplate(shape), f"from {name} ({kind}, input_size={width})")]
+    return [(TensorTemplate((BATCH,)), "as one value per sample")]
+
+
+_INPUT_LAYERS = (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)
+_CASTS = frozenset({"float", "double", "half", "long", "int", "to", "type", "contiguous"})
+
+
+def _first_consumers(model: nn.Module, names: list[str]) -> list[_Consumer | None]:
+    """For each named input, the first input layer (conv, linear, embedding, RNN) its data reaches.
+
+    Read from a symbolic trace of forward (no tensor runs); None for every input when the trace
+    fails, or for an input that reaches no such layer.
+    """
+    import torch.fx as fx
+
+    from .graph.ops import is_leaf
+
+    class _Tracer(fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, _INPUT_LAYERS) or is_leaf(m)
+
+    found: list[_Consumer | None] = [None] * len(names)
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+        concrete = {p.name: p.default for p in params if p.name not in names and p.default is not p.empty}
+        tracer = _Tracer()
+        graph = tracer.trace(model, concrete_args=concrete or None)
+    except Exception:
+        return found
+    reaches: dict[fx.Node, set[int]] = {}
+    unchanged: dict[fx.Node, int] = {}  # the input a node still is (itself, or a dtype cast of it)
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            index = names.index(node.target) if node.target in names else None
+            reaches[node] = {index} if index is not None else set()
+            if index is not None:
+                unchanged[node] = index
+            continue
+        sources = set().union(*(reaches.get(a, set()) for a in node.all_input_nodes))
+        reaches[node] = sources
+        if node.op == "call_method" and node.target in _CASTS and node.args and node.args[0] in unchanged:
+            unchanged[node] = unchanged[node.args[0]]
+        if node.op == "call_module":
+            layer = model.get_submodule(node.target)
+            if isinstance(layer, _INPUT_LAYERS):
+                direct = {unchanged[a] for a in node.all_input_nodes if a in unchanged}
+                for i in sorted(sources):
+                    if found[i] is None:
+                        found[i] = _Consumer(node.target, layer, i in direct)
+    return found
 
 
 def declared_image(model: nn.Module) -> tuple[int, ...] | None:
@@ -199,7 +426,7 @@ def declared_size(model: nn.Module) -> tuple[int, ...] | None:
 
 def _input_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
     for path, layer in model.named_modules():
-        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)):
+        if isinstance(layer, _INPUT_LAYERS):
             yield path, layer
 
 
@@ -212,21 +439,22 @@ def _candidates_for(path: str, layer: nn.Module, declared: tuple[int, ...] | Non
         sizes = list(_SPATIAL.get(dims, []))
         if declared is not None and len(declared) == dims:
             sizes = [declared] + [s for s in sizes if s != declared]
-        return [InputSpec((TensorTemplate((BATCH, channels, *size)),), why) for size in sizes]
+        return [InputSpec((TensorTemplate((BATCH, channels, *size)),), why, True) for size in sizes]
     if isinstance(layer, nn.Linear):
         why = f"inferred from {name} (Linear, in_features={layer.in_features})"
-        return [InputSpec((TensorTemplate((BATCH, layer.in_features)),), why)]
+        return [InputSpec((TensorTemplate((BATCH, layer.in_features)),), why, True)]
     if isinstance(layer, (nn.Embedding, nn.EmbeddingBag)):
         why = f"inferred from {name} ({type(layer).__name__}, num_embeddings={layer.num_embeddings})"
         return [
-            InputSpec((TensorTemplate((BATCH, n), torch.int64, high=layer.num_embeddings),), why) for n in _SEQUENCE
+            InputSpec((TensorTemplate((BATCH, n), torch.int64, high=layer.num_embeddings),), why, True)
+            for n in _SEQUENCE
         ]
     if isinstance(layer, nn.RNNBase):
         why = f"inferred from {name} ({type(layer).__name__}, input_size={layer.input_size})"
         out = []
         for n in _SEQUENCE[:3]:
             shape = (BATCH, n, layer.input_size) if layer.batch_first else (n, BATCH, layer.input_size)
-            out.append(InputSpec((TensorTemplate(shape),), why))
+            out.append(InputSpec((TensorTemplate(shape),), why, True, 0 if layer.batch_first else 1))
         return out
     return []
 
@@ -236,6 +464,6 @@ def with_embedding_dtype(model: nn.Module, templates: list[TensorTemplate]) -> l
     first = next(iter(_input_layers(model)), (None, None))[1]
     if isinstance(first, (nn.Embedding, nn.EmbeddingBag)) and len(templates) == 1:
         t = templates[0]
-        if t.dtype == torch.float32:
+        if isinstance(t, TensorTemplate) and t.dtype == torch.float32:
             return [TensorTemplate(t.shape, torch.int64, high=first.num_embeddings)]
     return templates

@@ -8,9 +8,9 @@ import torch.nn as nn
 
 import netlint
 from netlint.engine import Options, check_targets
-from netlint.inputs import parse_shape
+from netlint.inputs import from_values, parse_shape, parse_shapes
 
-from .conftest import EXAMPLES, write
+from .conftest import EXAMPLES, run_netlint, write
 
 
 def only_model(report):
@@ -63,10 +63,10 @@ def test_conv1d_and_embedding_inference():
     assert "Embedding, num_embeddings=100" in report.models[0].input_source
 
 
-def test_two_inputs_need_shapes():
-    report = netlint.check(TwoInputs())
-    assert "missing 1 required positional argument: 'y'" in report.errors[0].text
-    assert "--input-shape" in report.errors[0].text
+def test_two_inputs_are_each_inferred_from_their_own_layer():
+    model = only_model(netlint.check(TwoInputs()))
+    assert model.inputs == "2x4 float32, 2x6 float32"
+    assert "x from a (Linear, in_features=4), y from b (Linear, in_features=6)" in model.input_source
     report = check_targets([f"{__file__}:TwoInputs"], Options(input_shapes=[parse_shape("2,4"), parse_shape("2,6")]))
     assert only_model(report).inputs == "2x4 float32, 2x6 float32"
 
@@ -152,3 +152,220 @@ def test_forward_failure_names_the_input_and_the_layer(tmp_path):
         "the forward pass fails on the chosen input 2x999 float32 (inferred from fc (Linear, in_features=999))" in text
     )
     assert "--input-shape" in text
+
+
+# -- a guessed input must keep the batch ---------------------------------------------------------
+class FoldsPositions(nn.Module):
+    """A CIFAR head written as ``out.view(-1, 640)``: at 224x224 it runs and returns 98 rows for 2 images."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 10, 3, padding=1)
+        self.pool = nn.MaxPool2d(4)
+        self.fc = nn.Linear(640, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.conv(x)).view(-1, 640))
+
+
+def test_an_inferred_size_must_keep_the_batch():
+    model = only_model(netlint.check(FoldsPositions()))
+    assert model.inputs == "2x3x32x32 float32"
+    assert "keeps the batch" not in model.input_source
+
+
+class NeverKeepsBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(x).view(-1, 5)
+
+
+def test_when_no_size_keeps_the_batch_the_input_line_says_so():
+    model = only_model(netlint.check(NeverKeepsBatch()))
+    assert model.inputs == "2x8 float32"
+    assert "no input size tried keeps the batch: 2x8 gives 4x5" in model.input_source
+
+
+def test_a_given_input_is_never_second_guessed():
+    model = only_model(netlint.check(NeverKeepsBatch(), torch.randn(2, 8)))
+    assert model.input_source == "inputs="
+
+
+# -- several inputs --------------------------------------------------------------------------------
+class SinusoidalEmbedding(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t):
+        freqs = torch.exp(-torch.arange(self.dim // 2, device=t.device) / self.dim)
+        args = t[:, None].float() * freqs[None]
+        return torch.cat([args.sin(), args.cos()], dim=-1)
+
+
+class TinyUNet(nn.Module):
+    """Registers its time embedding before its first convolution, as diffusion U-Nets do."""
+
+    def __init__(self):
+        super().__init__()
+        self.time_mlp = nn.Sequential(SinusoidalEmbedding(16), nn.Linear(16, 32), nn.SiLU())
+        self.conv_in = nn.Conv2d(3, 32, 3, padding=1)
+        self.conv_out = nn.Conv2d(32, 3, 3, padding=1)
+
+    def forward(self, x, t):
+        h = self.conv_in(x) + self.time_mlp(t)[:, :, None, None]
+        return self.conv_out(h)
+
+
+def test_each_input_comes_from_the_first_layer_that_consumes_it():
+    model = only_model(netlint.check(TinyUNet()))
+    assert model.inputs == "2x3x224x224 float32, 2 float32"
+    assert "x from conv_in (Conv2d, in_channels=3)" in model.input_source
+    assert "t as one value per sample, embedded before time_mlp.1" in model.input_source
+
+
+def _hides_signature(forward):
+    def wrapper(self, *args):
+        wrapper.calls += 1
+        return forward(self, *args)
+
+    wrapper.calls = 0
+    return wrapper
+
+
+class HiddenArity(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    @_hides_signature
+    def forward(self, x, y):
+        return self.conv(x) + y
+
+
+def test_an_arity_error_is_recognised_once():
+    report = netlint.check(HiddenArity())
+    [error] = report.errors
+    assert "forward cannot be called" in error.text and "missing 1 required positional argument: 'y'" in error.text
+    assert "sizes tried" not in error.text
+    assert HiddenArity.forward.calls == 1  # not once per candidate size
+
+
+def test_more_shapes_than_forward_takes_is_an_error():
+    report = check_targets([f"{__file__}:Tokens"], Options(input_shapes=parse_shapes(["2,16:long", "2,4"])))
+    [error] = report.errors
+    assert "2 inputs were given (--input-shape) but Tokens.forward takes 1 positional input (ids)" in error.text
+    assert report.exit_code() == 2
+
+
+# -- inputs that are not one tensor ---------------------------------------------------------------
+DICT_BATCH = """
+import torch
+import torch.nn as nn
+
+
+class Lit(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.5)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, batch):
+        return self.bn(self.drop(self.conv(batch["image"]))) * batch["scale"][0]
+"""
+
+
+def test_example_inputs_may_return_a_dict(tmp_path):
+    f = write(
+        tmp_path / "lit.py",
+        DICT_BATCH + "\n\ndef example_inputs():\n"
+        "    return {'image': torch.full((2, 3, 16, 16), 12345.0), 'scale': [torch.ones(1)]}\n",
+    )
+    model = only_model(check_targets([str(f)], Options(probe=False)))
+    assert model.inputs == "{image: 2x3x16x16 float32, scale: [1 float32]}"
+    assert [p.engine for p in model.parts] == ["torch.fx"]
+    assert [(f.code, f.module) for f in model.findings if f.code == "NL001"] == [("NL001", "drop")]
+
+
+def test_a_dict_that_fx_cannot_trace_is_recorded(tmp_path):
+    source = DICT_BATCH.replace(
+        'return self.bn(self.drop(self.conv(batch["image"]))) * batch["scale"][0]',
+        'x = [v for k, v in sorted(batch.items()) if k == "image"][0]\n        return self.bn(self.drop(self.conv(x)))',
+    )
+    f = write(tmp_path / "lit.py", source)
+    report = check_targets([str(f)], Options(input_shapes=parse_shapes(["image=2,3,16,16"]), probe=False))
+    model = only_model(report)
+    assert model.inputs == "{image: 2x3x16x16 float32}" and model.input_source == "--input-shape"
+    assert model.parts[0].engine.startswith("capture")
+    assert [(f.code, f.module) for f in model.findings if f.code == "NL001"] == [("NL001", "drop")]
+
+
+def test_the_probe_uses_a_dict_input_whole():
+    class Lit(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.drop = nn.Dropout(0.5)
+            self.bn = nn.BatchNorm2d(8)
+
+        def forward(self, batch):
+            return self.bn(self.drop(self.conv(batch["image"])))
+
+    report = netlint.check(Lit(), {"image": torch.randn(4, 3, 8, 8)}, probe=True)
+    assert not report.errors, [e.text for e in report.errors]
+    assert report.probe is not None
+
+
+def test_a_tuple_lists_positional_inputs_that_may_nest():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 2)
+
+        def forward(self, pair, extra):
+            return self.a(pair[0] + pair[1]) * extra["w"]
+
+    inputs = ((torch.randn(2, 4), torch.randn(2, 4)), {"w": torch.randn(2, 2)})
+    model = only_model(netlint.check(Pair(), inputs))
+    assert model.inputs == "(2x4 float32, 2x4 float32), {w: 2x2 float32}"
+
+
+def test_input_file_may_hold_a_dict(tmp_path):
+    f = write(tmp_path / "lit.py", DICT_BATCH)
+    batch = tmp_path / "batch.pt"
+    torch.save({"image": torch.full((2, 3, 8, 8), 777.0), "scale": [torch.ones(1)]}, batch)
+    result = run_netlint("check", str(f), "--input", str(batch), "--no-probe", "--format", "json")
+    assert result.returncode == 1, result.stderr  # NL001 found, through the dict
+    assert "{image: 2x3x8x8 float32, scale: [1 float32]}" in result.stdout
+    bad = run_netlint("check", str(f), "--input-shape", "image=2,3,8,8", "--input-shape", "2,3")
+    assert bad.returncode == 2 and "name every shape" in bad.stderr
+
+
+def test_errors_on_a_dict_input_show_shapes_not_values(tmp_path):
+    f = write(tmp_path / "lit.py", DICT_BATCH)
+    wrong = {"image": torch.full((2, 5, 8, 8), 12345.0), "scale": [torch.ones(1)]}
+    report = check_targets([str(f)], Options(inputs=from_values(wrong, "inputs=")))
+    [error] = report.errors
+    assert "{image: 2x5x8x8 float32, scale: [1 float32]}" in error.text
+    assert "12345" not in error.text
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (["image=2,3,8,8", "label=2:long"], {"image": ((2, 3, 8, 8), torch.float32), "label": ((2,), torch.int64)}),
+    ],
+)
+def test_named_shapes_build_one_dict(texts, expected):
+    [batch] = parse_shapes(texts)
+    assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
+
+
+@pytest.mark.parametrize("texts", [["image=2,3", "2,3"], ["a=2", "a=3"], ["=2,3"]])
+def test_named_shapes_reject(texts):
+    with pytest.raises(ValueError):
+        parse_shapes(texts)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_flatten, tree_leaves
 
 from ..errors import ForwardFailure, describe_exception
-from ..inputs import InputSpec
+from ..inputs import InputSpec, keeps_batch
 from ..source import Site
 from ..state import preserved_rng
 from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
-from .ir import Graph, Node
+from .ir import Graph, Node, Op, shape_str
 from .scripted import in_python
 
 
@@ -25,6 +27,8 @@ class GraphFailure(Exception):
     """No candidate input ran through the model; ``attempts`` holds (input, error) per try."""
 
     attempts: list[tuple[InputSpec, str]]
+    errors: list[BaseException] = field(default_factory=list)  # the exception of each attempt
+    arity: str = ""  # forward needs a different number of inputs: no input size can fix it
 
 
 def needs_real_data(exc: BaseException) -> bool:
@@ -33,6 +37,18 @@ def needs_real_data(exc: BaseException) -> bool:
         exc = exc.original
     text = str(exc).lower()
     return "meta" in text or "data-dependent" in text or "data dependent" in text
+
+
+_ARITY = re.compile(
+    r"missing \d+ required positional argument|takes (from \d+ to )?\d+ positional arguments? but \d+ (were|was) given"
+)
+
+
+def arity_error(exc: BaseException) -> bool:
+    """A call with the wrong number of arguments: no other input size will change that."""
+    if isinstance(exc, ForwardFailure):
+        exc = exc.original
+    return isinstance(exc, TypeError) and _ARITY.search(str(exc)) is not None
 
 
 def build_graph(
@@ -45,37 +61,73 @@ def build_graph(
     """The graph of ``model`` (owned by netlint, in training mode) for the first input that runs.
 
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
-    depend on data. Training mode is what the rules need: it is where dropout acts.
+    depend on data. Training mode is what the rules need: it is where dropout acts. A guessed
+    input (``spec.inferred``) is accepted only when the output keeps its batch size; when no
+    guess does, the first that ran is used and its source says so.
     """
     # TorchScript and compiled parts in Python where their source exists; ``scripted`` names them.
     model, sites, materialize, scripted = in_python(model, sites, materialize)
     model.train()
     traces: dict[tuple, fx_engine.Trace] = {}
-    attempts: list[tuple[InputSpec, str]] = []
+    failure = GraphFailure([])
     real: torch.nn.Module | None = None
+    fallback: tuple[Graph, InputSpec] | None = None
+    wrong_arity: set[int] = set()  # numbers of inputs that forward refused
     for spec in candidates:
-        key = tuple(type(x).__name__ if not _is_template(x) else "T" for x in spec.items)
+        if len(spec.items) in wrong_arity:
+            continue
+        key = _trace_key(spec)
         if key not in traces:
             traces[key] = fx_engine.trace(model, spec.meta())
         t = traces[key]
+        graph = None
         if real is None:
             try:
                 graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
-                graph.parts.extend(scripted)
-                return graph, spec
             except Exception as exc:
                 if not (needs_real_data(exc) and materialize is not None):
-                    attempts.append((spec, describe_exception(exc)))
+                    _failed(failure, spec, exc, wrong_arity)
                     continue
                 real = materialize().train()
-        try:
-            with preserved_rng(seed=0):
-                graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
-                graph.parts.extend(scripted)
-                return graph, spec
-        except Exception as exc:
-            attempts.append((spec, describe_exception(exc)))
-    raise GraphFailure(attempts)
+        if graph is None:
+            try:
+                with preserved_rng(seed=0):
+                    graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
+            except Exception as exc:
+                _failed(failure, spec, exc, wrong_arity)
+                continue
+        graph.parts.extend(scripted)
+        outputs = [s for n in graph.ops(Op.OUTPUT) for s in n.shapes]
+        if not spec.inferred or keeps_batch(spec, outputs):
+            return graph, spec
+        if fallback is None:
+            first = spec.templates[0].shape
+            got = " and ".join(shape_str(s) for s in outputs if s) or "no tensor"
+            note = (
+                f"; no input size tried keeps the batch: {shape_str(first)} gives {got} "
+                "(pass --input-shape if this is not the model's input)"
+            )
+            fallback = graph, dataclasses.replace(spec, source=spec.source + note)
+    if fallback is not None:
+        return fallback
+    raise failure
+
+
+def _failed(failure: GraphFailure, spec: InputSpec, exc: BaseException, wrong_arity: set[int]) -> None:
+    failure.attempts.append((spec, describe_exception(exc)))
+    failure.errors.append(exc)
+    if arity_error(exc):
+        wrong_arity.add(len(spec.items))
+        failure.arity = failure.arity or describe_exception(exc)
+
+
+def _trace_key(spec: InputSpec) -> tuple:
+    """Inputs with the same structure share one fx trace (non-tensor values are traced as constants)."""
+    key = []
+    for x in spec.items:
+        leaves, structure = tree_flatten(x)
+        key.append((str(structure), tuple("T" if _is_template(v) else type(v).__name__ for v in leaves)))
+    return tuple(key)
 
 
 RECORDING_SEEDS = 8
@@ -117,12 +169,8 @@ def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
         else:
             engine = f"capture ({device})"
             builder.part("", engine, t.root_reason)
-            nodes = [
-                builder.input(f"input_{i}", x) if isinstance(x, torch.Tensor) else None for i, x in enumerate(inputs)
-            ]
-            out, ir = record_call(
-                builder, module_paths(root), "", lambda: root(*inputs), list(zip(inputs, nodes)), engine
-            )
+            seeds = [(x, builder.input(name, x)) for name, x in _named_tensors(inputs)]
+            out, ir = record_call(builder, module_paths(root), "", lambda: root(*inputs), seeds, engine)
             builder.output([n for n in tree_leaves(ir) if isinstance(n, Node)], out)
     # A layer is used when it is called, or when forward reads its weights (F.linear(x, self.qkv.weight)).
     seen = {n.module for n in builder.graph.nodes if n.kind in ("module", "param")}
@@ -133,3 +181,22 @@ def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
         and next(iter([*m.parameters(recurse=False), *m.buffers(recurse=False)]), None) is not None
     )  # fmt: skip
     return builder.graph
+
+
+def _named_tensors(inputs: list) -> list[tuple[str, torch.Tensor]]:
+    """Every tensor of the positional inputs, named by where it sits: ``input_0``, ``input_0["image"]``."""
+    found = []
+
+    def walk(name: str, x) -> None:
+        if isinstance(x, torch.Tensor):
+            found.append((name, x))
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(f"{name}[{k!r}]", v)
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                walk(f"{name}[{i}]", v)
+
+    for i, x in enumerate(inputs):
+        walk(f"input_{i}", x)
+    return found

@@ -77,6 +77,16 @@ class Builder:
     def input(self, name: str, value: Any) -> Node:
         return self._add("input", Op.INPUT, name, "", {}, [], value, None, "-")
 
+    def inputs(self, name: str, value: Any) -> Any:
+        """Input nodes for one positional input: one per tensor, in the input's own structure."""
+        if isinstance(value, torch.Tensor):
+            return self.input(name, value)
+        if isinstance(value, dict):
+            return {k: self.inputs(f"{name}[{k!r}]", v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.inputs(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return None
+
     def param(self, path: str, value: Any, engine: str) -> Node:
         return self._add("param", Op.PARAM, path, path.rpartition(".")[0], {}, [], value, None, engine)
 

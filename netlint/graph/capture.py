@@ -19,8 +19,8 @@ from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure
-from ..source import call_site
-from . import ops
+from ..source import call_site, relpath
+from . import ops, shapes
 from .builder import Builder
 from .guards import running_only_in_training
 from .ir import Node
@@ -113,6 +113,12 @@ class Recorder(TorchFunctionMode):
             return
         self.calls.append((path, self.builder.new_call(path, self.calls[-1][1], call_site())))
         if ops.is_leaf(module):
+            try:
+                shapes.check_module(module, args)  # what PyTorch checks, in netlint's words
+            except shapes.ShapeMismatch as exc:
+                site = call_site()
+                called = f", called at {relpath(site.file)}:{site.line}" if site is not None else ""
+                raise ForwardFailure(exc, f"layer {path}{called}") from exc
             self.leaf, self.leaf_depth = module, 1
         else:
             self.owners.append(path)

@@ -21,7 +21,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure, describe_exception
 from ..source import call_site, relpath
-from . import ops
+from . import ops, shapes
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
 from .guards import running_only_in_training
@@ -96,7 +96,7 @@ class _Tracer(fx.Tracer):
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["netlint_call"] = self.call_stack[-1]  # for call_module: the layer's own call
-        if kind in ("call_function", "call_method"):
+        if kind in ("call_function", "call_method", "call_module"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
             if kind == "call_function" and ops.is_functional_dropout(target):
@@ -160,7 +160,7 @@ def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, 
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _Unsupported(f"forward takes {param}: traced by recording instead")
         if i < len(inputs) and param.kind != param.KEYWORD_ONLY:
-            if not isinstance(inputs[i], torch.Tensor):
+            if not _holds_tensor(inputs[i]):  # a dict or list of tensors stays an input (batch["image"])
                 concrete[param.name] = inputs[i]
         elif param.default is not param.empty:
             concrete[param.name] = param.default
@@ -182,7 +182,7 @@ class _Interpreter:
     def __init__(self, t: Trace, root, inputs: list[Any], builder: Builder, engine: str, capture_engine: str):
         self.t, self.root, self.builder, self.engine, self.capture_engine = t, root, builder, engine, capture_engine
         self.placeholders = iter(t.params)
-        self.tensors = iter([x for x in inputs if isinstance(x, torch.Tensor)])
+        self.tensors = iter([x for x in inputs if _holds_tensor(x)])
         self.env: dict[fx.Node, tuple[Any, Any]] = {}  # fx node -> (value, IR node or a structure of them)
         self.paths: dict[int, str] | None = None
 
@@ -211,7 +211,7 @@ class _Interpreter:
             if name in self.t.concrete:
                 return self.t.concrete[name], None
             value = next(self.tensors)
-            return value, b.input(name, value)
+            return value, b.inputs(name, value)
         if n.op == "get_attr":
             value = _fetch(self.root, n.target)
             return value, (b.param(n.target, value, self.engine) if isinstance(value, torch.Tensor) else None)
@@ -231,16 +231,21 @@ class _Interpreter:
             module = self.root.get_submodule(n.target)
             if n.target in self.t.opaque:
                 return self.opaque(n, module, args, kwargs)
-            if ops.preserves_shape(module) and len(args) == 1 and not kwargs and _is_meta(args[0]):
-                value = torch.empty_like(args[0])  # same shape by definition; skips slow meta kernels
-            else:
+            # netlint's shape functions check what PyTorch checks, without a (slow) meta kernel
+            value = shapes.module_output(module, args, kwargs)
+            if value is None:
+                shapes.check_module(module, args)
                 value = module(*args, **kwargs)
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
         if n.op == "call_function":
-            value = n.target(*args, **kwargs)
+            value = shapes.function_output(n.target, args, kwargs)
+            if value is None:
+                value = n.target(*args, **kwargs)
         else:
             self_obj, *rest = args
-            value = getattr(self_obj, n.target)(*rest, **kwargs)
+            value = shapes.method_output(n.target, args, kwargs)
+            if value is None:
+                value = getattr(self_obj, n.target)(*rest, **kwargs)
         if n.op == "call_function" and n.target is operator.getitem and _is_structure(env[n.args[0]][1]):
             return value, _index(env[n.args[0]][1], args[1])  # an element of an opaque call's output
         if not any(isinstance(x, torch.Tensor) for x in tree_leaves(value)):
@@ -266,17 +271,17 @@ class _Interpreter:
 
 
 def _where(n: fx.Node) -> str:
-    if n.op == "call_module":
-        return f"layer {n.target}"
     site = n.meta.get("netlint_site")
+    if n.op == "call_module":
+        return f"layer {n.target}" + (f", called at {relpath(site.file)}:{site.line}" if site is not None else "")
     owner = n.meta.get("netlint_owner")
     name = getattr(n.target, "__name__", n.target)
     place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
     return f"{name}(){place}" + (f" in {owner}" if owner else "")
 
 
-def _is_meta(x: Any) -> bool:
-    return isinstance(x, torch.Tensor) and x.is_meta
+def _holds_tensor(x: Any) -> bool:
+    return any(isinstance(t, torch.Tensor) for t in tree_leaves(x))
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:
