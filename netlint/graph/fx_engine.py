@@ -82,6 +82,7 @@ class _Tracer(fx.Tracer):
 
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        node.meta["netlint_grad"] = torch.is_grad_enabled()  # a ``with torch.no_grad():`` in forward
         if kind in ("call_function", "call_method"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
@@ -110,7 +111,7 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
         try:
-            with _RandomBranchGuard():
+            with _RandomBranchGuard(), torch.enable_grad():
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
             culprit = getattr(exc, "_netlint_module", "")
@@ -170,7 +171,8 @@ class _Interpreter:
     def run(self) -> None:
         for n in self.t.graph.nodes:
             try:
-                self.env[n] = self.step(n)
+                with torch.set_grad_enabled(n.meta.get("netlint_grad", True)):
+                    self.env[n] = self.step(n)
             except ForwardFailure:
                 raise
             except Exception as exc:
@@ -207,6 +209,8 @@ class _Interpreter:
                 return self.opaque(n, module, args, kwargs)
             if ops.preserves_shape(module) and len(args) == 1 and not kwargs and _is_meta(args[0]):
                 value = torch.empty_like(args[0])  # same shape by definition; skips slow meta kernels
+                if value.is_floating_point() and torch.is_grad_enabled():
+                    value.requires_grad_(args[0].requires_grad or any(p.requires_grad for p in module.parameters()))
             else:
                 value = module(*args, **kwargs)
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
@@ -222,7 +226,7 @@ class _Interpreter:
         owner, site = n.meta.get("netlint_owner", ""), n.meta.get("netlint_site")
         if n.op == "call_function":
             return value, b.function(n.target, args, kwargs, self.ir_inputs(n), value, owner, site, self.engine)
-        return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine)
+        return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine, args[1:], kwargs)
 
     def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:
         """A submodule fx could not trace: record its forward with the capture engine."""
