@@ -191,8 +191,9 @@ def module_sites(root, recorded: CreationSites | None) -> dict[str, Site]:
 
 
 def attribute_site(root, path: str) -> Site | None:
-    """Where ``path`` (a module or a parameter) is assigned as ``self.<name> = ...`` in its owner's class."""
-    return _assignment_site(root, path)
+    """Where ``path`` (a module or a parameter) is assigned as ``self.<name> = ...`` in its owner's class;
+    for the root (``""``), its class statement."""
+    return _assignment_site(root, path) if path else _class_site(type(root))
 
 
 def _assignment_site(root, path: str) -> Site | None:

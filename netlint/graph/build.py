@@ -142,6 +142,9 @@ def _record_parameters(graph: Graph, root: torch.nn.Module, sites: dict[str, Sit
     graph.parameters = tuple(params)
     leaves = {path for path, m in root.named_modules() if ops.is_leaf(m)}
     located = {path: (*site.best, site.origin) for path, site in sites.items()}
+    root_site = attribute_site(root, "")  # the class, not the line that built this instance
+    if root_site is not None:
+        located[""] = (*root_site.best, root_site.origin)
     for info in params:
         owner = info.path.rpartition(".")[0]
         if owner not in leaves and not any(owner.startswith(leaf + ".") for leaf in leaves):
