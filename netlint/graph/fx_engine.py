@@ -209,8 +209,8 @@ class _Interpreter:
                 return self.opaque(n, module, args, kwargs)
             if ops.preserves_shape(module) and len(args) == 1 and not kwargs and _is_meta(args[0]):
                 value = torch.empty_like(args[0])  # same shape by definition; skips slow meta kernels
-                if value.is_floating_point() and torch.is_grad_enabled():
-                    value.requires_grad_(args[0].requires_grad or any(p.requires_grad for p in module.parameters()))
+                if _gets_grad(module, args[0]):  # a non-leaf, as the layer's output: in-place ops stay legal
+                    value = value.requires_grad_().clone()
             else:
                 value = module(*args, **kwargs)
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
@@ -246,6 +246,11 @@ def _where(n: fx.Node) -> str:
     name = getattr(n.target, "__name__", n.target)
     place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
     return f"{name}(){place}" + (f" in {owner}" if owner else "")
+
+
+def _gets_grad(module: torch.nn.Module, x: torch.Tensor) -> bool:
+    trainable = x.requires_grad or any(p.requires_grad for p in module.parameters())
+    return x.is_floating_point() and torch.is_grad_enabled() and trainable
 
 
 def _is_meta(x: Any) -> bool:
