@@ -17,6 +17,7 @@ from .nl005_drop_path_before_batchnorm import DropPathBeforeBatchNorm
 from .nl006_dropout_active_at_inference import DropoutActiveAtInference
 from .nl007_dropout_before_nonzero_activation import DropoutBeforeNonzeroActivation
 from .nl008_activation_before_batchnorm import ActivationBeforeBatchNorm
+from .nl009_batch_mixing import BatchMixing
 from .nl012_parameters_without_gradient import ParametersWithoutGradient
 from .nl900_unused_suppression import UnusedSuppression
 
@@ -29,6 +30,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DropoutActiveAtInference,
     DropoutBeforeNonzeroActivation,
     ActivationBeforeBatchNorm,
+    BatchMixing,
     ParametersWithoutGradient,
     UnusedSuppression,
 )

@@ -152,11 +152,12 @@ def test_fx_and_capture_agree_on_every_rule_example():
             from netlint.inputs import example_inputs_from, inferred
 
             candidates = [c for c in [example_inputs_from(meta, spec.module, spec.name)] if c] or inferred(meta)
-            fx_graph, used = build_graph(spec.name, meta, candidates, sites)
+            real = lambda spec=spec: spec.real("cpu")  # noqa: E731  (examples whose forward reads values)
+            fx_graph, used = build_graph(spec.name, meta, candidates, sites, materialize=real)
             original = fx_engine.trace
             fx_engine.trace = lambda root, inputs: fx_engine.Trace(None, root_reason="forced")
             try:
-                cap_graph, _ = build_graph(spec.name, meta, [used], sites)
+                cap_graph, _ = build_graph(spec.name, meta, [used], sites, materialize=real)
             finally:
                 fx_engine.trace = original
             assert cap_graph.parts[0].engine.startswith("capture")
