@@ -455,7 +455,10 @@ class BatchFlow:
         name = node.type_name.strip("_")
         if name in _REDUCTIONS or name in _ALONG:
             return self._reduce(node, ins, name)
-        return self.elementwise(node, ins) if node.shape is not None else UNKNOWN
+        if node.shape is None:  # a container built from tensors (a namedtuple of outputs)
+            carrying = {s for _, s in ins if s is not None}
+            return carrying.pop() if len(carrying) == 1 and isinstance(next(iter(carrying)), Axis) else UNKNOWN
+        return self.elementwise(node, ins)
 
     def _reduce(self, node: Node, ins, name: str) -> State:
         x = self._single(ins) or next(((n, s) for n, s in ins if isinstance(s, Straddle)), None)
