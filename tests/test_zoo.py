@@ -24,6 +24,13 @@ The expectations come from the architectures, not from netlint's output:
   follows: nothing.
 - NL006, NL007, NL008: no functional dropout without training=self.training, no dropout before
   a sigmoid-like activation, no activation before a BatchNorm anywhere in the zoo.
+- NL009 (batch mixing): every model keeps its samples apart; the batch dimension is followed
+  through ViT's and Swin's head/window reshapes (B*heads, B*windows), MaxViT's block/grid
+  partitions and ShuffleNet's channel shuffle, and only BatchNorm (training mode) uses batch
+  statistics: nothing.
+- NL012 (parameters without gradient): every parameter of every model reaches an output
+  differentiably in training mode, GoogLeNet's and Inception-v3's auxiliary heads included (they
+  are returned, in a namedtuple, in training mode): nothing.
 - Every other model: dropout only in the head or inside LayerNorm-normalised transformer blocks
   (or drop rates of 0 by default: DenseNet, ViT, Swin), bias-free convolutions before BatchNorm,
   and global pooling (or a class token) before the Linear head: nothing. Inception-v3's auxiliary
@@ -109,7 +116,7 @@ def test_the_zoo_is_complete():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_zoo_model(name):
-    report = netlint.check(f"torchvision.models:{name}", select=["NL00"])  # NL001-NL008, NL008 included
+    report = netlint.check(f"torchvision.models:{name}", select=["NL00", "NL012"])  # NL001-NL009 (NL008 too), NL012
     assert not report.errors, [e.text for e in report.errors]
     [model] = report.models
     assert {p.engine for p in model.parts} == {"torch.fx"}
