@@ -29,7 +29,9 @@ class BatchMixing(Rule):
     A sample's prediction then depends on which other samples share its batch, and on the batch
     size: the model trains on one function and is evaluated on another (batch size 1 in
     production), and results change with the batch size or the shuffling. Nothing fails; the loss
-    usually still goes down, which makes the bug hard to find.
+    usually still goes down, which makes the bug hard to find. A real instance: the scalar-q/k/v
+    attention of timm's `csatv2` unbinds `(B, N, 3)` into `(B, N)` tensors, so `q @ k.transpose(-1, -2)`
+    is a `(B, B)` matrix: its "attention" runs across the batch, not across positions.
 
     ## Example
     ```python

@@ -10,6 +10,10 @@ sweep builds them. Expectations follow the architectures:
   head_drop. The classifier's own head.head_drop is built with p = 0 and drops nothing.
 - MaxViT-rmlp's relative-position MLP has a Dropout whose output only becomes an attention bias,
   which softmax renormalises: no NL001 (a false positive this suite guards against).
+- csatv2's scalar-q/k/v attention (each stage's first block) unbinds qkv of shape (B, N, 3) into
+  (B, N) tensors, so ``q @ k.transpose(-1, -2)`` is (B, B): attention across the batch (NL009), a
+  true bug of the architecture as implemented. Reported once, at the first such matmul: every later
+  one is downstream of values already mixed (NL009 reports the first mixing op on each path).
 - A model whose first layer is not its input (csatv2 starts with a 64-channel DCT conv, naflexvit
   with a Linear patch embedding) is run at the (C, H, W) it declares in pretrained_cfg.
 """
@@ -57,3 +61,13 @@ def test_relative_position_mlp_dropout_is_not_reported():
 def test_declared_input_size_is_used(name, shape):
     model = check(name)
     assert model.inputs == f"{shape} float32" and model.input_source == "declared by the model (input_size)"
+
+
+def test_csatv2_attention_mixes_the_batch():
+    with torch.device("meta"):
+        model = timm.create_model("csatv2", pretrained=False)
+    report = netlint.check(model, name="csatv2", select=["NL009"])
+    assert not report.errors, [e.text for e in report.errors]
+    found = [(f.module, f.data["op"]) for f in report.findings]
+    attention = [p.rpartition(".")[0] for p, m in model.named_modules() if p.endswith(".attn.qkv")]
+    assert len(attention) > 1 and found == [(attention[0], "matmul")]

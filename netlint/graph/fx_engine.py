@@ -173,10 +173,21 @@ class _Interpreter:
             try:
                 with torch.set_grad_enabled(n.meta.get("netlint_grad", True)):
                     self.env[n] = self.step(n)
+                self._alias_in_place(n)
             except ForwardFailure:
                 raise
             except Exception as exc:
                 raise ForwardFailure(exc, _where(n)) from exc
+
+    def _alias_in_place(self, n: fx.Node) -> None:
+        """``out.mul_(g)`` then ``out * a``: fx's later users read ``out``'s node, but the tensor they get is
+        the one ``mul_`` wrote; point them at the in-place op's IR node, as the capture engine does."""
+        if n.op not in ("call_method", "call_function") or not n.args or not isinstance(n.args[0], fx.Node):
+            return
+        name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", "")
+        ir = self.env[n][1]
+        if name.endswith("_") and not name.endswith("__") and isinstance(ir, Node) and n.args[0] in self.env:
+            self.env[n.args[0]] = (self.env[n.args[0]][0], ir)
 
     def load(self, a: Any) -> Any:
         return fx.node.map_arg(a, lambda n: self.env[n][0])
