@@ -27,7 +27,8 @@ from rich.table import Table  # noqa: E402
 
 from netlint.report.summary import make_console  # noqa: E402
 
-CODES = ["NL001", "NL002", "NL003", "NL004", "NL005", "NL006", "NL007", "NL008", "NL010", "NL011", "NL013", "NL014"]
+CODES = ["NL001", "NL002", "NL003", "NL004", "NL005", "NL006", "NL007", "NL008", "NL009", "NL010", "NL011", "NL012",
+         "NL013", "NL014"]  # fmt: skip
 
 
 def torchvision_targets() -> list[tuple[str, list[str]]]:

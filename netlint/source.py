@@ -190,6 +190,12 @@ def module_sites(root, recorded: CreationSites | None) -> dict[str, Site]:
     return out
 
 
+def attribute_site(root, path: str) -> Site | None:
+    """Where ``path`` (a module or a parameter) is assigned as ``self.<name> = ...`` in its owner's class;
+    for the root (``""``), its class statement."""
+    return _assignment_site(root, path) if path else _class_site(type(root))
+
+
 def _assignment_site(root, path: str) -> Site | None:
     """``self.<name> = ...`` in the parent's class source, for models built before netlint ran."""
     if not path:

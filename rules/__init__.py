@@ -17,8 +17,10 @@ from .nl005_drop_path_before_batchnorm import DropPathBeforeBatchNorm
 from .nl006_dropout_active_at_inference import DropoutActiveAtInference
 from .nl007_dropout_before_nonzero_activation import DropoutBeforeNonzeroActivation
 from .nl008_activation_before_batchnorm import ActivationBeforeBatchNorm
+from .nl009_batch_mixing import BatchMixing
 from .nl010_batchnorm_reused import BatchNormReused
 from .nl011_linear_collapse import LinearCollapse
+from .nl012_parameters_without_gradient import ParametersWithoutGradient
 from .nl013_probabilities_into_logits_loss import ProbabilitiesIntoLogitsLoss
 from .nl014_kernel_sees_padding import KernelSeesPadding
 from .nl015_stride_skips_input import StrideSkipsInput
@@ -33,8 +35,10 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DropoutActiveAtInference,
     DropoutBeforeNonzeroActivation,
     ActivationBeforeBatchNorm,
+    BatchMixing,
     BatchNormReused,
     LinearCollapse,
+    ParametersWithoutGradient,
     ProbabilitiesIntoLogitsLoss,
     KernelSeesPadding,
     StrideSkipsInput,

@@ -10,6 +10,10 @@ sweep builds them. Expectations follow the architectures:
   head_drop. The classifier's own head.head_drop is built with p = 0 and drops nothing.
 - MaxViT-rmlp's relative-position MLP has a Dropout whose output only becomes an attention bias,
   which softmax renormalises: no NL001 (a false positive this suite guards against).
+- csatv2's scalar-q/k/v attention (each stage's first block) unbinds qkv of shape (B, N, 3) into
+  (B, N) tensors, so ``q @ k.transpose(-1, -2)`` is (B, B): attention across the batch (NL009), a
+  true bug of the architecture as implemented. Reported once, at the first such matmul: every later
+  one is downstream of values already mixed (NL009 reports the first mixing op on each path).
 - A model whose first layer is not its input (csatv2 starts with a 64-channel DCT conv, naflexvit
   with a Linear patch embedding) is run at the (C, H, W) it declares in pretrained_cfg.
 """
@@ -77,3 +81,13 @@ def test_mobilevitv2_linear_bottleneck_into_the_next_expansion(name):
         ("stages.2.1.conv_proj.conv", ("stages.3.0.conv1_1x1.conv",)),
         ("stages.3.1.conv_proj.conv", ("stages.4.0.conv1_1x1.conv",)),
     }
+
+
+def test_csatv2_attention_mixes_the_batch():
+    with torch.device("meta"):
+        model = timm.create_model("csatv2", pretrained=False)
+    report = netlint.check(model, name="csatv2", select=["NL009"])
+    assert not report.errors, [e.text for e in report.errors]
+    found = [(f.module, f.data["op"]) for f in report.findings]
+    attention = [p.rpartition(".")[0] for p, m in model.named_modules() if p.endswith(".attn.qkv")]
+    assert len(attention) > 1 and found == [(attention[0], "matmul")]

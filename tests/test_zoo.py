@@ -24,6 +24,13 @@ The expectations come from the architectures, not from netlint's output:
   follows: nothing.
 - NL006, NL007, NL008: no functional dropout without training=self.training, no dropout before
   a sigmoid-like activation, no activation before a BatchNorm anywhere in the zoo.
+- NL009 (batch mixing): every model keeps its samples apart; the batch dimension is followed
+  through ViT's and Swin's head/window reshapes (B*heads, B*windows), MaxViT's block/grid
+  partitions and ShuffleNet's channel shuffle, and only BatchNorm (training mode) uses batch
+  statistics: nothing.
+- NL012 (parameters without gradient): every parameter of every model reaches an output
+  differentiably in training mode, GoogLeNet's and Inception-v3's auxiliary heads included (they
+  are returned, in a namedtuple, in training mode): nothing.
 - NL011 (linear-collapse): mobilenet_v3_small's first block has expand ratio 1 (16 -> 16, no
   expansion conv) and stride 2, hence no residual: its 1x1 projection 16 -> 16 + BatchNorm feeds
   the next block's 1x1 expansion 16 -> 72 with no activation between, a single 16 -> 72 map. In

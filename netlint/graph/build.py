@@ -18,7 +18,7 @@ from ..state import preserved_rng
 from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
-from .ir import Graph, Node, Op, shape_str
+from .ir import Graph, Node, Op, ParamInfo, shape_str
 from .scripted import in_python
 
 
@@ -163,7 +163,9 @@ def _is_template(x) -> bool:
 
 def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
     builder = Builder(name, root, sites)
-    with torch.no_grad():
+    # Gradients on, as in a training step: each node then records whether it depends differentiably on a
+    # trainable parameter, and a ``torch.no_grad()`` or ``.detach()`` in forward shows (NL012).
+    with torch.enable_grad():
         if t.graph is not None:
             fx_engine.interpret(t, root, inputs, builder, device)
         else:
@@ -180,6 +182,7 @@ def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
         if path and ops.is_leaf(m) and path not in seen and not any(path.startswith(s + ".") for s in seen)
         and next(iter([*m.parameters(recurse=False), *m.buffers(recurse=False)]), None) is not None
     )  # fmt: skip
+    _record_parameters(builder.graph, root, sites)
     return builder.graph
 
 
@@ -200,3 +203,26 @@ def _named_tensors(inputs: list) -> list[tuple[str, torch.Tensor]]:
     for i, x in enumerate(inputs):
         walk(f"input_{i}", x)
     return found
+
+
+def _record_parameters(graph: Graph, root: torch.nn.Module, sites: dict[str, Site]) -> None:
+    """Every parameter (used or not) and where each module and directly-set parameter is defined."""
+    from ..source import attribute_site
+
+    first: dict[int, str] = {}
+    params = []
+    for path, p in root.named_parameters(remove_duplicate=False):
+        params.append(ParamInfo(path, p.numel(), bool(p.requires_grad), first.setdefault(id(p), path)))
+    graph.parameters = tuple(params)
+    leaves = {path for path, m in root.named_modules() if ops.is_leaf(m)}
+    located = {path: (*site.best, site.origin) for path, site in sites.items()}
+    root_site = attribute_site(root, "")  # the class, not the line that built this instance
+    if root_site is not None:
+        located[""] = (*root_site.best, root_site.origin)
+    for info in params:
+        owner = info.path.rpartition(".")[0]
+        if owner not in leaves and not any(owner.startswith(leaf + ".") for leaf in leaves):
+            site = attribute_site(root, info.path)  # ``self.gamma = nn.Parameter(...)``
+            if site is not None:
+                located[info.path] = (*site.best, site.origin)
+    graph.locations = located

@@ -13,7 +13,30 @@ from torch.utils._pytree import tree_leaves
 
 from ..source import Site, is_user_file
 from . import ops
-from .ir import AnalysisPart, Graph, ModuleCall, Node, Op
+from .ir import AnalysisPart, Graph, ModuleCall, Node, Op, TensorArg
+
+
+def simple_args(value: Any, depth: int = 0) -> Any:
+    """A call argument as plain data for ``Node.args``: numbers, strings, slices and nested tuples stay,
+    a tensor becomes its ``TensorArg`` (shape only), anything else ``"?"``."""
+    if isinstance(value, torch.Tensor):
+        return TensorArg(tuple(value.shape))
+    if value is None or value is Ellipsis or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.dtype):
+        return str(value)
+    if isinstance(value, slice):
+        return slice(simple_args(value.start, depth + 1), simple_args(value.stop, depth + 1),
+                     simple_args(value.step, depth + 1))  # fmt: skip
+    if isinstance(value, (tuple, list)) and depth < 3:
+        return tuple(simple_args(v, depth + 1) for v in value)
+    if isinstance(value, dict) and depth < 3:
+        return {str(k): simple_args(v, depth + 1) for k, v in value.items()}
+    return "?"
+
+
+def _requires_grad(value: Any) -> bool:
+    return any(isinstance(t, torch.Tensor) and t.requires_grad for t in tree_leaves(value))
 
 
 def tensor_shapes(value: Any) -> tuple[tuple[int, ...], ...]:
@@ -68,7 +91,7 @@ class Builder:
                 unique.append(producer)
         node = Node(index=-1, kind=kind, op=op, target=target, module=module, params=params, inputs=unique,
                     shape=tuple(value.shape) if isinstance(value, torch.Tensor) else None,
-                    shapes=shapes, engine=engine)  # fmt: skip
+                    shapes=shapes, engine=engine, grad=_requires_grad(value))  # fmt: skip
         if site is not None:
             node.file, node.line = site.best
             node.origin = site.origin
@@ -105,14 +128,18 @@ class Builder:
     def function(self, fn: Any, args: tuple, kwargs: dict, inputs: list[Node], value: Any, owner: str,
                  site: Site | None, engine: str) -> Node:  # fmt: skip
         op, target, params = ops.classify_function(fn, args, kwargs)
+        call = simple_args(tuple(args)), simple_args(dict(kwargs))
         if op in (Op.DROPOUT, Op.CHANNEL_DROPOUT) and site is not None:
             params = {**params, "training_source": _training_source(site, target)}
         layer = self._layer_of(owner, op)
         if layer is not None:
             # A conv or linear subclass that calls F.conv2d itself (timm's Conv2dSame) is that layer.
             params = {**params, "layer_type": type(layer).__name__}
-            return self._add("function", op, target, owner, params, inputs, value, self.sites.get(owner), engine)
-        return self._add("function", op, target, owner, params, inputs, value, self._call_site(site, owner), engine)
+            node = self._add("function", op, target, owner, params, inputs, value, self.sites.get(owner), engine)
+        else:
+            node = self._add("function", op, target, owner, params, inputs, value, self._call_site(site, owner), engine)
+        node.args, node.kwargs = call
+        return node
 
     def _layer_of(self, owner: str, op: str):
         """The layer whose own forward made this call: a subclass of the matching torch layer."""
@@ -125,9 +152,13 @@ class Builder:
             return None
         return module if isinstance(module, kinds) else None
 
-    def method(self, name: str, inputs: list[Node], value: Any, owner: str, site: Site | None, engine: str) -> Node:
+    def method(self, name: str, inputs: list[Node], value: Any, owner: str, site: Site | None, engine: str,
+               args: tuple = (), kwargs: dict | None = None) -> Node:  # fmt: skip
+        """A tensor method call; ``args`` are the arguments after the tensor itself."""
         op, params = ops.classify_method(name)
-        return self._add("method", op, name, owner, params, inputs, value, self._call_site(site, owner), engine)
+        node = self._add("method", op, name, owner, params, inputs, value, self._call_site(site, owner), engine)
+        node.args, node.kwargs = simple_args(tuple(args)), simple_args(dict(kwargs or {}))
+        return node
 
     def _call_site(self, site: Site | None, owner: str) -> Site | None:
         """A call in library code points at the user's line for the layer that made it."""

@@ -74,7 +74,7 @@ class Recorder(TorchFunctionMode):
         method = method_name(func)
         if method == "__setitem__":  # x[i] = y writes y's data into x
             inputs = self.inputs_of(args[0], args[2:])
-            node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine)
+            node = self.builder.method(method, inputs, args[0], self.owners[-1], call_site(), self.engine, args[1:2])
             node.call = self.calls[-1][1]
             self.seed(args[0], node)
             return out
@@ -94,14 +94,25 @@ class Recorder(TorchFunctionMode):
             return out  # sizes, shapes and Python numbers carry no activations
         inputs = self.inputs_of(args, kwargs)
         if method is not None:
-            node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
+            node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine, args[1:], kwargs)
         else:
             node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
             if ops.is_functional_dropout(func) and running_only_in_training(getattr(func, "__name__", "")):
                 node.params["only_in_training"] = True  # reached through ``if self.training:``
         node.call = self.calls[-1][1]
         self.seed(out, node)
+        self._split_gradients(out, node)
         return out
+
+    def _split_gradients(self, out: Any, node: Node) -> None:
+        """``values, indices = x.max(1)``: fx reads each element through a getitem node; give the elements
+        without a gradient (the indices) one too, so that nothing downstream of them looks differentiable."""
+        if not isinstance(out, (tuple, list)) or not node.grad:
+            return
+        for i, t in enumerate(out):
+            if isinstance(t, torch.Tensor) and not t.requires_grad:
+                element = self.builder.method("__getitem__", [node], t, self.owners[-1], call_site(), self.engine, (i,))
+                self.producers[t] = element
 
     # -- module calls ---------------------------------------------------------------------
     def _pre(self, module, args):

@@ -96,6 +96,7 @@ class _Tracer(fx.Tracer):
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["netlint_call"] = self.call_stack[-1]  # for call_module: the layer's own call
+        node.meta["netlint_grad"] = torch.is_grad_enabled()  # a ``with torch.no_grad():`` in forward
         if kind in ("call_function", "call_method", "call_module"):
             node.meta["netlint_site"] = call_site()
             node.meta["netlint_owner"] = self.scope.module_path
@@ -128,7 +129,7 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
         try:
-            with _RandomBranchGuard():
+            with _RandomBranchGuard(), torch.enable_grad():
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
             culprit = getattr(exc, "_netlint_module", "")
@@ -189,11 +190,23 @@ class _Interpreter:
     def run(self) -> None:
         for n in self.t.graph.nodes:
             try:
-                self.env[n] = self.step(n)
+                with torch.set_grad_enabled(n.meta.get("netlint_grad", True)):
+                    self.env[n] = self.step(n)
+                self._alias_in_place(n)
             except ForwardFailure:
                 raise
             except Exception as exc:
                 raise ForwardFailure(exc, _where(n)) from exc
+
+    def _alias_in_place(self, n: fx.Node) -> None:
+        """``out.mul_(g)`` then ``out * a``: fx's later users read ``out``'s node, but the tensor they get is
+        the one ``mul_`` wrote; point them at the in-place op's IR node, as the capture engine does."""
+        if n.op not in ("call_method", "call_function") or not n.args or not isinstance(n.args[0], fx.Node):
+            return
+        name = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", "")
+        ir = self.env[n][1]
+        if name.endswith("_") and not name.endswith("__") and isinstance(ir, Node) and n.args[0] in self.env:
+            self.env[n.args[0]] = (self.env[n.args[0]][0], ir)
 
     def load(self, a: Any) -> Any:
         return fx.node.map_arg(a, lambda n: self.env[n][0])
@@ -236,16 +249,16 @@ class _Interpreter:
             if value is None:
                 shapes.check_module(module, args)
                 value = module(*args, **kwargs)
+            else:
+                value = _as_output(value, (args, list(module.parameters())))
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
         if n.op == "call_function":
             value = shapes.function_output(n.target, args, kwargs)
-            if value is None:
-                value = n.target(*args, **kwargs)
+            value = n.target(*args, **kwargs) if value is None else _as_output(value, (args, kwargs))
         else:
             self_obj, *rest = args
             value = shapes.method_output(n.target, args, kwargs)
-            if value is None:
-                value = getattr(self_obj, n.target)(*rest, **kwargs)
+            value = getattr(self_obj, n.target)(*rest, **kwargs) if value is None else _as_output(value, (args, kwargs))
         if n.op == "call_function" and n.target is operator.getitem and _is_structure(env[n.args[0]][1]):
             return value, _index(env[n.args[0]][1], args[1])  # an element of an opaque call's output
         if not any(isinstance(x, torch.Tensor) for x in tree_leaves(value)):
@@ -256,7 +269,7 @@ class _Interpreter:
             if n.meta.get("netlint_training_only"):
                 node.params["only_in_training"] = True
             return value, node
-        return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine)
+        return value, b.method(n.target, self.ir_inputs(n), value, owner, site, self.engine, args[1:], kwargs)
 
     def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:
         """A submodule fx could not trace: record its forward with the capture engine."""
@@ -282,6 +295,15 @@ def _where(n: fx.Node) -> str:
 
 def _holds_tensor(x: Any) -> bool:
     return any(isinstance(t, torch.Tensor) for t in tree_leaves(x))
+
+
+def _as_output(value: torch.Tensor, inputs: Any) -> torch.Tensor:
+    """A shape function's meta tensor as autograd sees the real op's output: a non-leaf that requires grad
+    when grad is enabled and some input (or the layer's parameter) does. NL012 reads autograd's view."""
+    trainable = any(isinstance(t, torch.Tensor) and t.requires_grad for t in tree_leaves(inputs))
+    if trainable and torch.is_grad_enabled() and value.is_floating_point():
+        return value.requires_grad_().clone()
+    return value
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:

@@ -88,6 +88,9 @@ class Node:
     origin: tuple[str, int] | None = None  # where the layer was created, if elsewhere
     engine: str = "fx"
     call: int | None = None  # key in Graph.calls: this layer's own call, or the call of the module running this op
+    grad: bool | None = None  # whether the output depends differentiably on a trainable parameter (autograd's view)
+    args: tuple[Any, ...] = ()  # the call's non-tensor arguments (dims, sizes, indices); tensors as TensorArg
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type_name(self) -> str:
@@ -124,6 +127,23 @@ class Node:
         return f"<Node {self.index} {self.kind}:{self.op} {self.target} @{self.module!r} {self.shape}>"
 
 
+@dataclass(frozen=True)
+class TensorArg:
+    """A tensor among a call's arguments (``Node.args``): only its shape is kept."""
+
+    shape: Shape | None
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """One parameter of the model, whether the forward used it or not."""
+
+    path: str
+    numel: int
+    trainable: bool  # requires_grad
+    alias: str  # the first path of the same tensor (tied weights share it)
+
+
 @dataclass
 class AnalysisPart:
     """Which engine analysed which part of a model, and why a fallback was needed."""
@@ -154,6 +174,10 @@ class Graph:
     training: bool = True  # the mode the graph was recorded in
     calls: dict[int, ModuleCall] = field(default_factory=dict)  # every module call, leaf or not, by key
     context: dict[str, Any] = field(default_factory=dict)  # facts from outside the model ("losses": names in sight)
+    parameters: tuple[ParamInfo, ...] = ()  # every parameter of the model, used or not
+    # Where each module (and each parameter that is set directly on a module) is defined: path -> (file, line,
+    # origin): for findings about layers that have no node (never called).
+    locations: dict[str, tuple[str | None, int | None, tuple[str, int] | None]] = field(default_factory=dict)
 
     def add(self, node: Node) -> Node:
         node.index = len(self.nodes)

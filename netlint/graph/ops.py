@@ -145,9 +145,11 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
     if isinstance(m, (nn.Embedding, nn.EmbeddingBag)):
         return Op.EMBEDDING, {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim}
     if isinstance(m, nn.MultiheadAttention):
-        return Op.ATTENTION, {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "p": float(m.dropout)}
+        return Op.ATTENTION, {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "p": float(m.dropout),
+                              "batch_first": bool(m.batch_first)}  # fmt: skip
     if isinstance(m, nn.RNNBase):
-        return Op.RNN, {"mode": m.mode, "hidden_size": m.hidden_size, "p": float(m.dropout)}
+        return Op.RNN, {"mode": m.mode, "hidden_size": m.hidden_size, "p": float(m.dropout),
+                        "batch_first": bool(m.batch_first)}  # fmt: skip
     if isinstance(m, nn.modules.batchnorm._BatchNorm):
         return Op.BATCHNORM, _norm_params(m)
     if isinstance(m, nn.modules.instancenorm._InstanceNorm):
@@ -188,7 +190,7 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
     if isinstance(m, nn.Identity):
         return Op.IDENTITY, {}
     if isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Softmin, nn.Softmax2d)):
-        return Op.SOFTMAX, {}
+        return Op.SOFTMAX, {"dim": -3 if isinstance(m, nn.Softmax2d) else m.dim}
     return Op.OTHER, {}
 
 

@@ -1,0 +1,120 @@
+"""NL012 parameters-without-gradient: models that must be reported (see nl001_bad.py for the format)."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EXPECTED = {
+    "NeverCalled": ["aux"],
+    "DetachedBranch": ["proj"],
+    "NoGradEncoder": ["encoder"],
+    "ComparisonGate": ["gate"],
+    "ShapeOnly": ["probe"],
+    "LoneParameter": ["temperature"],
+    "DetachedAuxInTuple": ["aux"],
+    "DataInDict": ["b"],
+    "ReturnsIndices": [""],
+}
+
+
+class NeverCalled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.aux = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class DetachedBranch(nn.Module):
+    """The projection's output is detached before it joins the result."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.proj = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        return self.fc(x) + self.proj(x).detach()
+
+
+class NoGradEncoder(nn.Module):
+    """A whole trainable encoder run under torch.no_grad(): one finding at the encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())  # expect: NL012
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.encoder(x)
+        return self.head(h.mean((2, 3)))
+
+
+class ComparisonGate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.gate = nn.Linear(8, 1)  # expect: NL012
+
+    def forward(self, x):
+        keep = self.gate(x) > 0
+        return self.fc(x) * keep
+
+
+class ShapeOnly(nn.Module):
+    """The probe layer's output is used only for its width."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.probe = nn.Linear(8, 3)  # expect: NL012
+
+    def forward(self, x):
+        width = self.probe(x).shape[-1]
+        return self.fc(x) * width
+
+
+class LoneParameter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.temperature = nn.Parameter(torch.ones(1))  # expect: NL012
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(x), dim=-1)
+
+
+class DetachedAuxInTuple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.aux = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        return self.fc(x), self.aux(x).detach()
+
+
+class DataInDict(nn.Module):
+    """``.data`` leaves autograd as surely as ``.detach()``."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(8, 4)
+        self.b = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        return {"a": self.a(x), "b": self.b(x).data}
+
+
+class ReturnsIndices(nn.Module):  # expect: NL012
+    """The model returns class indices: nothing in it can train."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(x).argmax(dim=1)
