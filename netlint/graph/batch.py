@@ -188,6 +188,8 @@ class BatchFlow:
 
     # -- ops -------------------------------------------------------------------------------
     def _norm(self, node: Node, ins) -> State:
+        if node.op == Op.NORM and node.kind != "module":  # F.normalize: along its ``dim`` argument
+            return self._other(node, ins)
         x = self._single(ins) or next(((n, s) for n, s in ins if isinstance(s, Straddle)), None)
         if x is None or x[0].shape is None:
             return UNKNOWN
