@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from enum import Enum
@@ -139,6 +140,28 @@ def check(
         ),
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show the fixes as a diff instead of writing them.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            help="Seconds each target may take to import, build, analyse and probe (default 120).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Targets checked in parallel (default: the number of CPU cores).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of unexpected errors (also NETLINT_DEBUG=1).")
+    ] = False,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -154,13 +177,14 @@ def check(
     from .settings import ConfigError, find_config, load_settings
 
     start = time.perf_counter()
+    fresh_torch = "torch" not in sys.modules  # no torch operation ran here yet: workers may use every core
     targets = list(targets or [])
     try:
         settings = load_settings(Path(config) if config else find_config(targets))
         flags = {
             "select": _split(select) or None, "ignore": _split(ignore) or None,
             "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
-            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed,
+            "probe": probe, "device": device, "batch-size": batch_size, "seed": seed, "timeout": timeout,
         }  # fmt: skip
         settings.override(flags)
     except ConfigError as exc:
@@ -173,6 +197,8 @@ def check(
         if not targets:
             _fail("no targets: pass files, directories or package.module:name, or list models in [tool.netlint]")
     options = _options(settings, input_shape, input_file, allow_no_model)
+    options.jobs, options.fresh_torch = jobs, fresh_torch
+    options.debug = debug or bool(os.environ.get("NETLINT_DEBUG"))
     from .engine import check_targets
     from .report import render
 
@@ -190,6 +216,9 @@ def check(
             _fail(f"cannot write --output {output}: {exc.strerror}")
     else:
         render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
+    if report.interrupted:
+        typer.echo("netlint: interrupted; the report above shows what finished.", err=True)
+        raise typer.Exit(130)
     code = report.exit_code()
     raise typer.Exit(0 if exit_zero and code == 1 else code)
 
@@ -270,6 +299,7 @@ def _options(settings, input_shape, input_file, allow_no_model):
         device=settings.device,
         batch_size=settings.batch_size,
         seed=settings.seed,
+        timeout=settings.timeout,
     )
 
 

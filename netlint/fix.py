@@ -21,6 +21,7 @@ from .source import is_user_file
 
 if TYPE_CHECKING:
     from .engine import Report
+    from .graph.ir import Graph
 
 # Position of ``bias`` among the positional parameters of each layer's constructor.
 _BIAS_POSITION = {"Linear": 2, "Bilinear": 3, "LazyLinear": 1}
@@ -43,19 +44,28 @@ class FixPlan:
         return out
 
 
+def layer_sites(graph: Graph) -> list[tuple[str, int, str, str]]:
+    """(file, line, module, type) of every conv or linear layer created in the user's own line.
+
+    Computed where the graph is (the worker), so that the parent plans fixes without it.
+    """
+    return [
+        (os.path.abspath(node.file), node.line, node.module, node.type_name)
+        for node in graph.nodes
+        if node.op in (Op.CONV, Op.LINEAR) and node.kind == "module" and node.file and node.line
+        and node.origin is None
+    ]  # fmt: skip
+
+
 def plan(report: Report) -> FixPlan:
     result = FixPlan()
     flagged = {(f.model, f.module) for f in report.findings if f.code == "NL002"}
     made_at: dict[tuple[str, int], list[tuple[str, str, str]]] = defaultdict(list)  # site -> (model, module, type)
     for model in report.models:
-        if model.graph is None:
-            continue
-        for node in model.graph.nodes:
-            if node.op in (Op.CONV, Op.LINEAR) and node.kind == "module" and node.file and node.line:
-                site = (os.path.abspath(node.file), node.line)
-                entry = (model.name, node.module, node.type_name)
-                if node.origin is None and entry not in made_at[site]:
-                    made_at[site].append(entry)
+        for file, line, module, type_name in model.layer_sites:
+            entry = (model.name, module, type_name)
+            if entry not in made_at[(file, line)]:
+                made_at[(file, line)].append(entry)
     done: set[tuple[str, int]] = set()
     for model in report.models:
         for f in model.findings:

@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 KEYS = (
     "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
-    "models", "probe", "device", "batch-size", "seed",
+    "models", "probe", "device", "batch-size", "seed", "timeout",
 )  # fmt: skip
 MODEL_KEYS = ("target", "input-shape")
 
@@ -53,6 +53,7 @@ class Settings:
     device: str = "auto"
     batch_size: int | None = None
     seed: int = 0
+    timeout: float = 120.0  # seconds per target (import, build, analysis and probe together)
     file: Path | None = None  # the configuration file, if any
     origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
 
@@ -168,6 +169,10 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         if not isinstance(value, str) or not valid_device(value):
             raise fail("auto, cpu, cuda or cuda:N")
         settings.device = value
+    elif key == "timeout":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise fail("a number of seconds greater than 0")
+        settings.timeout = float(value)
     elif key in ("batch-size", "seed"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
             raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))
