@@ -195,6 +195,10 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # input() gets EOF instead of waiting forever
         os.dup2(2, 1)  # stdout carries the report: whatever user code writes goes to stderr
+    if not options.debug:
+        import faulthandler
+
+        faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     path = unit.target.rpartition(":")[0] if ":" in unit.target and not os.path.exists(unit.target) else unit.target
