@@ -240,10 +240,13 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
     if units:
         if worker.start_method() == "fork":
             worker.prepare_parent()
-        jobs = min(options.jobs or os.cpu_count() or 1, len(units))
-        # A parent that ran torch operations before forking has a thread pool a forked child cannot
-        # use: such children compute with one thread. A fresh parent shares its cores among the jobs.
-        threads = 1 if not fresh else max(1, (os.cpu_count() or 1) // jobs)
+        cores = os.cpu_count() or 1
+        jobs = min(options.jobs or cores, len(units))
+        # A parent that ran torch operations before forking has a thread pool that a forked child
+        # cannot use: such children compute with one thread. Otherwise the cores are shared among the
+        # targets, never among the jobs: float sums depend on the thread count, and the report's bytes
+        # must not depend on --jobs.
+        threads = 1 if not fresh else max(1, cores // min(len(units), cores))
 
         def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "") -> TargetResult:
             if what.startswith("did not finish"):
