@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .engine import Options, Report, check_spec, check_targets, selected_rules
+from .engine import Options, Report, check_spec, check_targets, selected_rules, unexpected_error
 
 
 def check(
@@ -20,19 +22,25 @@ def check(
     seed: int = 0,
     name: str | None = None,
     probe_budget: float = 0.0,
+    timeout: float | None = 120.0,
 ) -> Report:
     """Check ``model`` (an ``nn.Module`` or a target such as ``"torchvision.models:vgg16"``).
 
     ``inputs`` is an example input: a tensor, a dict or a list (the single positional input), or a
     tuple of positional inputs (only shapes and dtypes matter for the static check; the probe uses
-    the values). ``probe``: False (default),
-    True, or None to probe when a static finding asks for it (a dropout or drop-path reaching a
-    BatchNorm, or a dropout active at inference). ``probe_budget``: seconds the probe may take
-    (0, the default here: no time or memory limit; the command line's default is 10). The model is
-    never changed.
+    the values). ``probe``: False (default), True, or None to probe when a static finding asks for
+    it (a dropout or drop-path reaching a BatchNorm, or a dropout active at inference).
+    ``probe_budget``: seconds the probe may take (0, the default here: no time or memory limit; the
+    command line's default is 10). The model is never changed. A target string is checked in a
+    worker process (``timeout`` seconds at most), as the command line does; a model object is
+    checked in this process. Either way ``sys.path``, ``sys.modules`` and ``sys.argv`` are as they
+    were when this returns, and an exit or error in user code is an entry of ``report.errors``,
+    never an exception.
     """
-    options = Options(select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed,
-                      probe_budget=probe_budget)  # fmt: skip
+    options = Options(
+        select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed, jobs=1,
+        timeout=timeout, probe_budget=probe_budget,
+    )  # fmt: skip
     if isinstance(model, str):
         return check_targets([model], options)
     from .errors import NetlintError
@@ -41,13 +49,39 @@ def check(
 
     spec = ModelSpec(name or type(model).__name__, instance=model)
     report = Report()
-    try:
-        if inputs is not None:
-            options.inputs = from_values(inputs, "inputs=")
-        model_report = check_spec(spec, options, selected_rules(select, ignore))
-        report.models.append(model_report)
-        if model_report.probe_error is not None:
-            report.errors.append(model_report.probe_error)
-    except NetlintError as exc:
-        report.errors.append(exc)
+    with _interpreter_kept():
+        try:
+            if inputs is not None:
+                options.inputs = from_values(inputs, "inputs=")
+            model_report = check_spec(spec, options, selected_rules(select, ignore))
+            report.models.append(model_report)
+            if model_report.probe_error is not None:
+                report.errors.append(model_report.probe_error)
+        except NetlintError as exc:
+            report.errors.append(exc)
+        except (Exception, SystemExit) as exc:  # the model's own code exited or failed
+            report.errors.append(unexpected_error(spec.name, exc, options))
     return report
+
+
+@contextlib.contextmanager
+def _interpreter_kept() -> Iterator[None]:
+    """The caller's ``sys.path``, ``sys.argv`` and user modules as they were, whatever the model's code did.
+
+    Modules that user code imported are dropped again; library modules (torch's lazy imports) stay.
+    """
+    from .source import is_user_file
+
+    path, argv, modules = list(sys.path), list(sys.argv), dict(sys.modules)
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+        sys.argv[:] = argv
+        for key in [k for k in sys.modules if k not in modules]:
+            file = getattr(sys.modules[key], "__file__", None)
+            if file and is_user_file(file):
+                del sys.modules[key]
+        for key, module in modules.items():
+            if sys.modules.get(key) is not module:
+                sys.modules[key] = module

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from enum import Enum
@@ -211,6 +212,28 @@ def check(
             show_default=False,
         ),
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            help="Seconds each target may take to import, build, analyse and probe (default 120).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Targets checked in parallel (default: the number of CPU cores).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of unexpected errors (also NETLINT_DEBUG=1).")
+    ] = False,
     allow_no_model: Annotated[
         bool,
         typer.Option(
@@ -226,6 +249,7 @@ def check(
     from .settings import ConfigError, find_config, load_settings
 
     start = time.perf_counter()
+    fresh_torch = "torch" not in sys.modules  # no torch operation ran here yet: workers may use every core
     targets = list(targets or [])
     try:
         settings = load_settings(Path(config) if config else find_config(targets))
@@ -233,7 +257,7 @@ def check(
             "select": _split(select) or None, "ignore": _split(ignore) or None,
             "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
             "probe": probe, "device": device, "batch-size": batch_size, "seed": seed, "baseline": baseline,
-            "probe-budget": probe_budget,
+            "probe-budget": probe_budget, "timeout": timeout,
         }  # fmt: skip
         settings.override(flags)
     except ConfigError as exc:
@@ -254,6 +278,8 @@ def check(
     from .probe_progress import progress_mode
 
     options.progress = progress_mode(fmt.value, output)
+    options.jobs, options.fresh_torch = jobs, fresh_torch
+    options.debug = debug or bool(os.environ.get("NETLINT_DEBUG"))
     from .engine import check_targets
     from .messages import warnings_as_notes
     from .report import render
@@ -280,6 +306,9 @@ def check(
             _fail(f"cannot write --output {output}: {exc.strerror}")
     else:
         render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
+    if report.interrupted:
+        typer.echo("netlint: interrupted; the report above shows what finished.", err=True)
+        raise typer.Exit(130)
     code = report.exit_code()
     raise typer.Exit(0 if (exit_zero or write_baseline) and code == 1 else code)
 
@@ -397,6 +426,7 @@ def _options(settings, input_shape, input_file, allow_no_model):
             for m in settings.models
             if m.weights
         },
+        timeout=settings.timeout,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ class Options:
     device: str = "auto"
     batch_size: int | None = None  # None: default_batch_size() of the input
     seed: int = 0
+    isolate: bool = True  # user code runs in one worker process per target (netlint.worker)
+    jobs: int | None = None  # workers at a time; None: one per CPU core
+    timeout: float | None = 120.0  # seconds per target for import, build, analysis and probe
+    debug: bool = False  # print the traceback of unexpected exceptions to stderr
+    fresh_torch: bool | None = None  # whether this process ran no torch operation yet (None: guess)
+    losses: frozenset[str] = frozenset()  # loss names the checked files use (NL013), filled by check_targets
 
 
 @dataclass
@@ -54,6 +61,7 @@ class ModelReport:
     probe: Any = None  # ProbeResult
     probe_error: NetlintError | None = None
     probe_note: str | None = None  # why the probe did not run ("not needed (...)", "skipped: ...", "failed: ...")
+    layer_sites: list = field(default_factory=list)  # ((file, line), fix.SiteLayer) pairs, for --fix
 
     def to_dict(self, timings: bool = False) -> dict[str, Any]:
         return {
@@ -82,6 +90,7 @@ class Report:
     baselined: int = 0  # findings hidden because the baseline (--baseline) records them
     rules: list[Rule] = field(default_factory=list)  # the rules that ran (reporters list them)
     fail_on: Severity = Severity.WARNING
+    interrupted: bool = False  # Ctrl-C: some targets were not checked
 
     @property
     def findings(self) -> list[Finding]:
@@ -126,57 +135,238 @@ def selected_rules(
 
 
 def check_targets(targets: Sequence[str], options: Options | None = None) -> Report:
-    """Check every model of every target; bad input becomes an error entry, not an exception."""
-    from .load import resolve
+    """Check every model of every target; bad input becomes an error entry, not an exception.
+
+    With ``options.isolate`` (the default) user code runs only in worker processes, one per
+    target (``netlint.worker``); the report is assembled here in target order, so its bytes do
+    not depend on ``options.jobs``.
+    """
     from .losses import losses_in_sight, target_files
 
     options = options or Options()
+    # NL013: the losses the checked files use, read from their syntax trees here, once, for every worker.
+    options = dataclasses.replace(options, losses=options.losses | losses_in_sight(target_files(targets)))
     rules = selected_rules(options.select, options.ignore, options.extend_select)
     report = Report(rules=rules, fail_on=options.fail_on)
-    losses = losses_in_sight(target_files(targets))  # NL013: the losses the checked files use
+    if options.isolate:
+        results = _isolated(targets, options, rules, report)
+    else:
+        results = [check_target(t, options, rules) for t in targets]
     whole_files: set[str] = set()  # files all of whose models were checked: their suppressions are judged
-    for target in targets:
-        try:
-            loaded = resolve(target, strict=options.strict)
-        except NetlintError as exc:
-            report.errors.append(exc)
-            report.files += target.endswith(".py")
-            continue
-        report.files += loaded.files
-        report.notes.extend(n for n in loaded.notes if n not in report.notes)  # a note once per file
-        report.errors.extend(loaded.errors)
-        whole_files.update(loaded.whole_files)
-        for spec in loaded.models:
-            try:
-                model_report = check_spec(spec, options, rules, losses)
-                report.models.append(model_report)
-                if model_report.probe_error is not None:
-                    report.errors.append(model_report.probe_error)
-            except NetlintError as exc:
-                report.errors.append(exc)
-            except Exception as exc:  # a bug in netlint: report it, check the other models
-                if os.environ.get("NETLINT_DEBUG"):
-                    raise
-                message = f"netlint failed on this model (internal error): {describe_exception(exc)}."
-                hint = "Please report it; set NETLINT_DEBUG=1 for the traceback."
-                report.errors.append(NetlintError(spec.name, message, hint))
+    for result in results:
+        report.files += result.files
+        report.notes.extend(n for n in result.notes if n not in report.notes)  # a note once per file
+        report.errors.extend(result.errors)
+        report.models.extend(result.models)
+        whole_files.update(result.whole_files)
     from .policy import apply_policy
 
     apply_policy(report, options, whole_files)
     return report
 
 
-def check_spec(spec, options: Options, rules: Sequence[Rule], losses: frozenset[str] = frozenset()) -> ModelReport:
-    """One model's report; ``losses`` are the loss names the checked target files use (NL013)."""
+@dataclass
+class TargetResult:
+    """What one target yielded, as plain data: a worker sends it to the parent."""
+
+    models: list[ModelReport] = field(default_factory=list)
+    errors: list[NetlintError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: int = 0
+    whole_files: list[str] = field(default_factory=list)
+
+
+def check_target(target: str, options: Options, rules: Sequence[Rule], strict: bool | None = None) -> TargetResult:
+    """Load and check one target; whatever goes wrong becomes this target's error.
+
+    Warnings raised meanwhile (by torch or the user's code, in the process that runs it) become notes.
+    """
+    from .messages import warnings_as_notes
+
+    notes: list[str] = []
+    with warnings_as_notes(notes):
+        out = _check_target(target, options, rules, strict)
+    out.notes.extend(n for n in notes if n not in out.notes)
+    return out
+
+
+def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: bool | None) -> TargetResult:
+    from .load import resolve
+    from .worker import phase
+
+    strict = options.strict if strict is None else strict
+    out = TargetResult()
+    phase("importing", target)
+    try:
+        loaded = resolve(target, strict=strict)
+    except NetlintError as exc:
+        out.errors.append(exc)
+        out.files += target.endswith(".py")
+        return out
+    except (Exception, SystemExit) as exc:
+        out.errors.append(unexpected_error(display_target(target), exc, options))
+        out.files += target.endswith(".py")
+        return out
+    out.files += loaded.files
+    out.notes.extend(loaded.notes)
+    out.errors.extend(loaded.errors)
+    out.whole_files.extend(loaded.whole_files)
+    for spec in loaded.models:
+        try:
+            model_report = check_spec(spec, options, rules)
+            out.models.append(model_report)
+            if model_report.probe_error is not None:
+                out.errors.append(model_report.probe_error)
+        except NetlintError as exc:
+            out.errors.append(exc)
+        except (Exception, SystemExit) as exc:  # user code or a bug in netlint: check the other models
+            out.errors.append(unexpected_error(spec.name, exc, options))
+    return out
+
+
+def unexpected_error(target: str, exc: BaseException, options: Options | None = None) -> NetlintError:
+    """One paragraph for an exception nobody expected: what ran, where in the user's code, what to do."""
+    import sys
+    import traceback
+
+    from .worker import where_of_exception
+
+    if (options is not None and options.debug) or os.environ.get("NETLINT_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    where = where_of_exception(exc)
+    at = f" (at {where.line})" if where.line else ""
+    name = f" `{where.name}`" if where.name else ""
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        what = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+        return NetlintError(
+            target,
+            f"user code raised {what} while {where.phase}{name}{at}.",
+            "netlint imports model files and runs their constructors and forward passes: guard script code "
+            "with if __name__ == '__main__': (sys.argv is [FILE] for user code, so argparse gets its defaults).",
+        )
+    return NetlintError(
+        target,
+        f"netlint failed while {where.phase}{name}: {describe_exception(exc)}.",
+        "This is a bug in netlint or an unusual construct in the model; run with --debug for the traceback "
+        "and please report it.",
+    )
+
+
+def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], report: Report) -> list[TargetResult]:
+    """Targets that need no user code are settled here; every other one gets its own worker."""
+    from . import worker
+
+    fresh = "torch" not in sys.modules if options.fresh_torch is None else options.fresh_torch
+    slots: list[TargetResult | None] = []
+    units: list[tuple[int, worker.Unit]] = []
+    for target in targets:
+        for unit in _units(target, options):
+            settled = _without_user_code(unit, options, rules)
+            slots.append(settled)
+            if settled is None:
+                units.append((len(slots) - 1, unit))
+    if units:
+        if worker.start_method() == "fork":
+            worker.prepare_parent()
+        cores = os.cpu_count() or 1
+        jobs = min(options.jobs or cores, len(units))
+        # A parent that ran torch operations before forking has a thread pool that a forked child
+        # cannot use: such children compute with one thread. Otherwise the cores are shared among the
+        # targets, never among the jobs: float sums depend on the thread count, and the report's bytes
+        # must not depend on --jobs.
+        threads = 1 if not fresh else max(1, cores // min(len(units), cores))
+
+        def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "") -> TargetResult:
+            if what.startswith("did not finish"):
+                hint = (
+                    "Look for an endless loop or a very large input there; raise the limit with --timeout "
+                    f"(or [tool.netlint] timeout), now {options.timeout:g} s."
+                )
+            else:
+                hint = "Other targets are not affected; --debug shows more of what happened."
+            message = f"{what} {where.describe()}" + (f": {why}" if why else "") + "."
+            return TargetResult(errors=[NetlintError(display_target(unit.target), message, hint)],
+                                files=unit.target.endswith(".py"))  # fmt: skip
+
+        run = worker.run_units(
+            [u for _, u in units], options, rules, jobs=jobs, timeout=options.timeout, threads=threads, error=error
+        )
+        for (slot, unit), result in zip(units, run.results):
+            if result is None:
+                result = TargetResult(
+                    errors=[NetlintError(display_target(unit.target), "not checked: interrupted (Ctrl-C).")],
+                    files=unit.target.endswith(".py"),
+                )
+            slots[slot] = result
+        report.interrupted = run.interrupted
+    return [s for s in slots if s is not None]
+
+
+def _units(target: str, options: Options):
+    """A directory becomes one unit per file, so that same-named modules of two folders never meet
+    in one process (unless it holds only plain files); a file or a package target is one unit."""
+    from .load import package_root, python_files
+    from .worker import Unit
+
+    path, is_module = _target_path(target)
+    if is_module:
+        return [Unit(target, options.strict)]
+    if os.path.isdir(path):
+        root = os.path.abspath(path)
+        whole = Unit(target, options.strict, (root,))
+        if _without_user_code(whole, options, ()) is not None:
+            return [whole]  # a folder of plain files: settled at once, by the loader's own rules
+        return [Unit(f, False, (root, package_root(f)[0])) for f in python_files(path)]
+    folder = os.path.dirname(os.path.abspath(path))
+    return [Unit(target, options.strict, (folder, package_root(path)[0]))]
+
+
+def display_target(target: str) -> str:
+    """A target as reports name it: a file part relative to the working directory."""
+    from .source import relpath
+
+    path, is_module = _target_path(target)
+    if is_module:
+        return target
+    return (relpath(path) or path) + target[len(path) :]
+
+
+def _target_path(target: str) -> tuple[str, bool]:
+    """The path part of a target, and whether it names an importable module (``pkg.mod:name``)."""
+    path, _, name = target.rpartition(":") if ":" in target else (target, "", "")
+    if not name or os.path.exists(target):
+        return target, False
+    return path, not path.endswith(".py") and not os.path.exists(path)
+
+
+def _without_user_code(unit, options: Options, rules) -> TargetResult | None:
+    """The unit's result if it can be had without importing user code (a plain file), else None."""
+    from .load import ImportForbidden, user_imports_forbidden
+
+    if _target_path(unit.target)[1]:
+        return None
+    try:
+        with user_imports_forbidden():
+            return check_target(unit.target, options, rules, strict=unit.strict)
+    except ImportForbidden:
+        return None
+
+
+def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
+    """One model's report (in the worker): graph, rules, and the probe when it is needed."""
+    from .fix import graph_layer_sites
     from .load import user_code
     from .losses import losses_in_sight
     from .source import relpath
     from .state import preserved_rng
+    from .worker import phase
 
     start = time.perf_counter()
+    phase("tracing", spec.name)
     with preserved_rng(seed=0), user_code():
         graph, used = _graph(spec, options)
-    graph.context["losses"] = tuple(sorted(losses | losses_in_sight([spec.file or _class_file(spec.instance)])))
+    graph.context["losses"] = tuple(sorted(options.losses | losses_in_sight([spec.file or _class_file(spec.instance)])))
+    phase("analysing", spec.name)
     findings = [dataclasses.replace(f, model=spec.name, file=relpath(f.file)) for f in run_rules(graph, rules)]
     report = ModelReport(
         name=spec.name,
@@ -189,6 +379,7 @@ def check_spec(spec, options: Options, rules: Sequence[Rule], losses: frozenset[
         findings=findings,
         seconds=0.0,
         graph=graph,
+        layer_sites=graph_layer_sites(spec.name, graph),
     )
     state = _checkpoint(spec, options)
     if options.probe is not False:
@@ -250,6 +441,9 @@ def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Op
     except ProbeError as exc:  # a bad --device is bad input, whoever asked for the probe
         report.probe_error = NetlintError(spec.name, f"the probe failed: {exc}.", "Use --device cpu or auto.")
         return
+    from .worker import phase
+
+    phase("probing", spec.name)
     try:
         report.probe = _probe(spec, used, graph, options, device, state)
     except ProbeSkipped as exc:

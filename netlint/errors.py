@@ -14,6 +14,9 @@ class NetlintError(Exception):
         self.hint = hint
         super().__init__(self.text)
 
+    def __reduce__(self):  # workers send errors to the parent pickled
+        return (type(self), (self.target, self.message, self.hint))
+
     @property
     def text(self) -> str:
         return f"{self.target}: {self.message}" + (f" {self.hint}" if self.hint else "")

@@ -31,6 +31,7 @@ from .source import is_user_file
 
 if TYPE_CHECKING:
     from .engine import Report
+    from .graph.ir import Graph
 
 # Position of ``bias`` among the positional parameters of each layer's constructor.
 _BIAS_POSITION = {"Linear": 2, "Bilinear": 3, "LazyLinear": 1}
@@ -53,25 +54,34 @@ class SiteLayer:
     constructor: bool  # created by a constructor call at this line (False: a functional call there)
 
 
-def layer_sites(report: Report) -> dict[tuple[str, int], list[SiteLayer]]:
-    """(absolute file, line) -> the conv/linear layers created there. The only place that reads the graph."""
+def graph_layer_sites(model: str, graph: Graph) -> list[tuple[tuple[str, int], SiteLayer]]:
+    """((absolute file, line), layer) for every conv/linear layer created in the user's own line.
+
+    The only place that reads the graph: it runs where the graph is (the worker), so that the parent
+    plans fixes from plain data (``ModelReport.layer_sites``).
+    """
     from .graph.ir import Op
 
+    out: list[tuple[tuple[str, int], SiteLayer]] = []
+    params = {n.target for n in graph.nodes if n.op == Op.PARAM}
+    for node in graph.nodes:
+        if node.op not in (Op.CONV, Op.LINEAR) or not node.file or not node.line or node.origin is not None:
+            continue
+        if node.kind == "module":
+            torch_class = node.target.startswith("torch.nn.") and node.type_name in _FIXABLE
+            entry = SiteLayer(model, node.module, node.type_name, torch_class, True)
+        else:  # a layer whose own forward calls the conv (a subclass traced through), or F.conv2d in forward
+            own = bool(node.module) and f"{node.module}.weight" in params
+            entry = SiteLayer(model, node.module, node.type_name, False, own)
+        out.append(((os.path.abspath(node.file), node.line), entry))
+    return out
+
+
+def layer_sites(report: Report) -> dict[tuple[str, int], list[SiteLayer]]:
+    """(absolute file, line) -> the conv/linear layers created there, over every model of the report."""
     sites: dict[tuple[str, int], list[SiteLayer]] = defaultdict(list)
     for model in report.models:
-        if model.graph is None:
-            continue
-        params = {n.target for n in model.graph.nodes if n.op == Op.PARAM}
-        for node in model.graph.nodes:
-            if node.op not in (Op.CONV, Op.LINEAR) or not node.file or not node.line or node.origin is not None:
-                continue
-            if node.kind == "module":
-                torch_class = node.target.startswith("torch.nn.") and node.type_name in _FIXABLE
-                entry = SiteLayer(model.name, node.module, node.type_name, torch_class, True)
-            else:  # a layer whose own forward calls the conv (a subclass traced through), or F.conv2d in forward
-                own = bool(node.module) and f"{node.module}.weight" in params
-                entry = SiteLayer(model.name, node.module, node.type_name, False, own)
-            site = (os.path.abspath(node.file), node.line)
+        for site, entry in model.layer_sites:
             if entry not in sites[site]:
                 sites[site].append(entry)
     return sites

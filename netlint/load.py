@@ -444,8 +444,42 @@ def user_code() -> Iterator[None]:
         yield
 
 
+class ImportForbidden(BaseException):
+    """Raised by ``import_file`` in the parent process, where user code must never run: the target
+    goes to a worker instead. A BaseException, so that no ``except Exception`` swallows it."""
+
+
+_imports_forbidden = False
+
+
+@contextlib.contextmanager
+def user_imports_forbidden() -> Iterator[None]:
+    global _imports_forbidden
+    previous, _imports_forbidden = _imports_forbidden, True
+    try:
+        yield
+    finally:
+        _imports_forbidden = previous
+
+
+@contextlib.contextmanager
+def _as_script(path: str) -> Iterator[None]:
+    """While a file is imported: ``sys.argv`` is ``[file]`` and no bytecode lands in the user's tree.
+
+    (A worker sets both for its whole life; this covers the in-process path too.)
+    """
+    argv, bytecode = sys.argv, sys.dont_write_bytecode
+    sys.argv, sys.dont_write_bytecode = [path], True
+    try:
+        yield
+    finally:
+        sys.argv, sys.dont_write_bytecode = argv, bytecode
+
+
 def import_file(path: str, sites: CreationSites) -> ModuleType:
     """Import a file as a module (never as ``__main__``), with its package root on sys.path."""
+    if _imports_forbidden:
+        raise ImportForbidden(path)
     path = os.path.abspath(path)
     root, name = package_root(path)
     if root not in sys.path:
@@ -455,7 +489,7 @@ def import_file(path: str, sites: CreationSites) -> ModuleType:
         return existing
     display = relpath(path)
     try:
-        with sites.recording(), user_code():
+        with sites.recording(), user_code(), _as_script(path):
             if "." in name and existing is None:
                 return importlib.import_module(name)
             if existing is not None:  # another file already took this name

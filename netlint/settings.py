@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 KEYS = (
     "select", "ignore", "extend-select", "fail-on", "severity", "per-file-ignores", "per-module-ignores",
-    "models", "probe", "device", "batch-size", "seed", "probe-budget", "baseline",
+    "models", "probe", "device", "batch-size", "seed", "probe-budget", "baseline", "timeout",
 )  # fmt: skip
 MODEL_KEYS = ("target", "input-shape", "weights")
 
@@ -56,6 +56,7 @@ class Settings:
     seed: int = 0
     probe_budget: float = 10.0  # seconds; 0: no time or memory limit
     baseline: str | None = None  # a baseline file, relative to the configuration's folder
+    timeout: float = 120.0  # seconds per target (import, build, analysis and probe together)
     file: Path | None = None  # the configuration file, if any
     origin: dict[str, str] = field(default_factory=dict)  # key -> "default" | file | "--flag"
 
@@ -245,6 +246,10 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         if not isinstance(value, str) or not value:
             raise fail('a file name such as ".netlint-baseline.json"')
         settings.baseline = value
+    elif key == "timeout":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise fail("a number of seconds greater than 0")
+        settings.timeout = float(value)
     elif key in ("batch-size", "seed"):
         if not isinstance(value, int) or isinstance(value, bool) or value < (2 if key == "batch-size" else 0):
             raise fail("an integer" + (" of at least 2" if key == "batch-size" else " of at least 0"))

@@ -1,0 +1,420 @@
+"""One worker process per target: user code never runs in netlint's own process.
+
+The parent (``engine.check_targets``) settles from syntax trees alone every target that needs no
+user code. Only for the others does it import torch (once), then it forks one worker per target:
+copy-on-write, so no worker imports torch again. A worker imports, builds, analyses and probes its
+target and sends back plain data (a ``TargetResult``: findings, analysis notes, probe numbers,
+errors), never the model or its graph. Whatever user code does there (``sys.exit``, ``os._exit``,
+a segfault, an endless loop, threads left running, writes into the checked folders) ends only
+that worker and becomes that target's error. Where ``fork`` is unavailable, workers are spawned.
+
+This module imports neither torch nor user code: the parent stays torch-free for plain files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GRACE = 1.0  # seconds a timed-out worker gets to say where it was before it is killed
+_STATE_SIZE = 4096
+
+# Netlint functions that tell what a worker was doing when user code hung or failed inside them,
+# innermost first: (function name, phase).
+_PHASES = {
+    "import_file": "importing",
+    "_from_module": "importing",
+    "build_meta": "building",
+    "real": "building",
+    "build_graph": "tracing",
+    "run_rules": "analysing",
+    "_probe": "probing",
+    "measure": "probing",
+}
+
+_state: Any = None  # the worker's shared status buffer (None in the parent or in-process)
+_phase: dict[str, str] = {"phase": "checking", "name": ""}
+
+
+@dataclass
+class Unit:
+    """One target as the parent hands it to a worker."""
+
+    target: str
+    strict: bool = True
+    roots: tuple[str, ...] = ()  # folders user code may not write into
+
+
+@dataclass
+class Where:
+    """What a worker was doing: the phase, the model (or file) and the user's line, if known."""
+
+    phase: str = "checking"
+    name: str = ""
+    line: str = ""  # "file.py:12", the deepest user frame
+
+    def describe(self) -> str:
+        name = f" `{self.name}`" if self.name else ""
+        return f"while {self.phase}{name}" + (f" (last user line reached: {self.line})" if self.line else "")
+
+
+# -- inside a worker (and in-process) ---------------------------------------------------------
+
+
+def phase(name: str, model: str = "") -> None:
+    """Record what the check is doing now (the parent reads it when the worker hangs or dies)."""
+    _phase["phase"], _phase["name"] = name, model
+    if _state is not None:
+        _write_state(dict(_phase))
+
+
+def current() -> Where:
+    return Where(_phase["phase"], _phase["name"])
+
+
+def _write_state(data: dict[str, str]) -> None:
+    raw = json.dumps(data).encode("utf-8", "replace")[: _STATE_SIZE - 1]
+    _state.value = raw
+
+
+def where_in(frames: Sequence[Any], default: Where | None = None) -> Where:
+    """The phase, model and deepest user line of a stack (frames outermost first)."""
+    from .source import is_user_file, relpath
+
+    found = Where(**vars(default)) if default else current()
+    phase_found = line_found = False
+    for frame in reversed(frames):  # innermost first
+        code = frame.f_code
+        if not line_found and code.co_filename and is_user_file(code.co_filename):
+            found.line, line_found = f"{relpath(code.co_filename)}:{frame.f_lineno}", True
+        if not phase_found and code.co_name in _PHASES and _is_netlint(code.co_filename):
+            found.phase, phase_found = _PHASES[code.co_name], True
+            spec = frame.f_locals.get("spec")
+            path = frame.f_locals.get("path")
+            if getattr(spec, "name", None):
+                found.name = spec.name
+            elif found.phase == "importing" and isinstance(path, str):
+                found.name = relpath(path) or path
+        if phase_found and line_found:
+            break
+    return found
+
+
+def where_of_exception(exc: BaseException) -> Where:
+    """Where an exception was raised: its traceback's frames."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return where_in(frames)
+
+
+def _is_netlint(filename: str) -> bool:
+    return filename.startswith(os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+
+def _stack(frame) -> list[Any]:
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames[::-1]
+
+
+def _on_timeout(signum, frame) -> None:
+    """SIGUSR1 from the parent: the time is up. Say where we are, then end at once."""
+    with contextlib.suppress(BaseException):
+        where = where_in(_stack(frame))
+        _write_state({"phase": where.phase, "name": where.name, "line": where.line})
+    os._exit(124)
+
+
+def _refuse_writes(roots: Sequence[str]) -> None:
+    """An audit hook: user code may read the checked folders, never write into them.
+
+    Hidden folders (``.cache``) and the temporary folder stay writable: libraries keep caches there.
+    """
+    import errno
+    import tempfile
+
+    protected = tuple(os.path.join(os.path.abspath(r), "") for r in roots)
+    temporary = os.path.join(os.path.abspath(tempfile.gettempdir()), "")
+    writing = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+    events = {"os.mkdir", "os.remove", "os.rmdir", "os.rename", "os.truncate", "os.symlink", "os.link",
+              "os.chmod", "os.chown", "os.utime", "shutil.rmtree"}  # fmt: skip
+
+    def check(path: Any) -> None:
+        if isinstance(path, int) or path is None:
+            return
+        try:
+            absolute = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return
+        inside = next((r for r in protected if (absolute + os.sep).startswith(r)), None)
+        if inside is None or absolute.startswith("/dev/"):
+            return
+        if temporary.startswith(inside) and absolute.startswith(temporary):
+            return  # checking a file right in /tmp: the temporary folder stays usable
+        relative = os.path.relpath(absolute, inside)
+        if any(part.startswith(".") for part in relative.split(os.sep) if part not in (".", "..")):
+            return
+        raise PermissionError(errno.EACCES, "netlint does not let user code write into the checked folders", absolute)
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open":
+            path, mode, flags = args
+            if (mode is not None and any(c in mode for c in "wax+")) or (mode is None and flags & writing):
+                check(path)
+        elif event in events:
+            check(args[0])
+            if event in ("os.rename", "os.symlink", "os.link"):
+                check(args[1])
+
+    sys.addaudithook(hook)
+
+
+def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
+    """The worker's whole life: isolate, check one target, send the result, ``os._exit``."""
+    global _state
+    _state = state
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # its own process group: the parent can end it with everything it started
+    _die_with_parent()
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)  # input() gets EOF instead of waiting forever
+        os.dup2(2, 1)  # stdout carries the report: whatever user code writes goes to stderr
+    if not options.debug:
+        import faulthandler
+
+        faulthandler.disable()  # a test runner's handler would print the crash: the report names it
+    signal.signal(signal.SIGUSR1, _on_timeout)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    path = unit.target.rpartition(":")[0] if ":" in unit.target and not os.path.exists(unit.target) else unit.target
+    sys.argv = [path]  # scripts that parse arguments get their defaults, never netlint's
+    sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
+    _refuse_writes(unit.roots)
+    if threads:
+        with contextlib.suppress(Exception):
+            import torch
+
+            torch.set_num_threads(threads)
+    from .engine import TargetResult, check_target, display_target, unexpected_error
+
+    try:
+        result = check_target(unit.target, options, rules, strict=unit.strict)
+    except BaseException as exc:  # a backstop: check_target reports what it can itself
+        result = TargetResult(errors=[unexpected_error(display_target(unit.target), exc, options)])
+    left = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
+    if left:
+        result.notes.append(
+            f"{display_target(unit.target)}: user code left {len(left)} thread(s) running ({', '.join(sorted(left)[:5])}); "
+            "netlint ended them with its worker process."
+        )
+    for model in result.models:
+        model.graph = None  # the graph stays here: the parent gets what the reporters and --fix need
+    try:
+        conn.send(result)
+    except Exception as exc:  # e.g. something that does not pickle: still a result, not a silence
+        conn.send(
+            TargetResult(errors=[unexpected_error(display_target(unit.target), exc, options)], files=result.files)
+        )
+    conn.close()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(0)  # leftover threads, atexit handlers and finalizers of user code never run
+
+
+def _die_with_parent() -> None:
+    """On Linux, the kernel kills the worker when the parent dies (a killed netlint leaves nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# -- in the parent ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    index: int
+    unit: Unit
+    process: Any
+    conn: Any
+    state: Any
+    deadline: float | None
+    signalled: bool = False
+
+
+@dataclass
+class RunResult:
+    results: list[Any] = field(default_factory=list)  # a TargetResult per unit, None if interrupted
+    interrupted: bool = False
+
+
+def start_method() -> str:
+    """``fork`` where it is safe (Linux), else ``spawn``."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return "fork" if "fork" in methods and sys.platform.startswith("linux") else "spawn"
+
+
+def prepare_parent() -> None:
+    """Import once, in the parent, what every worker needs, so forked workers share it.
+
+    Also runs one operation on a meta tensor: torch imports much of itself lazily on the first one
+    (``torch._dynamo``); done here, no worker pays for it again. Meta tensors compute nothing, so
+    no thread pool starts (a forked child could not use one).
+    """
+    import torch
+
+    from . import load  # noqa: F401
+    from .graph import build  # noqa: F401
+
+    with contextlib.suppress(Exception), torch.device("meta"):
+        torch.nn.functional.relu(torch.empty(1, 1))
+
+
+def run_units(
+    units: Sequence[Unit], options, rules, *, jobs: int, timeout: float | None, threads: int,
+    error: Callable[..., Any],
+) -> RunResult:  # fmt: skip
+    """Run each unit in its own worker, ``jobs`` at a time; results in unit order.
+
+    ``error(unit, what, where, why="")`` makes the result of a worker that timed out or died.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    method = start_method()
+    ctx = multiprocessing.get_context(method)
+    out = RunResult(results=[None] * len(units))
+    pending = deque(range(len(units)))
+    running: dict[int, _Running] = {}
+
+    def start(index: int) -> None:
+        unit = units[index]
+        receive, send = ctx.Pipe(duplex=False)
+        state = ctx.RawArray("c", _STATE_SIZE)
+        process = ctx.Process(
+            target=_worker, args=(unit, options, rules, send, state, threads), name=f"netlint-worker-{index}",
+            daemon=True,
+        )  # fmt: skip
+        gc.freeze()  # the workers' garbage collector leaves the parent's objects alone: fewer copied pages
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (Python 3.12+): see above
+                process.start()
+        finally:
+            gc.unfreeze()
+        send.close()  # the worker holds the only write end: its death is EOF
+        deadline = time.monotonic() + timeout if timeout else None
+        running[index] = _Running(index, unit, process, receive, state, deadline)
+
+    def finish(run: _Running, result: Any) -> None:
+        out.results[run.index] = result
+        del running[run.index]
+        run.process.join(0.5)
+        if run.process.is_alive():
+            _kill(run.process)
+        run.conn.close()
+
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                start(pending.popleft())
+            now = time.monotonic()
+            deadlines = [r.deadline for r in running.values() if r.deadline is not None]
+            wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+            ready = set(wait([*(r.conn for r in running.values()), *(r.process.sentinel for r in running.values())],
+                             wait_for))  # fmt: skip
+            now = time.monotonic()
+            for run in list(running.values()):
+                if run.conn in ready or (run.process.sentinel in ready and run.conn.poll()):
+                    try:
+                        finish(run, run.conn.recv())
+                        continue
+                    except (EOFError, OSError):
+                        pass
+                    except Exception as exc:  # a result that does not unpickle
+                        finish(run, error(run.unit, "its result could not be read", _read_state(run), str(exc)))
+                        continue
+                if run.process.sentinel in ready or run.conn in ready:  # ended without a result
+                    run.process.join(0.5)
+                    if run.signalled:
+                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
+                    else:
+                        what, why = _death(run.process.exitcode)
+                        finish(run, error(run.unit, what, _read_state(run), why))
+                elif run.deadline is not None and now >= run.deadline:
+                    if not run.signalled:  # ask where it is; it answers and exits
+                        run.signalled = True
+                        run.deadline = now + GRACE
+                        with contextlib.suppress(OSError):
+                            os.kill(run.process.pid, signal.SIGUSR1)
+                    else:  # stuck outside Python: no answer
+                        _kill(run.process)
+                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
+    except KeyboardInterrupt:
+        out.interrupted = True
+        for run in list(running.values()):
+            _kill(run.process)
+        for run in list(running.values()):
+            run.process.join(1.0)
+            run.conn.close()
+        running.clear()
+    return out
+
+
+def _kill(process) -> None:
+    """SIGKILL the worker's process group (what it started goes too), or the worker alone."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGKILL)
+    process.join(5.0)
+
+
+def _read_state(run: _Running) -> Where:
+    try:
+        data = json.loads(run.state.value.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        data = {}
+    return Where(data.get("phase", "checking"), data.get("name", ""), data.get("line", ""))
+
+
+def _death(exitcode: int | None) -> tuple[str, str]:
+    """How a worker that sent nothing ended: what happened, and the likely cause."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = {
+            "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
+            "SIGBUS": "a crash in native code",
+            "SIGABRT": "native code aborted",
+            "SIGKILL": "killed from outside, most often by the out-of-memory killer",
+        }.get(name, "")
+        return f"its worker process was killed by {name}", why
+    return (
+        f"its worker process exited with status {exitcode} before sending a result",
+        "user code ended the process (os._exit)",
+    )
