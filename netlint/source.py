@@ -268,8 +268,8 @@ def _class_site(cls: type) -> Site | None:
 @functools.lru_cache(maxsize=256)
 def _parse(file: str) -> ast.Module | None:
     try:
-        with open(file, encoding="utf-8") as fh:
-            return ast.parse(fh.read(), file)
+        with open(file, "rb") as fh:
+            return ast.parse(fh.read(), file)  # bytes: Python honours a PEP 263 coding declaration
     except (OSError, SyntaxError, ValueError):
         return None
 

@@ -98,7 +98,8 @@ AGREEMENT_TARGETS = [*sorted(RULE_EXAMPLES.glob("*.py")), EXAMPLES]
 @pytest.mark.parametrize("target", AGREEMENT_TARGETS, ids=lambda p: p.name)
 def test_static_and_dynamic_agree_on_the_rule_examples(target):
     """One item per file, so that parallel test workers share the probes."""
-    report = check_targets([str(target)], Options(probe=True, device="cpu", probe_budget=0))
+    # In this process (isolate=False): the agreement reads each model's graph, which workers keep.
+    report = check_targets([str(target)], Options(probe=True, device="cpu", probe_budget=0, isolate=False))
     assert not report.errors, [e.text for e in report.errors]
     _agreement(report)
     if target.name == "nl001_bad.py":
