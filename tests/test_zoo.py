@@ -167,3 +167,14 @@ def test_stride_skips_input_on_projection_shortcuts(name):
     found = {(f.code, f.module) for f in report.models[0].findings}
     assert found == strided_pointwise_convs(name)
     assert bool(found) == name.startswith(("res", "regnet"))
+
+
+def test_kernel_sees_padding_on_cifar_sized_resnet():
+    """ResNet-50 at 32x32: the stem (stride 2) and max-pool leave 8x8, layers 2-4 halve it to 1x1. layer4.0's
+    stride-2 3x3 conv sees a 2x2 map (its first row and column of taps only see padding: 5 of 9), layer4.1 and
+    layer4.2's 3x3 convs a 1x1 map (8 of 9); every earlier map is at least 4x4, where every tap sees data."""
+    import torch
+
+    report = netlint.check(tvm.resnet50(num_classes=10), torch.randn(8, 3, 32, 32), select=["NL014"])
+    found = {f.module: f.data["wasted_positions"] for f in report.models[0].findings}
+    assert found == {"layer4.0.conv2": 5, "layer4.1.conv2": 8, "layer4.2.conv2": 8}
