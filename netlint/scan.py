@@ -291,6 +291,8 @@ class Project:
         path = os.path.abspath(path)
         if source is None and path in self._files:
             return self._files[path]
+        if path in self._files:  # new text for a file read before: what was decided about it may change
+            self._memo.clear()
         try:
             text = read_source(path) if source is None else source
             tree = ast.parse(text, path)
