@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import NetlintError, describe_exception
 from .scan import FileScan, Project
+from .scan_known import TORCH_PACKAGES
 from .source import CreationSites, relpath
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
@@ -547,14 +548,15 @@ def required_params(fn: Any) -> list[str]:
 
 
 def _not_a_model(obj: Any) -> str | None:
-    """Why a module-level module is not a model: a parameter-free torch.nn layer (``criterion =
-    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container) or a module without forward."""
+    """Why a module-level module is not a model: a parameter-free library layer (``criterion =
+    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container, a transform) or one without forward."""
     cls = type(obj)
     if not has_forward(cls):
         return f"a {cls.__name__} (no forward)"
-    library = cls.__module__.split(".")[:2] == ["torch", "nn"]
-    if library and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
-        return f"a parameter-free torch.nn.{cls.__name__}, not a model"
+    package = cls.__module__.split(".")
+    if package[0] in TORCH_PACKAGES and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
+        where = "torch.nn" if package[:2] == ["torch", "nn"] else cls.__module__
+        return f"a parameter-free {where}.{cls.__name__}, not a model"
     return None
 
 
