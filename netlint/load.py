@@ -251,12 +251,15 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     # A class that appears inside another model of this file is a building block, not a model: decided
     # before a construction failure is reported (a block may not build alone).
     inner: set[type] = set()
+    parts: set[int] = set()  # module-level instances inside another one (backbone = ...; model = Net(backbone))
     for spec in specs:
         model = spec.instance if spec.instance is not None else spec.meta()
-        inner.update(type(m) for m in itertools.islice(model.modules(), 1, None))
+        for module_ in itertools.islice(model.modules(), 1, None):
+            inner.add(type(module_))
+            parts.add(id(module_))
         if spec.instance is not None:
             inner.add(type(spec.instance))
-    models = [s for s in specs if s.instance is not None or s.factory not in inner]
+    models = [s for s in specs if (id(s.instance) not in parts if s.instance is not None else s.factory not in inner)]
     errors = [exc for cls, exc in failures if cls not in inner]
     if not models and not errors:
         if needs_args:
