@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import NetlintError, describe_exception
 from .scan import FileScan, Project
+from .scan_known import TORCH_PACKAGES
 from .source import CreationSites, relpath
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
@@ -250,12 +251,15 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     # A class that appears inside another model of this file is a building block, not a model: decided
     # before a construction failure is reported (a block may not build alone).
     inner: set[type] = set()
+    parts: set[int] = set()  # module-level instances inside another one (backbone = ...; model = Net(backbone))
     for spec in specs:
         model = spec.instance if spec.instance is not None else spec.meta()
-        inner.update(type(m) for m in itertools.islice(model.modules(), 1, None))
+        for module_ in itertools.islice(model.modules(), 1, None):
+            inner.add(type(module_))
+            parts.add(id(module_))
         if spec.instance is not None:
             inner.add(type(spec.instance))
-    models = [s for s in specs if s.instance is not None or s.factory not in inner]
+    models = [s for s in specs if (id(s.instance) not in parts if s.instance is not None else s.factory not in inner)]
     errors = [exc for cls, exc in failures if cls not in inner]
     if not models and not errors:
         if needs_args:
@@ -581,14 +585,15 @@ def required_params(fn: Any) -> list[str]:
 
 
 def _not_a_model(obj: Any) -> str | None:
-    """Why a module-level module is not a model: a parameter-free torch.nn layer (``criterion =
-    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container) or a module without forward."""
+    """Why a module-level module is not a model: a parameter-free library layer (``criterion =
+    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container, a transform) or one without forward."""
     cls = type(obj)
     if not has_forward(cls):
         return f"a {cls.__name__} (no forward)"
-    library = cls.__module__.split(".")[:2] == ["torch", "nn"]
-    if library and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
-        return f"a parameter-free torch.nn.{cls.__name__}, not a model"
+    package = cls.__module__.split(".")
+    if package[0] in TORCH_PACKAGES and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
+        where = "torch.nn" if package[:2] == ["torch", "nn"] else cls.__module__
+        return f"a parameter-free {where}.{cls.__name__}, not a model"
     return None
 
 

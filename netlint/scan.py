@@ -16,65 +16,15 @@ import builtins
 import io
 import os
 import re
-import sys
 import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-# Packages of the torch ecosystem: importing one makes a file a torch file.
-TORCH_PACKAGES = frozenset({
-    "torch", "torchvision", "torchaudio", "torchtext", "timm", "transformers", "lightning",
-    "pytorch_lightning", "monai", "segmentation_models_pytorch", "mmcv", "mmengine", "detectron2",
-    "torch_geometric", "kornia", "open_clip", "diffusers", "peft", "accelerate", "torchmetrics",
-})  # fmt: skip
-# Packages known to hold no nn.Module classes: their classes are decided without importing them.
-_NOT_TORCH = frozenset(sys.stdlib_module_names) | {
-    "builtins", "typing_extensions", "numpy", "pandas", "scipy", "sklearn", "matplotlib", "seaborn", "PIL",
-    "cv2", "pydantic", "attr", "attrs", "yaml", "omegaconf", "hydra", "tqdm", "wandb", "h5py", "requests",
-}  # fmt: skip
+from .scan_known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
+
 _BUILTINS = frozenset(dir(builtins))
 _INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
 _PARENT_LEVELS = 2
-
-# torch.nn classes that hold no parameter with their default arguments: an instance is not a model.
-_NN_PARAMETER_FREE = frozenset({
-    "Identity", "Flatten", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-    "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Fold", "Unfold", "CosineSimilarity",
-    "PairwiseDistance", "LocalResponseNorm", "CrossMapLRN2d", "Softmax", "Softmax2d", "Softmin",
-    "LogSoftmax", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
-    "Tanh", "Hardtanh", "Hardsigmoid", "Hardswish", "Hardshrink", "Softshrink", "Tanhshrink", "Softplus",
-    "Softsign", "LogSigmoid", "Threshold", "RReLU", "GLU", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
-    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-})  # fmt: skip
-_NN_PARAMETER_FREE_PARTS = ("Loss", "Dropout", "Pool", "Unpool", "Pad")  # CrossEntropyLoss, Dropout2d, MaxPool2d
-_NN_LEARNED_LOSSES = frozenset({"AdaptiveLogSoftmaxWithLoss", "LinearCrossEntropyLoss"})  # losses with weights
-# torch.nn names that are not layers (or hold layers but have no forward): a call to one is not a model.
-_NN_NOT_MODELS = frozenset({
-    "Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "ModuleList", "ModuleDict",
-    "ParameterList", "ParameterDict", "Container",
-})  # fmt: skip
-_NN_NOT_MODULE_CLASSES = frozenset({"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"})
-_NN_CONTAINERS = frozenset({"Sequential", "DataParallel", "DistributedDataParallel"})  # a model when a layer is inside
-# Calls that return the model they are given.
-_WRAPPERS = frozenset({
-    "torch.compile", "torch.jit.script", "torch.jit.trace", "torch.jit.freeze", "torch.fx.symbolic_trace",
-    "copy.deepcopy",
-})  # fmt: skip
-_SELF_METHODS = frozenset({
-    "to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16", "requires_grad_", "apply",
-    "type", "share_memory", "to_empty",
-})  # fmt: skip
-# torch classes that are modules although they live outside torch.nn.
-_TORCH_MODULE_CLASSES = frozenset({
-    "torch.jit.ScriptModule", "torch.jit.RecursiveScriptModule", "torch.fx.GraphModule",
-    "torch.nn.Module", "torch.nn.modules.module.Module",
-})  # fmt: skip
-# torch namespaces whose classes are never modules (datasets, optimizers, autograd functions...).
-_TORCH_NOT_MODULES = ("torch.utils", "torch.autograd", "torch.optim", "torch.distributions", "torch.Tensor",
-                      "torch.multiprocessing", "torch.cuda", "torch.backends", "torch.testing")  # fmt: skip
-_TV_NOT_MODELS = ("torchvision.transforms", "torchvision.datasets", "torchvision.io", "torchvision.utils")
-_TV_MODEL_HELPERS = frozenset({"get_weight", "get_model_weights", "list_models", "get_model_builder"})
-_TIMM_FACTORIES = frozenset({"create_model"})
 
 # A library check answers whether a dotted name (``pytorch_lightning.LightningModule``) is a
 # torch.nn.Module class: True, False, or a string that says why it could not tell.
@@ -291,6 +241,8 @@ class Project:
         path = os.path.abspath(path)
         if source is None and path in self._files:
             return self._files[path]
+        if path in self._files:  # new text for a file read before: what was decided about it may change
+            self._memo.clear()
         try:
             text = read_source(path) if source is None else source
             tree = ast.parse(text, path)
@@ -335,7 +287,7 @@ class Project:
             if not parts:
                 init = os.path.join(directory, "__init__.py")
                 return [_Ref("module", init)] if os.path.isfile(init) else [_Ref("unknown", name=dotted)]
-        elif not parts or parts[0] in _NOT_TORCH or parts[0] == "torch":
+        elif not parts or parts[0] in NOT_TORCH or parts[0] == "torch":
             return [_Ref("ext", name=dotted[level:])]
         else:
             roots = file.roots
@@ -381,7 +333,7 @@ class Project:
         from_libraries = [
             _Ref("ext", name=f"{ref.name}.{name}")
             for ref in stars
-            if ref.kind == "ext" and ref.name.split(".")[0] not in _NOT_TORCH
+            if ref.kind == "ext" and ref.name.split(".")[0] not in NOT_TORCH
         ]
         return from_libraries or [_Ref("unknown", name=name)]
 
@@ -441,13 +393,10 @@ class Project:
                 yield f"its base {ast.unparse(base)} could not be resolved from the source"
 
     def _ext_class_verdict(self, file: _File, dotted: str) -> bool | str:
-        root = dotted.split(".")[0]
-        if dotted in _TORCH_MODULE_CLASSES:
-            return True
-        if dotted.startswith(("torch.nn.", "torch.ao.nn.")):
-            last = dotted.rsplit(".", 1)[1]
-            return last[:1].isupper() and last not in _NN_NOT_MODULE_CLASSES
-        if root in _NOT_TORCH or dotted.startswith(_TORCH_NOT_MODULES) or not file.imports_torch:
+        known = class_verdict(dotted)
+        if known is not None:
+            return known
+        if not file.imports_torch:  # a library base in a file without torch (a Django model): not imported
             return False
         if dotted not in self._library:
             if self._library_check is None:
@@ -467,9 +416,9 @@ class Project:
         func = call.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, (ast.Call, ast.Name)):
             if isinstance(func.value, ast.Call):  # Net().eval(), Net().parameters()
-                return func.attr in _SELF_METHODS and self.call_verdict(file, func.value, scope)
+                return func.attr in SELF_METHODS and self.call_verdict(file, func.value, scope)
             values = self._values(file, func.value.id, scope)
-            if values and func.attr in _SELF_METHODS:  # net.to(device)
+            if values and func.attr in SELF_METHODS:  # net.to(device)
                 return any(self.call_verdict(file, v, scope) for v in values)
         for ref in self._resolve_expr(file, func, scope):
             if ref.kind == "class" and self.class_verdict(ref) is True:
@@ -486,29 +435,16 @@ class Project:
         return [n for n in file.bindings.get(name, []) if isinstance(n, ast.expr)]
 
     def _ext_call_verdict(self, file: _File, dotted: str, call: ast.Call, local: _Scope | None) -> bool:
-        parts = dotted.split(".")
-        last = parts[-1]
-        if dotted in _WRAPPERS:
+        kind = call_kind(dotted)
+        if kind == "wrapper":
             return any(self.call_verdict(file, a, local) for a in call.args[:1])
-        if dotted.startswith(("torch.nn.", "torch.ao.nn.")) and len(parts) > 2:
-            if not last[:1].isupper() or last in _NN_NOT_MODELS or _parameter_free(last):
-                return False
-            if last in _NN_CONTAINERS:
-                return self._holds_layers(file, call, local)
-            return True
-        if parts[0] == "torchvision":
-            if dotted.startswith(_TV_NOT_MODELS) or len(parts) < 3 or parts[1] != "models":
-                return self._library_class(file, dotted)
-            return last not in _TV_MODEL_HELPERS and not any(p.endswith("Weights") for p in parts)
-        if parts[0] == "timm":
-            if last in _TIMM_FACTORIES or (len(parts) > 2 and parts[1] == "models" and last[:1].islower()):
-                return last not in ("list_models", "is_model", "model_entrypoint")
-            return parts[1] not in ("data", "optim", "scheduler", "loss", "utils") and self._library_class(file, dotted)
-        if parts[0] == "torch":
-            return dotted in _TORCH_MODULE_CLASSES
-        if last == "from_pretrained" and len(parts) > 1:  # AutoModel.from_pretrained(...): a model class's
-            return self._library_class(file, ".".join(parts[:-1]))
-        return self._library_class(file, dotted)  # a class of an installed library (smp.Unet), in torch files
+        if kind == "container":
+            return self._holds_layers(file, call, local)
+        if kind == "library":
+            return self._library_class(file, dotted)
+        if kind == "pretrained":
+            return self._library_class(file, dotted.rsplit(".", 1)[0])
+        return kind == "model"
 
     def _library_class(self, file: _File, dotted: str) -> bool:
         """A class of a torch-ecosystem library (``smp.Unet``), decided by importing the library."""
@@ -622,9 +558,3 @@ def _required_args(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     args = node.args
     positional = [*args.posonlyargs, *args.args]
     return len(positional) > len(args.defaults) or any(d is None for d in args.kw_defaults)
-
-
-def _parameter_free(name: str) -> bool:
-    if name in _NN_LEARNED_LOSSES:
-        return False
-    return name in _NN_PARAMETER_FREE or any(part in name for part in _NN_PARAMETER_FREE_PARTS)

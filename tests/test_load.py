@@ -397,3 +397,8 @@ def test_a_separate_network_that_needs_arguments_is_noted_beside_the_checked_one
     assert names(report) == ["Net"] and not report.errors
     assert report.notes == [f'{f}: WideResNet was not checked: it needs constructor arguments (depth, num_classes); '
                             f'check it as "{f}:WideResNet(depth=..., num_classes=...)".']  # fmt: skip
+
+
+def test_a_module_level_instance_inside_another_is_a_part(tmp_path):
+    f = write(tmp_path / "m.py", MODEL + "\nstem = nn.Conv2d(3, 3, 1)\nmodel = nn.Sequential(stem, Net())\n")
+    assert names(check_targets([str(f)], Options(probe=False))) == ["model"]

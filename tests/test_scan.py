@@ -241,7 +241,7 @@ def test_scanning_imports_neither_torch_nor_the_file(tmp_path):
 def test_parameter_free_table_agrees_with_torch():
     """A torch.nn call the table calls parameter-free builds a module without parameters or buffers."""
     torch = pytest.importorskip("torch")
-    from netlint.scan import _NN_CONTAINERS, _NN_NOT_MODELS, _parameter_free
+    from netlint.scan_known import _NN_CONTAINERS, _NN_NOT_MODELS, parameter_free
 
     nn = torch.nn
     checked = 0
@@ -257,7 +257,7 @@ def test_parameter_free_table_agrees_with_torch():
                 continue
             stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
             if name != "Module":
-                assert _parameter_free(name) == (not stateful), (name, args)
+                assert parameter_free(name) == (not stateful), (name, args)
             checked += 1
             break
     assert checked > 100
