@@ -54,27 +54,34 @@ class SiteLayer:
 
 
 def layer_sites(report: Report) -> dict[tuple[str, int], list[SiteLayer]]:
-    """(absolute file, line) -> the conv/linear layers created there. The only place that reads the graph."""
-    from .graph.ir import Op
-
+    """(absolute file, line) -> the conv/linear layers created there, over every model of the report."""
     sites: dict[tuple[str, int], list[SiteLayer]] = defaultdict(list)
     for model in report.models:
         if model.graph is None:
             continue
-        params = {n.target for n in model.graph.nodes if n.op == Op.PARAM}
-        for node in model.graph.nodes:
-            if node.op not in (Op.CONV, Op.LINEAR) or not node.file or not node.line or node.origin is not None:
-                continue
-            if node.kind == "module":
-                torch_class = node.target.startswith("torch.nn.") and node.type_name in _FIXABLE
-                entry = SiteLayer(model.name, node.module, node.type_name, torch_class, True)
-            else:  # a layer whose own forward calls the conv (a subclass traced through), or F.conv2d in forward
-                own = bool(node.module) and f"{node.module}.weight" in params
-                entry = SiteLayer(model.name, node.module, node.type_name, False, own)
-            site = (os.path.abspath(node.file), node.line)
+        for site, entry in graph_layer_sites(model.name, model.graph):
             if entry not in sites[site]:
                 sites[site].append(entry)
     return sites
+
+
+def graph_layer_sites(model: str, graph) -> list[tuple[tuple[str, int], SiteLayer]]:
+    """The only place that reads the graph: plain, picklable data that a worker process can send back."""
+    from .graph.ir import Op
+
+    params = {n.target for n in graph.nodes if n.op == Op.PARAM}
+    out = []
+    for node in graph.nodes:
+        if node.op not in (Op.CONV, Op.LINEAR) or not node.file or not node.line or node.origin is not None:
+            continue
+        if node.kind == "module":
+            torch_class = node.target.startswith("torch.nn.") and node.type_name in _FIXABLE
+            entry = SiteLayer(model, node.module, node.type_name, torch_class, True)
+        else:  # a layer whose own forward calls the conv (a subclass traced through), or F.conv2d in forward
+            own = bool(node.module) and f"{node.module}.weight" in params
+            entry = SiteLayer(model, node.module, node.type_name, False, own)
+        out.append(((os.path.abspath(node.file), node.line), entry))
+    return out
 
 
 @dataclass
