@@ -222,8 +222,13 @@ def _bias_edit(source: Source, file: str, line: int, type_name: str) -> Edit | s
         n for n in ast.walk(tree)
         if isinstance(n, ast.Call) and n.lineno == line and _callee(n) == type_name
     ]  # fmt: skip
-    if len(calls) != 1:
-        return f"cannot find one {type_name}(...) call on that line"
+    if len(calls) > 1:
+        return f"{len(calls)} {type_name}(...) calls share that line: add bias=False by hand"
+    if not calls:
+        others = [_callee(n) for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno == line and _callee(n)]
+        if others:
+            return f"the call there is {others[0]}(...), not {type_name}(...) (an alias or a factory): add bias=False by hand"
+        return f"no {type_name}(...) call on that line (the layer is built another way): add bias=False by hand"
     call = calls[0]
     position = _BIAS_POSITION.get(type_name, _CONV_BIAS_POSITION)
     target: ast.expr | None = next((kw.value for kw in call.keywords if kw.arg == "bias"), None)

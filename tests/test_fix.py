@@ -127,14 +127,20 @@ class Net(nn.Module):
 """
 
 
+ALIAS = SUBCLASS.replace(
+    "import torch.nn as nn\n", "import torch.nn as nn\nfrom torch.nn import Conv2d as C\n"
+).replace("MyConv(3, 8)", "C(3, 8, 3)")
+
+
 def test_unwritable_file_is_an_error_for_that_file_only(tmp_path):
     locked, free, subclass = tmp_path / "locked.py", tmp_path / "free.py", tmp_path / "subclass.py"
     for path in (locked, free):
         shutil.copy(EXAMPLES / "residual_bias.py", path)
     subclass.write_text(SUBCLASS)
+    (tmp_path / "alias.py").write_text(ALIAS)
     locked.chmod(0o444)
     before = locked.read_bytes(), subclass.read_bytes()
-    result = run_netlint("check", str(locked), str(free), str(subclass), "--no-probe", "--fix", cwd=tmp_path)
+    result = run_netlint("check", str(tmp_path), "--no-probe", "--fix", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert "locked.py: --fix cannot write it: it is read-only (no write permission); the file is unchanged." in (
@@ -148,6 +154,7 @@ def test_unwritable_file_is_an_error_for_that_file_only(tmp_path):
     assert (
         "not fixed: subclass.py:13 (a): MyConv(...) is a subclass whose constructor netlint cannot map" in result.stderr
     )
+    assert "not fixed: alias.py:14 (a): the call there is C(...), not Conv2d(...) (an alias" in result.stderr
 
 
 def test_write_atomic_refuses_vanished_changed_and_read_only_files(tmp_path):

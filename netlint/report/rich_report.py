@@ -175,9 +175,9 @@ GROUP_SHOWN = 6
 PROBE_ROWS = 12
 
 
-def _bar(ratio: float) -> Text:
-    """A bar as long as the distance from 1 (0.5x or 1.5x fill it), red outside [0.9, 1.1]."""
-    width = min(20, round(abs(1.0 - ratio) * 40))
+def _bar(ratio: float, full: int = 20) -> Text:
+    """A bar as long as the distance from 1 (0.5x or 1.5x fill its ``full`` cells), red outside [0.9, 1.1]."""
+    width = min(full, round(abs(1.0 - ratio) * 2 * full))
     style = "red" if not 0.9 <= ratio <= 1.1 else "yellow" if width else "green"
     return Text(("<" if ratio < 1 else ">" if ratio > 1 else "=") + "█" * width, style=style)
 
@@ -192,7 +192,8 @@ def _sources(sources: list[str]) -> str:
 class ProbeColumn:
     """One column of the probe table. ``kind`` decides how it behaves on a narrow terminal: "name" columns
     fold (a module path wraps at any character), "number" columns never shrink below their widest cell,
-    "bar" columns give way first. Add a column by appending to PROBE_COLUMNS."""
+    "bar" columns shrink (``cell`` then gets the width as a second argument) or give way first. Add a
+    column by appending to PROBE_COLUMNS."""
 
     header: str
     cell: Callable[[Any], Text | str]
@@ -207,7 +208,7 @@ PROBE_COLUMNS: list[ProbeColumn] = [
     ProbeColumn("BatchNorm", lambda x: x.module, "name"),
     ProbeColumn("upstream dropout", lambda x: _sources(x.sources), "name"),
     ProbeColumn("ratio", _ratio_cell),
-    ProbeColumn("", lambda x: _bar(x.ratio_mean), "bar"),
+    ProbeColumn("", lambda x, width=21: _bar(x.ratio_mean, width - 1), "bar"),
     ProbeColumn("worst channel", lambda x: f"{x.worst_ratio:.2f}x (ch {x.worst_channel})"),
     ProbeColumn("mean shift", lambda x: f"{x.mean_shift:.2f} sd"),
 ]
@@ -237,13 +238,22 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
     widest = [max([Text(col.header).cell_len] + [row[i].cell_len for row in cells]) for i, col in enumerate(columns)]
     available = console.width - 2  # the table is indented by two
 
+    bar_width: dict[int, int] = {}
+
     def needed(keep: list[int], names_at: int | None = None) -> int:
         widths = [min(widest[i], names_at) if names_at and columns[i].kind == "name" else widest[i] for i in keep]
+        widths = [bar_width.get(i, w) for i, w in zip(keep, widths)]
         return sum(widths) + 2 * (len(keep) - 1)
 
     keep = list(range(len(columns)))
     if needed(keep) > available:
-        keep = [i for i in keep if columns[i].kind != "bar"]
+        without = [i for i in keep if columns[i].kind != "bar"]
+        spare = available - needed(without)
+        bars = [i for i in keep if columns[i].kind == "bar"]
+        if bars and spare >= 8 * len(bars):  # a shorter bar (cropped) still fits
+            bar_width = {i: spare // len(bars) - 2 for i in bars}
+        else:
+            keep = without
     if needed(keep, NAME_MIN) > available:
         out = Text()
         for row in cells:
@@ -258,10 +268,13 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
         if column.kind == "name":
             table.add_column(column.header, justify="left", overflow="fold", min_width=min(widest[i], NAME_MIN))
         else:
+            width = bar_width.get(i, widest[i])
             justify = "left" if column.kind == "bar" else "right"
-            table.add_column(column.header, justify=justify, no_wrap=True, min_width=widest[i], max_width=widest[i])
-    for row in cells:
-        table.add_row(*(row[i] for i in keep))
+            table.add_column(
+                column.header, justify=justify, no_wrap=True, overflow="crop", min_width=width, max_width=width
+            )
+    for x, row in zip(rows, cells):
+        table.add_row(*(columns[i].cell(x, bar_width[i]) if i in bar_width else row[i] for i in keep))
     return table
 
 
@@ -288,7 +301,7 @@ def probe_table(console: Console, probe) -> bool:
         return False
     columns = PROBE_COLUMNS + (TRAINED_COLUMNS if probe.trained else [])
     table = _probe_rows(console, moved[:PROBE_ROWS], columns)
-    console.print(Padding(table, (0, 0, 0, 2)))
+    console.print(Padding(table, (0, 0, 0, 2), expand=False))
     rest = []
     if len(moved) > PROBE_ROWS:
         rest.append(f"{len(moved) - PROBE_ROWS} more layers with a shift (--format json lists all)")
