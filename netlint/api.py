@@ -41,9 +41,15 @@ def check(
         select=select, ignore=ignore, probe=probe, device=device, batch_size=batch_size, seed=seed, jobs=1,
         timeout=timeout, probe_budget=probe_budget,
     )  # fmt: skip
+    from .errors import NetlintError
+
+    if not selected_rules(select, ignore):  # select=[] must not read as "clean"
+        chosen = f"select={list(select) if select is not None else None!r}, ignore={list(ignore)!r}"
+        return Report(
+            errors=[NetlintError("netlint.check", f"{chosen} leaves no rule to run.", "Select at least one rule.")]
+        )
     if isinstance(model, str):
         return check_targets([model], options)
-    from .errors import NetlintError
     from .inputs import from_values
     from .load import ModelSpec
 

@@ -86,3 +86,12 @@ def test_bad():
 def test_import_netlint_does_not_import_torch():
     code = "import sys, netlint; assert 'torch' not in sys.modules; print(netlint.__version__)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_a_selection_that_leaves_no_rule_is_an_error_not_clean():
+    import torch.nn as nn
+
+    for kwargs in ({"select": []}, {"select": ["NL002"], "ignore": ["NL002"]}):
+        report = netlint.check(nn.Sequential(nn.Linear(4, 4)), **kwargs)
+        assert not report.ok and report.exit_code() == 2
+        assert "leaves no rule" in report.errors[0].text
