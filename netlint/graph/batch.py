@@ -50,6 +50,7 @@ class Mixing:
     batch: int  # the number of samples
 
 
+# Per-element ops (BatchNorm too: its batch statistics in training are its purpose, not a finding).
 _ELEMENTWISE = {Op.ACTIVATION, Op.DROPOUT, Op.CHANNEL_DROPOUT, Op.DROPBLOCK, Op.DROP_PATH, Op.IDENTITY, Op.ADD,
                 Op.MUL, Op.BATCHNORM}  # fmt: skip
 _REDUCTIONS = {"sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min", "std", "var", "prod",
@@ -371,8 +372,7 @@ class BatchFlow:
             at = items.index(Ellipsis)
             items[at : at + 1] = [slice(None)] * (len(src.shape) - used)
         out_dim = 0
-        for in_dim_item in _dims_of(items):
-            in_dim, item = in_dim_item
+        for in_dim, item in _dims_of(items):
             if item is None:
                 out_dim += 1
                 continue
