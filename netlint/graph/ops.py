@@ -511,6 +511,14 @@ def classify_function(fn: Any, args: tuple, kwargs: dict) -> tuple[str, str, dic
         return Op.ACTIVATION, _function_name(fn, name), {"fn": getattr(fn, "__name__", name), "at_zero": at_zero}
     if is_decision(fn, None):
         return Op.CONTROL, _function_name(fn, name), {}
+    opname = getattr(fn, "_opname", None) if type(fn).__name__ in ("OpOverload", "OpOverloadPacket") else None
+    if isinstance(opname, str):  # aten::mul, prims::mul: a decomposition that ran (TorchScript on meta)
+        op, params = classify_method(opname)
+        if op not in (Op.OTHER, Op.CONTROL):
+            return op, f"torch.ops.{fn}", params
+        torch_fn = getattr(torch, opname, None)
+        if torch_fn is not None and torch_fn is not fn:
+            return classify_function(torch_fn, args, kwargs)[0], f"torch.ops.{fn}", {}
     return Op.OTHER, _function_name(fn, name), {}
 
 
