@@ -440,3 +440,28 @@ def test_script_functions_are_traced_through_their_python_source():
     assert [p.engine for p in g.parts] == ["torch.fx"]
     assert [n.target for n in g.nodes if n.kind == "function"] == ["torch.tanh", "operator.mul"]
     assert isinstance(globals()["_scripted_gelu_tanh"], torch.jit.ScriptFunction)
+
+
+def test_a_training_guard_around_the_call_to_netlint_is_not_the_models():
+    """Only the model's own frames count: ``if model.training: netlint.check(model)`` in the caller
+    does not make the model's dropout training-only, with either engine."""
+
+    class Omitted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(F.dropout(x, 0.5))
+
+    class OmittedDataDependent(Omitted):
+        def forward(self, x):
+            if x.sum() > -1e9:  # fx cannot trace this: recorded by the capture engine
+                x = F.dropout(x, 0.5)
+            return self.fc(x)
+
+    for model, engine in ((Omitted(), "torch.fx"), (OmittedDataDependent(), "capture (cpu)")):
+        if model.training:
+            report = netlint.check(model, torch.randn(2, 8), select=["NL006"])
+        assert report.models[0].parts[0].engine == engine
+        assert [f.code for f in report.findings] == ["NL006"]
