@@ -363,7 +363,7 @@ _register(Op.CAT, "hstack vstack dstack column_stack concatenate", torch)
 _register(Op.SPLIT, "tensor_split hsplit vsplit dsplit split_with_sizes", torch)
 _register(Op.MATMUL, "baddbmm addmm addbmm addmv mv dot outer tensordot", torch)
 _register(Op.LINEAR, "bilinear", F)
-_register(Op.NORM, "normalize", F)
+_register(Op.NORM, "normalize rms_norm", F)
 _register(Op.SOFTMAX, "softmin gumbel_softmax", F)
 _register(Op.REDUCE, "mean sum amax amin max min std var std_mean var_mean prod norm logsumexp argmax argmin median "
           "mode all any count_nonzero nansum nanmean topk sort argsort kthvalue", torch)  # fmt: skip
