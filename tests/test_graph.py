@@ -418,3 +418,51 @@ def test_an_nl006_the_probe_does_not_confirm_is_not_an_error():
     [d], [li] = dead.findings, live.findings
     assert d.severity == Severity.INFO and "Not confirmed" in d.message and d.data["eval_difference"] == 0
     assert li.severity == Severity.ERROR and "Confirmed by the probe" in li.message
+
+
+@torch.jit.script
+def _scripted_gelu_tanh(x):
+    return torch.tanh(x) * x
+
+
+def test_script_functions_are_traced_through_their_python_source():
+    """fx cannot pass a Proxy to a ScriptFunction: its Python original runs while tracing and
+    recording, and the module's global is the ScriptFunction again afterwards."""
+
+    class UsesScriptFunction(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            return _scripted_gelu_tanh(self.conv(x))
+
+    g = graph_of(UsesScriptFunction())
+    assert [p.engine for p in g.parts] == ["torch.fx"]
+    assert [n.target for n in g.nodes if n.kind == "function"] == ["torch.tanh", "operator.mul"]
+    assert isinstance(globals()["_scripted_gelu_tanh"], torch.jit.ScriptFunction)
+
+
+def test_a_training_guard_around_the_call_to_netlint_is_not_the_models():
+    """Only the model's own frames count: ``if model.training: netlint.check(model)`` in the caller
+    does not make the model's dropout training-only, with either engine."""
+
+    class Omitted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(F.dropout(x, 0.5))
+
+    class OmittedDataDependent(Omitted):
+        def forward(self, x):
+            if x.sum() > -1e9:  # fx cannot trace this: recorded by the capture engine
+                x = F.dropout(x, 0.5)
+            return self.fc(x)
+
+    for model, engine in ((Omitted(), "torch.fx"), (OmittedDataDependent(), "capture (cpu)")):
+        if model.training:
+            report = netlint.check(model, torch.randn(2, 8), select=["NL006"])
+        assert report.models[0].parts[0].engine == engine
+        assert [f.code for f in report.findings] == ["NL006"]

@@ -1,8 +1,9 @@
 """Every torch function and tensor method the zoos use is classified: no path walk stops at "other".
 
 tests/data/zoo_ops.txt lists the torch functions, ``operator`` functions and tensor methods found
-in netlint's graphs of torchvision's 80 classification models and a seeded sample of 30 timm
-models (`python scripts/collect_ops.py --timm 30 --seed 0 --write` adds to it). Building those
+in netlint's graphs of torchvision's 80 classification models and two seeded samples of timm
+models (`python scripts/collect_ops.py --timm 30 --seed 0 --write`, then `--timm 40 --seed 1`:
+each run adds to the list). Building those
 graphs takes minutes, classifying a list of names takes milliseconds: the list is checked in, every
 entry is classified here with the current tables, and a few representative models whose graphs
 use many kinds of op check that what they use is on the list (so that the list does not go stale).

@@ -24,6 +24,7 @@ from . import ops, shapes
 from .builder import Builder
 from .guards import running_only_in_training
 from .ir import Node
+from .scripted import script_functions_in_python
 
 
 class Recorder(TorchFunctionMode):
@@ -202,7 +203,7 @@ def record_call(
     for value, node in seeds:
         recorder.seed(value, node)
     try:
-        with recorder:
+        with script_functions_in_python(builder.root), recorder:
             out = call()
     except Exception as exc:
         if recorder.leaf is not None:

@@ -26,6 +26,7 @@ from .builder import Builder
 from .capture import method_name, module_paths, record_call
 from .guards import running_only_in_training
 from .ir import ModuleCall, Node
+from .scripted import script_functions_in_python
 
 MAX_RETRACES = 16
 
@@ -129,7 +130,7 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
         try:
-            with _RandomBranchGuard(), torch.enable_grad():
+            with _RandomBranchGuard(), torch.enable_grad(), script_functions_in_python(root):
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
             culprit = getattr(exc, "_netlint_module", "")

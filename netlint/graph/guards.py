@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import sys
 
 from ..source import _parse as parse_source
 from ..source import is_user_file
+
+_NETLINT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_ENTRY_POINTS = frozenset({"trace", "record_call"})  # netlint's functions that run the model's forward
 
 
 def running_only_in_training(name: str) -> bool:
@@ -27,6 +31,8 @@ def running_only_in_training(name: str) -> bool:
     frame = sys._getframe(1)
     innermost = True
     while frame is not None:
+        if frame.f_code.co_filename.startswith(_NETLINT) and frame.f_code.co_name in _ENTRY_POINTS:
+            return False  # past the model's forward: whoever called netlint is not the model's code
         if is_user_file(frame.f_code.co_filename):
             if only_in_training(frame.f_code.co_filename, frame.f_lineno, name if innermost else None):
                 return True

@@ -431,7 +431,7 @@ _register(Op.CAT, "hstack vstack dstack column_stack concatenate", torch)
 _register(Op.SPLIT, "tensor_split hsplit vsplit dsplit split_with_sizes", torch)
 _register(Op.MATMUL, "baddbmm addmm addbmm addmv mv dot outer tensordot", torch)
 _register(Op.LINEAR, "bilinear", F)
-_register(Op.NORM, "normalize", F)
+_register(Op.NORM, "normalize rms_norm", F)
 _register(Op.SOFTMAX, "softmin gumbel_softmax", F)
 _register(Op.REDUCE, "mean sum amax amin max min std var std_mean var_mean prod norm logsumexp argmax argmin median "
           "mode all any count_nonzero nansum nanmean topk sort argsort kthvalue", torch)  # fmt: skip
@@ -579,6 +579,14 @@ def classify_function(fn: Any, args: tuple, kwargs: dict) -> tuple[str, str, dic
         return Op.ACTIVATION, _function_name(fn, name), {"fn": getattr(fn, "__name__", name), "at_zero": at_zero}
     if is_decision(fn, None):
         return Op.CONTROL, _function_name(fn, name), {}
+    opname = getattr(fn, "_opname", None) if type(fn).__name__ in ("OpOverload", "OpOverloadPacket") else None
+    if isinstance(opname, str):  # aten::mul, prims::mul: a decomposition that ran (TorchScript on meta)
+        op, params = classify_method(opname)
+        if op not in (Op.OTHER, Op.CONTROL):
+            return op, f"torch.ops.{fn}", params
+        torch_fn = getattr(torch, opname, None)
+        if torch_fn is not None and torch_fn is not fn:
+            return classify_function(torch_fn, args, kwargs)[0], f"torch.ops.{fn}", {}
     return Op.OTHER, _function_name(fn, name), {}
 
 

@@ -17,11 +17,12 @@ is and is listed as not analysed, so that no part of a model is skipped silently
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -258,3 +259,46 @@ def _self_reads(cls: type) -> frozenset[str]:
                 and isinstance(n.value, ast.Name) and n.value.id == "self"
             )  # fmt: skip
     return frozenset(names)
+
+
+@contextlib.contextmanager
+def script_functions_in_python(root: nn.Module) -> Iterator[None]:
+    """While tracing or recording, ``@torch.jit.script`` functions that the model's code calls by
+    a global name run as their original Python functions, so that fx can trace them and the
+    capture engine sees their ops. The user's module globals are restored afterwards."""
+    saved: list[tuple[dict, str, object]] = []
+    try:
+        for namespace, name, python in _script_functions(root):
+            saved.append((namespace, name, namespace[name]))
+            namespace[name] = python
+        yield
+    finally:
+        for namespace, name, value in reversed(saved):
+            namespace[name] = value
+
+
+def _script_functions(root: nn.Module) -> list[tuple[dict, str, object]]:
+    """(globals, name, Python function) for each scripted function in the globals of the model's code."""
+    pending = [
+        fn.__globals__
+        for cls in {type(m) for m in root.modules()}
+        for base in cls.__mro__
+        if not base.__module__.startswith("torch.") and base is not object
+        for fn in vars(base).values()
+        if hasattr(fn, "__globals__")
+    ]
+    seen: set[int] = set()
+    found: list[tuple[dict, str, object]] = []
+    while pending:
+        namespace = pending.pop()
+        if id(namespace) in seen:
+            continue
+        seen.add(id(namespace))
+        for name, value in list(namespace.items()):
+            python = (
+                getattr(value, "_torchdynamo_inline", None) if isinstance(value, torch.jit.ScriptFunction) else None
+            )
+            if callable(python) and hasattr(python, "__globals__"):
+                found.append((namespace, name, python))
+                pending.append(python.__globals__)
+    return found

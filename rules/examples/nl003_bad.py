@@ -14,6 +14,7 @@ EXPECTED = {
     "UpsamplingDecoder": ["drop"],
     "BiasAndEmbeddingOperands": ["drop"],
     "ChannelsKeptPermute": ["drop"],
+    "ScriptedActivation": ["drop"],
 }
 
 
@@ -162,3 +163,21 @@ class ChannelsKeptPermute(nn.Module):
 
     def example_inputs(self):
         return torch.randn(2, 1, 12, 40)
+
+
+@torch.jit.script
+def scripted_swish(x):
+    return x * torch.sigmoid(x)
+
+
+class ScriptedActivation(nn.Module):
+    """A @torch.jit.script activation function: analysed from its Python source."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.2)  # expect: NL003
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(self.drop(scripted_swish(self.conv1(x))))
