@@ -86,7 +86,8 @@ def _check_batchnorm(m: nn.modules.batchnorm._BatchNorm, x: Shape) -> None:
         raise ShapeMismatch(f"{_name(m)} expects a {want} input, got {shape_str(x)} ({len(x)}-D)")
     if len(x) < 2:
         raise ShapeMismatch(f"{_name(m)} expects an input with a batch and a channel axis, got {shape_str(x)}")
-    if (m.affine or m.track_running_stats) and x[1] != m.num_features:
+    sized = [t.numel() for t in (m.weight, m.running_mean) if isinstance(t, torch.Tensor)]
+    if any(n != x[1] for n in sized):  # PyTorch compares the weights and running statistics it has
         raise ShapeMismatch(
             f"{_name(m)}({m.num_features}) expects {m.num_features} channels, but its input {shape_str(x)} has {x[1]}"
         )
