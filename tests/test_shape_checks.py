@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import pytest
@@ -185,3 +186,32 @@ def test_the_capture_engine_reports_the_same_mismatch(tmp_path):
     [error] = check_targets([str(path)]).errors
     for word in ["the model cannot run", "BatchNorm2d(16) expects 16 channels", "has 8", "layer bn", "net.py:12"]:
         assert word in error.text, error.text
+
+
+def _random_layers(n: int):
+    """Convolutions and pools with random hyper-parameters and input sizes (fixed seed)."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(n):
+        k, s, d, p = rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2), rng.randint(0, 3)
+        size = (rng.randint(1, 12), rng.randint(1, 12))
+        kind = rng.choice(["conv", "convT", "max", "avg"])
+        if kind == "conv":
+            yield nn.Conv2d(2, 4, k, stride=s, padding=p, dilation=d), (2, 2, *size)
+        elif kind == "convT":
+            yield nn.ConvTranspose2d(2, 4, k, stride=s, padding=min(p, k - 1), dilation=d), (2, 2, *size)
+        elif kind == "max":
+            yield nn.MaxPool2d(k, s, min(p, k // 2), dilation=d, ceil_mode=rng.random() < 0.5), (2, 2, *size)
+        else:
+            yield nn.AvgPool2d(k, s, min(p, k // 2), ceil_mode=rng.random() < 0.5), (2, 2, *size)
+
+
+@pytest.mark.parametrize("seed_block", range(4))
+def test_random_convolutions_and_pools_match_pytorch(seed_block):
+    for i, (layer, shape) in enumerate(_random_layers(200)):
+        if i % 4 != seed_block:
+            continue
+        expected = outcome(functools.partial(layer, torch.randn(shape)))
+        got = outcome(functools.partial(on_meta, layer.to("meta"), torch.empty(shape, device="meta")))
+        assert got == expected, (layer, shape)
