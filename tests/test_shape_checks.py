@@ -60,7 +60,18 @@ LAYERS = [
     (nn.AdaptiveMaxPool1d(4), (2, 3, 9)),
     (nn.Flatten(), (2, 3, 4, 5)),
     (nn.Flatten(2, 3), (2, 3, 4, 5)),
+    (nn.Conv2d(3, 4, 3, padding=2, padding_mode="circular"), (2, 3, 5, 5)),
+    (nn.Conv2d(3, 4, 3, padding=3, padding_mode="reflect"), (2, 3, 2, 2)),
 ]
+
+
+def test_embedding_outputs_the_weights_dtype():
+    layer = nn.Embedding(10, 4).to("meta")
+    out = shapes.module_output(layer, (torch.empty(2, 7, dtype=torch.long, device="meta"),), {})
+    assert (tuple(out.shape), out.dtype) == ((2, 7, 4), torch.float32)
+    assert (
+        shapes.module_output(layer, (torch.empty(2, 7, device="meta"),), {}) is None
+    )  # float indices: PyTorch's error
 
 
 def outcome(fn):

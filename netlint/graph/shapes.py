@@ -187,6 +187,10 @@ def module_output(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | Non
         return None
     tensors = [*m.parameters(recurse=False), *m.buffers(recurse=False)]
     x = args[0]
+    if type(m) is nn.Embedding:  # integer indices in, the weight's dtype out
+        if x.dtype not in (torch.int64, torch.int32) or not _meta(m.weight):
+            return None
+        return torch.empty((*x.shape, m.embedding_dim), dtype=m.weight.dtype, device="meta")
     if not _meta(*tensors) or any(t.dtype != x.dtype for t in tensors if t.is_floating_point()):
         return None  # a dtype mismatch: let PyTorch raise its own error
     check_module(m, args)
@@ -215,6 +219,8 @@ def _conv_shape(m: nn.modules.conv._ConvNd, x: Shape) -> Shape | None:
             out.append(size)
             continue
         pad = 0 if m.padding == "valid" else m.padding[i]
+        if m.padding_mode != "zeros" and pad > size:
+            return None  # circular or reflect padding larger than the input: PyTorch's own error
         if size + 2 * pad < reach:
             raise ShapeMismatch(
                 f"{_name(m)} with kernel {shape_str(m.kernel_size)} (dilation {d}) does not fit its input "
