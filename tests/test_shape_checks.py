@@ -41,6 +41,7 @@ LAYERS = [
     (nn.InstanceNorm2d(8, affine=True), (2, 6, 4, 4)),
     (nn.InstanceNorm2d(8, affine=True), (8, 4, 4)),
     (nn.InstanceNorm1d(8), (2, 8, 1)),
+    (nn.InstanceNorm2d(16, track_running_stats=True), (2, 8, 4, 4)),
     (nn.GroupNorm(4, 16), (2, 16, 3, 3)),
     (nn.GroupNorm(4, 16), (2, 8, 3, 3)),
     (nn.GroupNorm(3, 9, affine=False), (2, 8, 3, 3)),

@@ -107,7 +107,8 @@ def _check_instancenorm(m: nn.modules.instancenorm._InstanceNorm, x: Shape) -> N
             f"{_name(m)} expects a {batched - 1}-D (unbatched) or {batched}-D input, got {shape_str(x)}"
         )
     channels = x[_feature_dim(x, batched)]
-    if m.affine and channels != m.num_features:  # without affine weights PyTorch only warns
+    sized = m.affine or m.running_mean is not None  # with neither, PyTorch only warns
+    if sized and channels != m.num_features:
         raise ShapeMismatch(
             f"{_name(m)}({m.num_features}) expects {m.num_features} channels, but its input {shape_str(x)} has {channels}"
         )
