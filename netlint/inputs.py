@@ -94,21 +94,12 @@ class InputSpec:
     def shapes(self) -> list[tuple[int, ...]]:
         return [t.shape for t in self.templates]
 
-    @property
-    def structured(self) -> bool:
-        """Some input is a dict, list or tuple holding tensors (a batch dict, a list of images)."""
-        return any(not isinstance(x, TensorTemplate) and any(True for _ in _leaf_templates(x)) for x in self.items)
-
     def describe(self) -> str:
         return ", ".join(_describe(x) for x in self.items)
 
 
 def _map_templates(fn: Callable[[TensorTemplate], Any], tree: Any) -> Any:
     return tree_map(lambda x: fn(x) if isinstance(x, TensorTemplate) else x, tree)
-
-
-def _leaf_templates(tree: Any) -> Iterable[TensorTemplate]:
-    return (t for t in tree_leaves(tree) if isinstance(t, TensorTemplate))
 
 
 def _describe(x: Any) -> str:
