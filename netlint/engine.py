@@ -609,14 +609,15 @@ def _forward_error(name: str, failure) -> NetlintError:
             "Pass one --input-shape per positional input of forward (e.g. --input-shape 2,3,32,32 --input-shape 2) "
             "or define example_inputs() in the model's file.",
         )
-    originals = [getattr(e, "original", e) for e in failure.errors]
-    places = {getattr(e, "where", "") for e in failure.errors}
-    same = len(places) == 1 and all(isinstance(e, ShapeMismatch) and not e.any_size for e in originals)
-    if len(attempts) > 1 and same:
-        # The same layer refuses the channels it gets at every size tried: the model itself cannot run.
+    # The sizes guessed from one layer, all refused by the same later layer for its channels:
+    # no input size can help, the model itself cannot run.
+    family = [e for (spec, _), e in zip(attempts, failure.errors) if spec.source == first_spec.source]
+    places = {getattr(e, "where", "") for e in family}
+    same = all(isinstance(getattr(e, "original", e), ShapeMismatch) for e in family) and len(places) == 1
+    if len(family) > 1 and same and not any(getattr(e, "original", e).any_size for e in family):
         return NetlintError(
             name,
-            f"the model cannot run: {first_error} (the same at all {len(attempts)} input sizes tried, "
+            f"the model cannot run: {first_error} (the same at all {len(family)} input sizes tried, "
             f"{first_spec.source}).",
             "PyTorch raises the same error; make the layer's size match what reaches it.",
         )

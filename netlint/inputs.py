@@ -94,21 +94,12 @@ class InputSpec:
     def shapes(self) -> list[tuple[int, ...]]:
         return [t.shape for t in self.templates]
 
-    @property
-    def structured(self) -> bool:
-        """Some input is a dict, list or tuple holding tensors (a batch dict, a list of images)."""
-        return any(not isinstance(x, TensorTemplate) and any(True for _ in _leaf_templates(x)) for x in self.items)
-
     def describe(self) -> str:
         return ", ".join(_describe(x) for x in self.items)
 
 
 def _map_templates(fn: Callable[[TensorTemplate], Any], tree: Any) -> Any:
     return tree_map(lambda x: fn(x) if isinstance(x, TensorTemplate) else x, tree)
-
-
-def _leaf_templates(tree: Any) -> Iterable[TensorTemplate]:
-    return (t for t in tree_leaves(tree) if isinstance(t, TensorTemplate))
 
 
 def _describe(x: Any) -> str:
@@ -288,7 +279,8 @@ def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
     import itertools
 
     consumers = _first_consumers(model, names)
-    if all(c is None for c in consumers):  # forward cannot be traced: the first layer feeds the first input
+    traced = any(c is not None for c in consumers)
+    if not traced:  # forward cannot be traced: the first layer feeds the first input
         path, layer = next(iter(_input_layers(model)), ("", None))
         consumers[0] = _Consumer(path, layer, True) if layer is not None else None
     convs = [i for i, c in enumerate(consumers) if c is not None and isinstance(c.layer, nn.modules.conv._ConvNd)]
@@ -301,10 +293,23 @@ def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
         declared = declared_size(model)
         if declared is not None and len(declared) == dims:
             sizes = [declared] + [s for s in sizes if s != declared]
+    # Without a trace, the other input layers (in registration order) are guesses for the other inputs.
+    others = (
+        []
+        if traced
+        else [_Consumer(p, m, True) for p, m in _input_layers(model) if lead is None or m is not lead.layer]
+    )
     specs = []
     for size in sizes:
-        first = _alternatives(lead, size, None)[0]
-        options = [_alternatives(c, size, first[0]) if i != primary else [first] for i, c in enumerate(consumers)]
+        own = _alternatives(lead, size, None)
+        options = []
+        for i, c in enumerate(consumers):
+            if i == primary:
+                options.append(own)
+            else:
+                guesses = _alternatives(c, size, own[0][0])
+                guesses += [g for o in others[:2] for g in _alternatives(o, size, None)[:1]]
+                options.append(guesses)
         for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS):
             why = "inferred per input: " + ", ".join(f"{n} {w}" for n, (_, w) in zip(names, combo))
             specs.append(InputSpec(tuple(t for t, _ in combo), why, inferred=True))

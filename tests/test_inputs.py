@@ -369,3 +369,21 @@ def test_named_shapes_build_one_dict(texts, expected):
 def test_named_shapes_reject(texts):
     with pytest.raises(ValueError):
         parse_shapes(texts)
+
+
+class UntraceableTwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.cond = nn.Linear(4, 8)
+
+    def forward(self, x, c):
+        h = self.conv(x)
+        if h.sum() > 0:  # data-dependent: no symbolic trace tells which layer takes c
+            h = h + 1
+        return h + self.cond(c)[:, :, None, None]
+
+
+def test_inputs_of_an_untraceable_forward_are_guessed_from_the_other_layers():
+    model = only_model(netlint.check(UntraceableTwoInputs()))
+    assert model.inputs == "2x3x224x224 float32, 2x4 float32"

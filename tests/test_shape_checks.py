@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import pytest
@@ -40,6 +41,7 @@ LAYERS = [
     (nn.InstanceNorm2d(8, affine=True), (2, 6, 4, 4)),
     (nn.InstanceNorm2d(8, affine=True), (8, 4, 4)),
     (nn.InstanceNorm1d(8), (2, 8, 1)),
+    (nn.InstanceNorm2d(16, track_running_stats=True), (2, 8, 4, 4)),
     (nn.GroupNorm(4, 16), (2, 16, 3, 3)),
     (nn.GroupNorm(4, 16), (2, 8, 3, 3)),
     (nn.GroupNorm(3, 9, affine=False), (2, 8, 3, 3)),
@@ -59,7 +61,18 @@ LAYERS = [
     (nn.AdaptiveMaxPool1d(4), (2, 3, 9)),
     (nn.Flatten(), (2, 3, 4, 5)),
     (nn.Flatten(2, 3), (2, 3, 4, 5)),
+    (nn.Conv2d(3, 4, 3, padding=2, padding_mode="circular"), (2, 3, 5, 5)),
+    (nn.Conv2d(3, 4, 3, padding=3, padding_mode="reflect"), (2, 3, 2, 2)),
 ]
+
+
+def test_embedding_outputs_the_weights_dtype():
+    layer = nn.Embedding(10, 4).to("meta")
+    out = shapes.module_output(layer, (torch.empty(2, 7, dtype=torch.long, device="meta"),), {})
+    assert (tuple(out.shape), out.dtype) == ((2, 7, 4), torch.float32)
+    assert (
+        shapes.module_output(layer, (torch.empty(2, 7, device="meta"),), {}) is None
+    )  # float indices: PyTorch's error
 
 
 def outcome(fn):
@@ -89,7 +102,16 @@ def test_layer_shapes_and_refusals_match_pytorch(layer, shape):
 
 def test_layers_are_handled_without_a_kernel():
     """The common layers never fall back to the meta kernel (that is what keeps the check fast)."""
-    for layer, shape in [LAYERS[0], LAYERS[12], LAYERS[14], LAYERS[26], LAYERS[32], LAYERS[38]]:
+    common = [
+        (nn.Conv2d(3, 8, 3), (2, 3, 9, 9)),
+        (nn.Linear(16, 4), (2, 16)),
+        (nn.BatchNorm2d(8), (2, 8, 4, 4)),
+        (nn.LayerNorm(16), (2, 5, 16)),
+        (nn.ReLU(inplace=True), (2, 3, 4)),
+        (nn.MaxPool2d(3, 2, 1), (2, 3, 9, 9)),
+        (nn.AdaptiveAvgPool2d(1), (2, 3, 7, 5)),
+    ]
+    for layer, shape in common:
         assert shapes.module_output(layer.to("meta"), (torch.empty(shape, device="meta"),), {}) is not None
 
 
@@ -185,3 +207,32 @@ def test_the_capture_engine_reports_the_same_mismatch(tmp_path):
     [error] = check_targets([str(path)]).errors
     for word in ["the model cannot run", "BatchNorm2d(16) expects 16 channels", "has 8", "layer bn", "net.py:12"]:
         assert word in error.text, error.text
+
+
+def _random_layers(n: int):
+    """Convolutions and pools with random hyper-parameters and input sizes (fixed seed)."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(n):
+        k, s, d, p = rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2), rng.randint(0, 3)
+        size = (rng.randint(1, 12), rng.randint(1, 12))
+        kind = rng.choice(["conv", "convT", "max", "avg"])
+        if kind == "conv":
+            yield nn.Conv2d(2, 4, k, stride=s, padding=p, dilation=d), (2, 2, *size)
+        elif kind == "convT":
+            yield nn.ConvTranspose2d(2, 4, k, stride=s, padding=min(p, k - 1), dilation=d), (2, 2, *size)
+        elif kind == "max":
+            yield nn.MaxPool2d(k, s, min(p, k // 2), dilation=d, ceil_mode=rng.random() < 0.5), (2, 2, *size)
+        else:
+            yield nn.AvgPool2d(k, s, min(p, k // 2), ceil_mode=rng.random() < 0.5), (2, 2, *size)
+
+
+@pytest.mark.parametrize("seed_block", range(4))
+def test_random_convolutions_and_pools_match_pytorch(seed_block):
+    for i, (layer, shape) in enumerate(_random_layers(200)):
+        if i % 4 != seed_block:
+            continue
+        expected = outcome(functools.partial(layer, torch.randn(shape)))
+        got = outcome(functools.partial(on_meta, layer.to("meta"), torch.empty(shape, device="meta")))
+        assert got == expected, (layer, shape)

@@ -86,7 +86,8 @@ def _check_batchnorm(m: nn.modules.batchnorm._BatchNorm, x: Shape) -> None:
         raise ShapeMismatch(f"{_name(m)} expects a {want} input, got {shape_str(x)} ({len(x)}-D)")
     if len(x) < 2:
         raise ShapeMismatch(f"{_name(m)} expects an input with a batch and a channel axis, got {shape_str(x)}")
-    if (m.affine or m.track_running_stats) and x[1] != m.num_features:
+    sized = [t.numel() for t in (m.weight, m.running_mean) if isinstance(t, torch.Tensor)]
+    if any(n != x[1] for n in sized):  # PyTorch compares the weights and running statistics it has
         raise ShapeMismatch(
             f"{_name(m)}({m.num_features}) expects {m.num_features} channels, but its input {shape_str(x)} has {x[1]}"
         )
@@ -106,7 +107,8 @@ def _check_instancenorm(m: nn.modules.instancenorm._InstanceNorm, x: Shape) -> N
             f"{_name(m)} expects a {batched - 1}-D (unbatched) or {batched}-D input, got {shape_str(x)}"
         )
     channels = x[_feature_dim(x, batched)]
-    if m.affine and channels != m.num_features:  # without affine weights PyTorch only warns
+    sized = m.affine or m.running_mean is not None  # with neither, PyTorch only warns
+    if sized and channels != m.num_features:
         raise ShapeMismatch(
             f"{_name(m)}({m.num_features}) expects {m.num_features} channels, but its input {shape_str(x)} has {channels}"
         )
@@ -186,6 +188,10 @@ def module_output(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | Non
         return None
     tensors = [*m.parameters(recurse=False), *m.buffers(recurse=False)]
     x = args[0]
+    if type(m) is nn.Embedding:  # integer indices in, the weight's dtype out
+        if x.dtype not in (torch.int64, torch.int32) or not _meta(m.weight):
+            return None
+        return torch.empty((*x.shape, m.embedding_dim), dtype=m.weight.dtype, device="meta")
     if not _meta(*tensors) or any(t.dtype != x.dtype for t in tensors if t.is_floating_point()):
         return None  # a dtype mismatch: let PyTorch raise its own error
     check_module(m, args)
@@ -214,6 +220,8 @@ def _conv_shape(m: nn.modules.conv._ConvNd, x: Shape) -> Shape | None:
             out.append(size)
             continue
         pad = 0 if m.padding == "valid" else m.padding[i]
+        if m.padding_mode != "zeros" and pad > size:
+            return None  # circular or reflect padding larger than the input: PyTorch's own error
         if size + 2 * pad < reach:
             raise ShapeMismatch(
                 f"{_name(m)} with kernel {shape_str(m.kernel_size)} (dilation {d}) does not fit its input "
