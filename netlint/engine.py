@@ -514,7 +514,9 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
         if budget > 0:
             rows = min(2, batch)
             left = budget - (time.perf_counter() - start)
-            seconds = plan.time_forward(model, plan.small_inputs(inputs, batch, rows), device, repeat_below=left / 20)
+            over = f"one forward at batch {rows} did not finish within the --probe-budget of {budget:g} s"
+            with plan.deadline(start + budget, over):
+                seconds = plan.time_forward(model, plan.small_inputs(inputs, batch, rows), device, left / 20)
             trained = any(has_trained_stats(bn) for _, bn in batchnorms(model))
             left = budget - (time.perf_counter() - start)
             chosen, why = plan.time_plan(
@@ -527,8 +529,10 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
 
         progress = PassProgress(spec.name, options.progress)
         try:
-            return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval,
-                           batch_reason=reason, progress=progress)  # fmt: skip
+            stop = start + 2 * budget if budget > 0 else None
+            with plan.deadline(stop, f"it ran past twice the --probe-budget of {budget:g} s and was stopped"):
+                return measure(model, inputs, seed=options.seed, sources=sources, check_eval=check_eval,
+                               batch_reason=reason, progress=progress)  # fmt: skip
         finally:
             progress.close()
 

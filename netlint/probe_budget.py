@@ -13,23 +13,49 @@ not (a ``ProbeSkipped``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .graph.ir import DROPOUT_OPS, Graph, Op
 from .graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
+from .probe_shift import ProbeError
 
 DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
 NOT_NEEDED = "no dropout reaches a BatchNorm"
 _VIEWS = frozenset({Op.RESHAPE, Op.IDENTITY, Op.SHAPE, Op.PARAM})  # outputs that allocate nothing new
 
 
-class ProbeSkipped(Exception):
+class ProbeSkipped(ProbeError):
     """The probe would not fit the time budget or the memory: the message says why and how to force it."""
+
+
+@contextlib.contextmanager
+def deadline(at: float | None, why: str) -> Iterator[None]:
+    """Stop a forward at the next module call once ``time.perf_counter()`` passes ``at`` (None: no deadline).
+
+    A forward cannot be interrupted safely in the middle of an op; between module calls it can, and
+    the probe restores the model whatever happens. This is what keeps a probe within twice its budget
+    when one forward is slower than the budget itself.
+    """
+    if at is None:
+        yield
+        return
+    from torch.nn.modules.module import register_module_forward_pre_hook
+
+    def check(module, args):
+        if time.perf_counter() > at:
+            raise ProbeSkipped(f"{why} (--probe-budget 0 runs it without a limit)")
+
+    handle = register_module_forward_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def not_needed(graph: Graph) -> str | None:

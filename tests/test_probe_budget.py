@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -13,10 +12,12 @@ import netlint
 import netlint.probe_budget as budget_module
 from netlint import engine
 from netlint.engine import Options, check_targets
+from netlint.inputs import parse_shape
 from netlint.probe_budget import estimate_memory
 
 from .conftest import run_netlint, write
 
+SMALL = [parse_shape("2,3,12,12")]  # little compute: the sleep dominates
 SLOW = """
 import time
 
@@ -56,38 +57,55 @@ def timed_probe(monkeypatch) -> list[float]:
     return seconds
 
 
+def measured_forward(monkeypatch, seconds: float) -> None:
+    """The timing forward reports ``seconds`` (as a slow model on a quiet machine would): the plan is deterministic."""
+    monkeypatch.setattr(budget_module, "time_forward", lambda *args, **kwargs: seconds)
+
+
 def test_a_slow_model_gets_a_smaller_batch_within_the_budget(tmp_path, monkeypatch):
     target = str(write(tmp_path / "slow.py", SLOW.format(seconds=0.02))) + ":Slow"
-    budget = 2.0
+    budget = 4.0
+    measured_forward(monkeypatch, 0.1)  # 0.05 s per sample, 4 passes: 6.4 s at the default batch of 32
     seconds = timed_probe(monkeypatch)
-    report = check_targets([target], Options(device="cpu", probe_budget=budget))
+    report = check_targets([target], Options(device="cpu", probe_budget=budget, input_shapes=SMALL))
     [probe_seconds] = seconds
     [model] = report.models
-    assert not report.errors and model.probe is not None
-    # 4 passes x 32 x 0.02 s = 2.6 s at the default batch: cut to what fits.
-    assert 2 <= model.probe.batch_size < 32
-    assert model.probe.batch_reason.startswith("time: 4 passes at batch")
+    assert not report.errors and model.probe is not None, model.probe_note
+    assert model.probe.batch_size in (4, 8, 16)  # what is left of 4 s after the build, cut to a power of two
+    assert model.probe.batch_reason == f"time: 4 passes at batch {model.probe.batch_size} fit the 4 s budget"
     assert model.to_dict()["probe"]["batch_size"] == model.probe.batch_size
-    assert probe_seconds < 2 * budget
+    # The deadline stops any pass that would go past twice the budget, at the next module call
+    # (at most one sleep of 0.02 s x 16 here).
+    assert probe_seconds < 2 * budget + 0.5
 
 
 def test_a_model_too_slow_even_at_the_smallest_batch_is_skipped_with_a_note(tmp_path, monkeypatch):
-    path = write(tmp_path / "slow.py", SLOW.format(seconds=0.3))
-    seconds = timed_probe(monkeypatch)
-    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.5))
-    assert seconds[0] < 2 * 0.5 + 0.3  # one timing forward at batch 2 sleeps 0.6 s: the least it can cost
+    path = write(tmp_path / "slow.py", SLOW.format(seconds=0.5))
+    measured_forward(monkeypatch, 1.0)  # 4 passes at batch 2: 4 s, over a budget of 1 s
+    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=1.0, input_shapes=SMALL))
     [model] = report.models
     assert model.probe is None and not report.errors and report.exit_code() == 1  # a note: findings only
     assert model.probe_note.startswith("skipped: it would take about ")
-    assert "over the --probe-budget of 0.5 s" in model.probe_note and "--probe-budget 0 runs it" in model.probe_note
+    assert "at batch 2 (4 forward passes of 1 s), over the --probe-budget of 1 s" in model.probe_note
+    assert "--probe-budget 0 runs it" in model.probe_note
     assert model.to_dict()["probe"] == {"skipped": model.probe_note}
     assert model.findings  # the static findings stand
 
-    result = run_netlint("check", f"{path}:Slow", "--probe", "--probe-budget", "0.5", "--format", "json")
-    assert result.returncode == 2  # asked for with --probe: the skip is an error
-    out = json.loads(result.stdout)
-    assert out["models"][0]["probe"]["skipped"].startswith("skipped: it would take about")
-    assert out["models"][0]["findings"] and "the probe was skipped" in out["errors"][0]["message"]
+    forced = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=1.0, probe=True, input_shapes=SMALL))
+    assert forced.exit_code() == 2  # asked for with --probe: the skip is an error
+    assert "the probe was skipped: it would take about" in forced.errors[0].text and forced.models[0].findings
+
+
+def test_a_forward_slower_than_the_whole_budget_is_stopped(tmp_path, monkeypatch):
+    """One forward at batch 2 sleeps 3 s, the budget is 0.5 s: stopped at the next module call, and
+    no pass runs (each would sleep as long again)."""
+    path = write(tmp_path / "slow.py", SLOW.format(seconds=1.5))
+    seconds = timed_probe(monkeypatch)
+    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.5, input_shapes=SMALL))
+    assert seconds[0] < 2 * 0.5 + 3.0 + 2.0  # the sleep cannot be interrupted; the passes would add 12 s
+    [model] = report.models
+    assert model.probe_note.startswith("skipped: one forward at batch 2 did not finish within the --probe-budget")
+    assert not report.errors and model.findings
 
 
 class Wide(nn.Module):

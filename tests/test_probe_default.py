@@ -46,7 +46,8 @@ def test_cli_default_and_forced():
     clean = str(EXAMPLES / "clean_resnet.py")  # a dropout in the head, after every BatchNorm
     default = run_netlint("check", clean)
     assert default.returncode == 0 and default.stdout.count("probe: not needed (no dropout reaches a BatchNorm)") == 1
-    forced = json.loads(run_netlint("check", clean, "--probe", "--format", "json").stdout)["models"][0]["probe"]
+    forced = run_netlint("check", clean, "--probe", "--probe-budget", "0", "--format", "json")
+    forced = json.loads(forced.stdout)["models"][0]["probe"]
     assert {(x["ratio_min"], x["ratio_max"]) for x in forced["layers"]} == {(1.0, 1.0)}
     off = json.loads(run_netlint("check", clean, "--no-probe", "--format", "json").stdout)
     assert off["models"][0]["probe"] is None

@@ -13,6 +13,7 @@ from netlint.engine import Options, check_targets
 
 from .conftest import run_netlint, write
 
+NO_BUDGET = ("--probe-budget", "0", "--format", "json")  # the same batch however loaded the machine is
 MODEL = """
 import torch
 import torch.nn as nn
@@ -74,15 +75,15 @@ def test_without_weights_no_running_ratio_and_with_weights_in_json_and_table(tmp
     path = write(tmp_path / "net.py", MODEL)
     model, _ = trained(path)
     torch.save(model.state_dict(), tmp_path / "ckpt.pt")
-    plain = json.loads(run_netlint("check", f"{path}:Net", "--format", "json").stdout)["models"][0]["probe"]
+    plain = json.loads(run_netlint("check", f"{path}:Net", *NO_BUDGET).stdout)["models"][0]["probe"]
     assert all(x["running_ratio_mean"] is None for x in plain["layers"])
-    loaded = json.loads(
-        run_netlint("check", f"{path}:Net", "--weights", str(tmp_path / "ckpt.pt"), "--format", "json").stdout
-    )["models"][0]["probe"]
+    loaded = json.loads(run_netlint("check", f"{path}:Net", "--weights", str(tmp_path / "ckpt.pt"), *NO_BUDGET).stdout)[
+        "models"
+    ][0]["probe"]
     bn2 = next(x for x in loaded["layers"] if x["module"] == "bn2")
     assert set(bn2) >= {"running_ratio_mean", "running_ratio_min", "running_ratio_max", "running_mean_gap"}
     assert bn2["running_ratio_min"] <= bn2["running_ratio_mean"] <= bn2["running_ratio_max"]
-    table = run_netlint("check", f"{path}:Net", "--weights", str(tmp_path / "ckpt.pt")).stdout
+    table = run_netlint("check", f"{path}:Net", "--weights", str(tmp_path / "ckpt.pt"), "--probe-budget", "0").stdout
     assert "running/eval var" in table and "running mean gap" in table
 
 
@@ -125,7 +126,10 @@ def test_weights_in_the_configuration(tmp_path):
     path = write(tmp_path / "src" / "net.py", MODEL)
     model, _ = trained(path)
     torch.save({"model": model.state_dict()}, tmp_path / "ckpt.pt")
-    write(tmp_path / "pyproject.toml", '[tool.netlint]\nmodels = [{target = "src/net.py:Net", weights = "ckpt.pt"}]\n')
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.netlint]\nprobe-budget = 0\nmodels = [{target = "src/net.py:Net", weights = "ckpt.pt"}]\n',
+    )
     result = run_netlint("check", "--format", "json", cwd=tmp_path)
     probe = json.loads(result.stdout)["models"][0]["probe"]
     assert all(x["running_ratio_mean"] is not None for x in probe["layers"])
