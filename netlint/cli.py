@@ -217,6 +217,7 @@ def check(
         typer.Option(
             "--timeout",
             min=0.001,
+            metavar="SECONDS",
             help="Seconds each target may take to import, build, analyse and probe (default 120).",
             show_default=False,
         ),
@@ -227,6 +228,7 @@ def check(
             "--jobs",
             "-j",
             min=1,
+            metavar="N",
             help="Targets checked in parallel (default: the number of CPU cores).",
             show_default=False,
         ),

@@ -118,9 +118,10 @@ def test_check_help_shows_clean_metavars():
     result = run_netlint("check", "--help", env={"COLUMNS": "120"})
     assert result.returncode == 0
     for expected in ("[TARGET]...", "--input-shape SHAPE", "--output FILE", "--batch-size N", "--seed N",
-                     "--config FILE", "--input FILE", "--baseline FILE", "--write-baseline FILE"):  # fmt: skip
+                     "--config FILE", "--input FILE", "--baseline FILE", "--write-baseline FILE",
+                     "--timeout SECONDS", "--jobs N", "--probe-budget SECONDS", "--weights FILE"):  # fmt: skip
         assert expected in result.stdout, expected
-    assert not re.search(r"<(str|int|list\[str\]|int range)>", result.stdout), result.stdout
+    assert not re.search(r"<(str|int|float|list\[str\]|int range|float range)>", result.stdout), result.stdout
 
 
 WARNS = """
