@@ -163,6 +163,8 @@ class TargetResult:
 
 def check_target(target: str, options: Options, rules: Sequence[Rule], strict: bool | None = None) -> TargetResult:
     """Load and check one target; whatever goes wrong becomes this target's error."""
+    import json
+
     from .load import resolve
     from .worker import phase
 
@@ -175,7 +177,9 @@ def check_target(target: str, options: Options, rules: Sequence[Rule], strict: b
         out.errors.append(exc)
         out.files += target.endswith(".py")
         return out
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if _propagates(exc):
+            raise
         out.errors.append(unexpected_error(display_target(target), exc, options))
         out.files += target.endswith(".py")
         return out
@@ -186,19 +190,31 @@ def check_target(target: str, options: Options, rules: Sequence[Rule], strict: b
     for spec in loaded.models:
         try:
             model_report = check_spec(spec, options, rules)
+            json.dumps(model_report.to_dict(timings=True))  # reporters must be able to print it
             out.models.append(model_report)
             if model_report.probe_error is not None:
                 out.errors.append(model_report.probe_error)
         except NetlintError as exc:
             out.errors.append(exc)
-        except (Exception, SystemExit) as exc:  # user code or a bug in netlint: check the other models
+        except BaseException as exc:  # user code or a bug in netlint: check the other models
+            if _propagates(exc):
+                raise
             out.errors.append(unexpected_error(spec.name, exc, options))
     return out
 
 
+def _propagates(exc: BaseException) -> bool:
+    """Exceptions that are not this target's error: the parent's signal to hand the target to a
+    worker, and outside a worker a KeyboardInterrupt (it may be the user's Ctrl-C; in a worker,
+    where Ctrl-C never arrives, it can only come from user code)."""
+    from .load import ImportForbidden
+    from .worker import in_worker
+
+    return isinstance(exc, ImportForbidden) or (isinstance(exc, (KeyboardInterrupt, GeneratorExit)) and not in_worker())
+
+
 def unexpected_error(target: str, exc: BaseException, options: Options | None = None) -> NetlintError:
     """One paragraph for an exception nobody expected: what ran, where in the user's code, what to do."""
-    import sys
     import traceback
 
     from .worker import where_of_exception

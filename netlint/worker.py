@@ -79,6 +79,10 @@ def phase(name: str, model: str = "") -> None:
         _write_state(dict(_phase))
 
 
+def in_worker() -> bool:
+    return _state is not None
+
+
 def current() -> Where:
     return Where(_phase["phase"], _phase["name"])
 
@@ -259,6 +263,7 @@ class _Running:
     state: Any
     deadline: float | None
     signalled: bool = False
+    started: bool = False  # whether the start-up allowance was used
 
 
 @dataclass
@@ -363,7 +368,9 @@ def run_units(
                         what, why = _death(run.process.exitcode)
                         finish(run, error(run.unit, what, _read_state(run), why))
                 elif run.deadline is not None and now >= run.deadline:
-                    if not run.signalled:  # ask where it is; it answers and exits
+                    if not run.started and not run.state.value:  # a spawned worker still importing torch
+                        run.started, run.deadline = True, now + (timeout or 0)
+                    elif not run.signalled:  # ask where it is; it answers and exits
                         run.signalled = True
                         run.deadline = now + GRACE
                         with contextlib.suppress(OSError):
