@@ -264,14 +264,12 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
         # must not depend on --jobs.
         threads = 1 if not fresh else max(1, cores // min(len(units), cores))
 
-        def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "") -> TargetResult:
+        def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "", hint: str = "") -> TargetResult:
             if what.startswith("did not finish"):
                 hint = (
                     "Look for an endless loop or a very large input there; raise the limit with --timeout "
                     f"(or [tool.netlint] timeout), now {options.timeout:g} s."
                 )
-            else:
-                hint = "Other targets are not affected; --debug shows more of what happened."
             message = f"{what} {where.describe()}" + (f": {why}" if why else "") + "."
             return TargetResult(errors=[NetlintError(display_target(unit.target), message, hint)],
                                 files=unit.target.endswith(".py"))  # fmt: skip

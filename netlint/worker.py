@@ -200,9 +200,11 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # input() gets EOF instead of waiting forever
         os.dup2(2, 1)  # stdout carries the report: whatever user code writes goes to stderr
-    if not options.debug:
-        import faulthandler
+    import faulthandler
 
+    if options.debug:
+        faulthandler.enable()  # a crash in native code prints the Python stack that led there
+    else:
         faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -277,6 +279,9 @@ def start_method() -> str:
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "spawn"  # a forked child cannot use CUDA once the parent has
     return "fork" if "fork" in methods and sys.platform.startswith("linux") else "spawn"
 
 
@@ -302,7 +307,7 @@ def run_units(
 ) -> RunResult:  # fmt: skip
     """Run each unit in its own worker, ``jobs`` at a time; results in unit order.
 
-    ``error(unit, what, where, why="")`` makes the result of a worker that timed out or died.
+    ``error(unit, what, where, why="", hint="")`` makes the result of a worker that timed out or died.
     """
     import multiprocessing
     from multiprocessing.connection import wait
@@ -365,8 +370,8 @@ def run_units(
                     if run.signalled:
                         finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
                     else:
-                        what, why = _death(run.process.exitcode)
-                        finish(run, error(run.unit, what, _read_state(run), why))
+                        what, why, hint = _death(run.process.exitcode)
+                        finish(run, error(run.unit, what, _read_state(run), why, hint))
                 elif run.deadline is not None and now >= run.deadline:
                     if not run.started and not run.state.value:  # a spawned worker still importing torch
                         run.started, run.deadline = True, now + (timeout or 0)
@@ -407,21 +412,24 @@ def _read_state(run: _Running) -> Where:
     return Where(data.get("phase", "checking"), data.get("name", ""), data.get("line", ""))
 
 
-def _death(exitcode: int | None) -> tuple[str, str]:
-    """How a worker that sent nothing ended: what happened, and the likely cause."""
+def _death(exitcode: int | None) -> tuple[str, str, str]:
+    """How a worker that sent nothing ended: what happened, the likely cause, what to do."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        why = {
-            "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
-            "SIGBUS": "a crash in native code",
-            "SIGABRT": "native code aborted",
-            "SIGKILL": "killed from outside, most often by the out-of-memory killer",
-        }.get(name, "")
-        return f"its worker process was killed by {name}", why
+        if name == "SIGKILL":
+            why = "killed from outside, most often by the out-of-memory killer"
+            hint = "Check with a smaller input (--input-shape, --batch-size) or run it alone (--jobs 1)."
+        else:
+            why = (
+                "a crash in native code (a C extension, ctypes, a bad pointer)" if name in ("SIGSEGV", "SIGBUS") else ""
+            )
+            hint = "--debug prints the Python stack where it crashed; other targets are not affected."
+        return f"its worker process was killed by {name}", why, hint
     return (
         f"its worker process exited with status {exitcode} before sending a result",
         "user code ended the process (os._exit)",
+        "Guard the exit with if __name__ == '__main__': or remove it; other targets are not affected.",
     )
