@@ -341,8 +341,7 @@ def run_units(
         out.results[run.index] = result
         del running[run.index]
         run.process.join(0.5)
-        if run.process.is_alive():
-            _kill(run.process)
+        _kill(run.process)  # also whatever processes user code started and left behind
         run.conn.close()
 
     try:
@@ -399,8 +398,9 @@ def _kill(process) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.kill(process.pid, signal.SIGKILL)
+        if process.exitcode is None:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
     process.join(5.0)
 
 
