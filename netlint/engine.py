@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -255,7 +256,8 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
                 units.append((len(slots) - 1, unit))
     if units:
         if worker.start_method() == "fork":
-            worker.prepare_parent()
+            with contextlib.suppress(Exception):  # no torch here: each worker reports that for its target
+                worker.prepare_parent()
         cores = os.cpu_count() or 1
         jobs = min(options.jobs or cores, len(units))
         # A parent that ran torch operations before forking has a thread pool that a forked child
