@@ -288,17 +288,17 @@ def start_method() -> str:
 def prepare_parent() -> None:
     """Import once, in the parent, what every worker needs, so forked workers share it.
 
-    Also runs one operation on a meta tensor: torch imports much of itself lazily on the first one
-    (``torch._dynamo``); done here, no worker pays for it again. Meta tensors compute nothing, so
-    no thread pool starts (a forked child could not use one).
+    Also traces a tiny model on meta tensors: torch imports much of itself lazily on the first
+    operation (``torch._dynamo``) and torch.fx fills caches; done here, no worker pays for it again.
+    Meta tensors compute nothing, so no thread pool starts (a forked child could not use one).
     """
     import torch
 
-    from . import load  # noqa: F401
-    from .graph import build  # noqa: F401
+    from .engine import static_graph
 
-    with contextlib.suppress(Exception), torch.device("meta"):
-        torch.nn.functional.relu(torch.empty(1, 1))
+    with contextlib.suppress(Exception):  # trace a tiny model: warms torch.fx and the graph builder too
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1)).to("meta")
+        static_graph(model, torch.empty(1, 1, 2, 2, device="meta"))
 
 
 def run_units(
