@@ -191,6 +191,8 @@ def check_target(target: str, options: Options, rules: Sequence[Rule], strict: b
 
 
 def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: bool | None) -> TargetResult:
+    import json
+
     from .load import resolve
     from .worker import phase
 
@@ -203,7 +205,9 @@ def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: 
         out.errors.append(exc)
         out.files += target.endswith(".py")
         return out
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if _propagates(exc):
+            raise
         out.errors.append(unexpected_error(display_target(target), exc, options))
         out.files += target.endswith(".py")
         return out
@@ -214,19 +218,31 @@ def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: 
     for spec in loaded.models:
         try:
             model_report = check_spec(spec, options, rules)
+            json.dumps(model_report.to_dict(timings=True))  # reporters must be able to print it
             out.models.append(model_report)
             if model_report.probe_error is not None:
                 out.errors.append(model_report.probe_error)
         except NetlintError as exc:
             out.errors.append(exc)
-        except (Exception, SystemExit) as exc:  # user code or a bug in netlint: check the other models
+        except BaseException as exc:  # user code or a bug in netlint: check the other models
+            if _propagates(exc):
+                raise
             out.errors.append(unexpected_error(spec.name, exc, options))
     return out
 
 
+def _propagates(exc: BaseException) -> bool:
+    """Exceptions that are not this target's error: the parent's signal to hand the target to a
+    worker, and outside a worker a KeyboardInterrupt (it may be the user's Ctrl-C; in a worker,
+    where Ctrl-C never arrives, it can only come from user code)."""
+    from .load import ImportForbidden
+    from .worker import in_worker
+
+    return isinstance(exc, ImportForbidden) or (isinstance(exc, (KeyboardInterrupt, GeneratorExit)) and not in_worker())
+
+
 def unexpected_error(target: str, exc: BaseException, options: Options | None = None) -> NetlintError:
     """One paragraph for an exception nobody expected: what ran, where in the user's code, what to do."""
-    import sys
     import traceback
 
     from .worker import where_of_exception
@@ -267,7 +283,8 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
                 units.append((len(slots) - 1, unit))
     if units:
         if worker.start_method() == "fork":
-            worker.prepare_parent()
+            with contextlib.suppress(Exception):  # no torch here: each worker reports that for its target
+                worker.prepare_parent()
         cores = os.cpu_count() or 1
         jobs = min(options.jobs or cores, len(units))
         # A parent that ran torch operations before forking has a thread pool that a forked child
@@ -276,14 +293,12 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
         # must not depend on --jobs.
         threads = 1 if not fresh else max(1, cores // min(len(units), cores))
 
-        def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "") -> TargetResult:
+        def error(unit: worker.Unit, what: str, where: worker.Where, why: str = "", hint: str = "") -> TargetResult:
             if what.startswith("did not finish"):
                 hint = (
                     "Look for an endless loop or a very large input there; raise the limit with --timeout "
                     f"(or [tool.netlint] timeout), now {options.timeout:g} s."
                 )
-            else:
-                hint = "Other targets are not affected; --debug shows more of what happened."
             message = f"{what} {where.describe()}" + (f": {why}" if why else "") + "."
             return TargetResult(errors=[NetlintError(display_target(unit.target), message, hint)],
                                 files=unit.target.endswith(".py"))  # fmt: skip

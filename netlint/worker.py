@@ -79,6 +79,10 @@ def phase(name: str, model: str = "") -> None:
         _write_state(dict(_phase))
 
 
+def in_worker() -> bool:
+    return _state is not None
+
+
 def current() -> Where:
     return Where(_phase["phase"], _phase["name"])
 
@@ -196,9 +200,11 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # input() gets EOF instead of waiting forever
         os.dup2(2, 1)  # stdout carries the report: whatever user code writes goes to stderr
-    if not options.debug:
-        import faulthandler
+    import faulthandler
 
+    if options.debug:
+        faulthandler.enable()  # a crash in native code prints the Python stack that led there
+    else:
         faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -259,6 +265,7 @@ class _Running:
     state: Any
     deadline: float | None
     signalled: bool = False
+    started: bool = False  # whether the start-up allowance was used
 
 
 @dataclass
@@ -272,23 +279,26 @@ def start_method() -> str:
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "spawn"  # a forked child cannot use CUDA once the parent has
     return "fork" if "fork" in methods and sys.platform.startswith("linux") else "spawn"
 
 
 def prepare_parent() -> None:
     """Import once, in the parent, what every worker needs, so forked workers share it.
 
-    Also runs one operation on a meta tensor: torch imports much of itself lazily on the first one
-    (``torch._dynamo``); done here, no worker pays for it again. Meta tensors compute nothing, so
-    no thread pool starts (a forked child could not use one).
+    Also traces a tiny model on meta tensors: torch imports much of itself lazily on the first
+    operation (``torch._dynamo``) and torch.fx fills caches; done here, no worker pays for it again.
+    Meta tensors compute nothing, so no thread pool starts (a forked child could not use one).
     """
     import torch
 
-    from . import load  # noqa: F401
-    from .graph import build  # noqa: F401
+    from .engine import static_graph
 
-    with contextlib.suppress(Exception), torch.device("meta"):
-        torch.nn.functional.relu(torch.empty(1, 1))
+    with contextlib.suppress(Exception):  # trace a tiny model: warms torch.fx and the graph builder too
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1)).to("meta")
+        static_graph(model, torch.empty(1, 1, 2, 2, device="meta"))
 
 
 def run_units(
@@ -297,7 +307,7 @@ def run_units(
 ) -> RunResult:  # fmt: skip
     """Run each unit in its own worker, ``jobs`` at a time; results in unit order.
 
-    ``error(unit, what, where, why="")`` makes the result of a worker that timed out or died.
+    ``error(unit, what, where, why="", hint="")`` makes the result of a worker that timed out or died.
     """
     import multiprocessing
     from multiprocessing.connection import wait
@@ -331,8 +341,7 @@ def run_units(
         out.results[run.index] = result
         del running[run.index]
         run.process.join(0.5)
-        if run.process.is_alive():
-            _kill(run.process)
+        _kill(run.process)  # also whatever processes user code started and left behind
         run.conn.close()
 
     try:
@@ -360,10 +369,12 @@ def run_units(
                     if run.signalled:
                         finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
                     else:
-                        what, why = _death(run.process.exitcode)
-                        finish(run, error(run.unit, what, _read_state(run), why))
+                        what, why, hint = _death(run.process.exitcode)
+                        finish(run, error(run.unit, what, _read_state(run), why, hint))
                 elif run.deadline is not None and now >= run.deadline:
-                    if not run.signalled:  # ask where it is; it answers and exits
+                    if not run.started and not run.state.value:  # a spawned worker still importing torch
+                        run.started, run.deadline = True, now + (timeout or 0)
+                    elif not run.signalled:  # ask where it is; it answers and exits
                         run.signalled = True
                         run.deadline = now + GRACE
                         with contextlib.suppress(OSError):
@@ -387,8 +398,9 @@ def _kill(process) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.kill(process.pid, signal.SIGKILL)
+        if process.exitcode is None:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
     process.join(5.0)
 
 
@@ -400,21 +412,24 @@ def _read_state(run: _Running) -> Where:
     return Where(data.get("phase", "checking"), data.get("name", ""), data.get("line", ""))
 
 
-def _death(exitcode: int | None) -> tuple[str, str]:
-    """How a worker that sent nothing ended: what happened, and the likely cause."""
+def _death(exitcode: int | None) -> tuple[str, str, str]:
+    """How a worker that sent nothing ended: what happened, the likely cause, what to do."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        why = {
-            "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
-            "SIGBUS": "a crash in native code",
-            "SIGABRT": "native code aborted",
-            "SIGKILL": "killed from outside, most often by the out-of-memory killer",
-        }.get(name, "")
-        return f"its worker process was killed by {name}", why
+        if name == "SIGKILL":
+            why = "killed from outside, most often by the out-of-memory killer"
+            hint = "Check with a smaller input (--input-shape, --batch-size) or run it alone (--jobs 1)."
+        else:
+            why = (
+                "a crash in native code (a C extension, ctypes, a bad pointer)" if name in ("SIGSEGV", "SIGBUS") else ""
+            )
+            hint = "--debug prints the Python stack where it crashed; other targets are not affected."
+        return f"its worker process was killed by {name}", why, hint
     return (
         f"its worker process exited with status {exitcode} before sending a result",
         "user code ended the process (os._exit)",
+        "Guard the exit with if __name__ == '__main__': or remove it; other targets are not affected.",
     )
