@@ -295,9 +295,12 @@ def prepare_parent() -> None:
     import torch
 
     from .engine import static_graph
+    from .state import preserved_rng
 
-    with contextlib.suppress(Exception):  # trace a tiny model: warms torch.fx and the graph builder too
-        model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1)).to("meta")
+    # Trace a tiny model: warms torch.fx and the graph builder too. Built on meta and with the
+    # generators restored: the caller's random state (an API caller's, a test's) must not move.
+    with contextlib.suppress(Exception), preserved_rng(), torch.device("meta"):
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1))
         static_graph(model, torch.empty(1, 1, 2, 2, device="meta"))
 
 

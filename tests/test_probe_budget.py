@@ -67,7 +67,7 @@ def test_a_slow_model_gets_a_smaller_batch_within_the_budget(tmp_path, monkeypat
     budget = 4.0
     measured_forward(monkeypatch, 0.1)  # 0.05 s per sample, 4 passes: 6.4 s at the default batch of 32
     seconds = timed_probe(monkeypatch)
-    report = check_targets([target], Options(device="cpu", probe_budget=budget, input_shapes=SMALL))
+    report = check_targets([target], Options(device="cpu", probe_budget=budget, input_shapes=SMALL, isolate=False))
     [probe_seconds] = seconds
     [model] = report.models
     assert not report.errors and model.probe is not None, model.probe_note
@@ -101,7 +101,7 @@ def test_a_forward_slower_than_the_whole_budget_is_stopped(tmp_path, monkeypatch
     no pass runs (each would sleep as long again)."""
     path = write(tmp_path / "slow.py", SLOW.format(seconds=1.5))
     seconds = timed_probe(monkeypatch)
-    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.5, input_shapes=SMALL))
+    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.5, input_shapes=SMALL, isolate=False))
     assert seconds[0] < 2 * 0.5 + 3.0 + 2.0  # the sleep cannot be interrupted; the passes would add 12 s
     [model] = report.models
     assert model.probe_note.startswith("skipped: one forward at batch 2 did not finish within the --probe-budget")
