@@ -336,9 +336,9 @@ def has_trained_stats(bn: _BatchNorm) -> bool:
     return bool((bn.running_mean != 0).any() or (bn.running_var != 1).any())
 
 
-def _eval_pass(model, inputs, layers, seed: int) -> dict[str, _Moments]:
-    """The model's own inference (running statistics), recording what every BatchNorm is fed."""
-    moments = {path: _Moments() for path, _ in layers}
+def recording_eval_handler(layers, moments: dict[str, _Moments]):
+    """A BatchNorm intercept that records what each layer is fed, then normalises as inference does
+    (with its running statistics): the eval pass of the probe and of ``recalibrate`` both use it."""
     by_path = dict(layers)
 
     def handler(path, x, weight, bias, eps):
@@ -347,6 +347,13 @@ def _eval_pass(model, inputs, layers, seed: int) -> dict[str, _Moments]:
         bn = by_path[path]
         return F.batch_norm(x, bn.running_mean, bn.running_var, weight, bias, False, 0.0, eps)
 
+    return handler
+
+
+def _eval_pass(model, inputs, layers, seed: int) -> dict[str, _Moments]:
+    """The model's own inference (running statistics), recording what every BatchNorm is fed."""
+    moments = {path: _Moments() for path, _ in layers}
+    handler = recording_eval_handler(layers, moments)
     model.eval()
     with _intercept(layers, handler):
         _run(model, inputs, seed)

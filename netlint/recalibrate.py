@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .probe_shift import _intercept, _Moments, batchnorms
+from .probe_shift import _intercept, _Moments, batchnorms, recording_eval_handler
 from .state import preserved_rng
 
 
@@ -103,14 +102,7 @@ def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> list[Mismatch
     """For every BatchNorm: running statistics against the inputs that the model's own eval forward feeds it."""
     layers = batchnorms(model)
     moments = {path: _Moments() for path, _ in layers}
-    by_path = dict(layers)
-
-    def handler(path, x, weight, bias, eps):
-        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)
-        moments[path].add(x, mean, invstd, eps)
-        bn = by_path[path]
-        return F.batch_norm(x, bn.running_mean, bn.running_var, weight, bias, False, 0.0, eps)
-
+    handler = recording_eval_handler(layers, moments)
     flags = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
