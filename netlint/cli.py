@@ -281,7 +281,9 @@ def check(
 
     options.progress = progress_mode(fmt.value, output)
     options.jobs, options.fresh_torch = jobs, fresh_torch
-    options.debug = debug or bool(os.environ.get("NETLINT_DEBUG"))
+    if debug:  # one switch for every layer, forked workers included
+        os.environ["NETLINT_DEBUG"] = "1"
+    options.debug = bool(os.environ.get("NETLINT_DEBUG"))
     from .engine import check_targets
     from .messages import warnings_as_notes
     from .report import render

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import NetlintError, describe_exception
 from .scan import FileScan, Project
@@ -138,12 +138,20 @@ def _guarded(path: str, load: Callable[[], Loaded]) -> Loaded:
     except NetlintError:
         raise
     except Exception as exc:
-        if os.environ.get("NETLINT_DEBUG"):
-            raise
-        raise NetlintError(
-            relpath(path), f"netlint failed while finding the file's models (internal error): {describe_exception(exc)}.",
-            "Please report it; set NETLINT_DEBUG=1 for the traceback.",
-        ) from None  # fmt: skip
+        _raise_internal_error(path, "failed while finding the file's models", exc)
+
+
+def _raise_internal_error(path: str, what: str, exc: Exception, hint: str = "") -> NoReturn:
+    """A bug in netlint's own loading, as this file's error; with --debug (NETLINT_DEBUG) the exception itself.
+
+    Call it from the ``except`` block that caught ``exc``.
+    """
+    if os.environ.get("NETLINT_DEBUG"):
+        raise  # the exception being handled, with its traceback
+    raise NetlintError(
+        relpath(path), f"netlint {what} (internal error): {describe_exception(exc)}.",
+        "Please report it; set NETLINT_DEBUG=1 (or pass --debug) for the traceback." + hint,
+    ) from None  # fmt: skip
 
 
 # -- directories and files ------------------------------------------------------------------
@@ -181,12 +189,9 @@ def _scan(path: str, project: Project) -> FileScan:
     try:
         scan = project.scan(path)
     except Exception as exc:  # a bug in the scanner must not end the run: this file is not checked
-        if os.environ.get("NETLINT_DEBUG"):
-            raise
-        raise NetlintError(
-            relpath(path), f"netlint could not analyse the file's syntax tree (internal error): {describe_exception(exc)}.",
-            "Please report it; set NETLINT_DEBUG=1 for the traceback. Nothing in the file was imported.",
-        ) from None  # fmt: skip
+        _raise_internal_error(
+            path, "could not analyse the file's syntax tree", exc, " Nothing in the file was imported."
+        )
     if scan.syntax_error is not None:
         err = scan.syntax_error
         where = f" at line {err.lineno}" + (f", column {err.offset}" if err.offset else "") if err.lineno else ""
