@@ -76,7 +76,7 @@ def check_one(name: str, targets: list[str], args) -> dict:
     row: dict = {"model": name}
     report, start = None, time.perf_counter()
     for target in targets:  # timm: without drop_path_rate where the model does not take it
-        report = check_targets([target], Options(probe=False))
+        report = check_targets([target], Options(probe=False, isolate=False))  # in-process: the graph is kept
         if not (report.errors and "drop_path_rate" in report.errors[0].text):
             break
     row["static_s"] = time.perf_counter() - start
@@ -98,10 +98,11 @@ def check_one(name: str, targets: list[str], args) -> dict:
     row["findings"] = dict(Counter(f.code for f in model.findings))
     row["unused"] = len(model.unused)
     if args.probe:
-        from netlint.graph.queries import has_probe_targets
+        from netlint.probe_budget import not_needed
 
-        if not has_probe_targets(model.graph):
-            row["probe"] = "no dropout and BatchNorm"
+        reason = not_needed(model.graph)  # the engine's own default decision
+        if reason is not None:
+            row["probe"] = reason
         elif probe_bytes(model, args.batch_size) > 0.6 * available_memory():
             row["probe"] = "skipped: would not fit in memory"
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, STOCHASTIC_OPS, WEIGHT_OPS, Graph, Node, Op, walk
+from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, walk
 
 
 def is_active_dropout(node: Node) -> bool:
@@ -62,15 +62,6 @@ def downstream(start: Node) -> list[Node]:
         out.append(node)
         frontier.extend(node.users)
     return sorted(out, key=lambda n: n.index)
-
-
-def has_probe_targets(graph: Graph) -> bool:
-    """Whether the probe runs by default: an active dropout-family op and a running-stats BatchNorm,
-    or a dropout left active at inference (the probe confirms it with two eval-mode forwards)."""
-    shift = any(is_active_dropout(n) for n in graph.ops(*STOCHASTIC_OPS)) and any(
-        uses_running_stats(n) for n in graph.ops(Op.BATCHNORM)
-    )
-    return shift or any(active_at_inference(n) for n in graph.ops(Op.DROPOUT, Op.CHANNEL_DROPOUT))
 
 
 def active_at_inference(node: Node) -> str | None:
