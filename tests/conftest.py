@@ -19,12 +19,108 @@ def _in_repo_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def run_netlint(*args: str, cwd: Path | str = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real command line in a fresh process, as a user or CI would."""
+def run_netlint(
+    *args: str, cwd: Path | str = ROOT, env: dict | None = None, fresh: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the command line in a process of its own, as a user or CI would.
+
+    By default that process is forked from this one: the same CLI code with its own file
+    descriptors, working directory, environment, warning filters and exit status, without paying
+    for a new interpreter and ``import torch`` per call (most of a small check's time). ``fresh=True``
+    starts a new interpreter, for what only a cold start shows (imports, the console script).
+    """
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "netlint", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=300
-    )
+    if fresh or not hasattr(os, "fork"):
+        return subprocess.run(
+            [sys.executable, "-m", "netlint", *args], cwd=cwd, capture_output=True, text=True, env=full_env,
+            timeout=300,
+        )  # fmt: skip
+    return _forked_cli(list(args), str(cwd), full_env, timeout=300)
+
+
+def _forked_cli(args: list[str], cwd: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+    import tempfile
+    import time
+
+    command = [sys.executable, "-m", "netlint", *args]
+    with tempfile.TemporaryDirectory(prefix="netlint-cli-") as tmp:
+        out_path, err_path = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            _cli_child(args, cwd, env, out_path, err_path)
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired(command, timeout)
+            time.sleep(0.01)
+        code = os.waitstatus_to_exitcode(status)
+        with open(out_path, encoding="utf-8", errors="replace") as out, open(err_path, encoding="utf-8",
+                                                                             errors="replace") as err:  # fmt: skip
+            return subprocess.CompletedProcess(command, code, out.read(), err.read())
+
+
+def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: str) -> None:
+    import io
+    import traceback
+    import warnings
+
+    code = 70
+    try:
+        for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out_path, os.O_WRONLY | os.O_CREAT),
+                                (2, err_path, os.O_WRONLY | os.O_CREAT)):  # fmt: skip
+            opened = os.open(path, flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
+        )
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["netlint", *args]
+        if "torch" in sys.modules:  # its thread pool does not survive a fork: compute with one thread
+            sys.modules["torch"].set_num_threads(1)
+        # A fresh interpreter's warnings: its default filters, PYTHONWARNINGS, printed to stderr
+        # (pytest's recording of warnings must not hide what a user would see).
+        warnings.resetwarnings()
+        for action, category in (("ignore", ResourceWarning), ("ignore", ImportWarning),
+                                 ("ignore", PendingDeprecationWarning), ("ignore", DeprecationWarning)):  # fmt: skip
+            warnings.simplefilter(action, category)
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+        for option in filter(None, env.get("PYTHONWARNINGS", "").split(",")):
+            warnings._setoption(option)
+        warnings.showwarning = warnings._showwarning_orig
+        warnings._showwarnmsg_impl = lambda msg: sys.stderr.write(warnings._formatwarnmsg(msg))
+
+        from netlint.cli import app
+
+        try:
+            app(args=args, prog_name="netlint")
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                sys.stderr.write(f"{exc.code}\n")
+                code = 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +130,8 @@ def examples_json_pair() -> tuple[subprocess.CompletedProcess, subprocess.Comple
     Shared by the byte-identity test (formats) and the determinism test (state): one pair of the
     most expensive CLI runs serves both (with pytest-xdist, once per worker that needs it).
     """
-    probe = ("--probe", "--probe-budget", "0")  # no time budget: it may cut the batch on a loaded machine
+    # No time budget: it may cut the batch on a loaded machine. A small batch: identity, not precision, is tested.
+    probe = ("--probe", "--probe-budget", "0", "--batch-size", "4")
     args = ("check", str(EXAMPLES), str(FIXTURES / "active_blocks.py"), *probe, "--format", "json")
     return run_netlint(*args), run_netlint(*args)
 

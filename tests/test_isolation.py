@@ -44,7 +44,7 @@ def test_jobs_do_not_change_a_byte_of_the_report():
     targets = [str(EXAMPLES / "stochastic_depth.py"), *(str(p) for p in sorted(RULE_EXAMPLES.glob("nl00[1-3]_*.py")))]
     outputs = []
     for jobs in ("1", "3"):
-        result = CliRunner().invoke(app, ["check", *targets, "--format", "json", "--jobs", jobs])
+        result = CliRunner().invoke(app, ["check", *targets, "--format", "json", "--jobs", jobs, "--batch-size", "4"])
         assert result.exit_code == 1, result.output
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
