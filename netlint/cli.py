@@ -277,7 +277,7 @@ def check(
             _fail("no targets: pass files, directories or package.module:name, or list models in [tool.netlint]")
     options = _options(settings, input_shape, input_file, allow_no_model)
     options.weights = weights
-    from .probe_progress import progress_mode
+    from .progress import progress_mode
 
     options.progress = progress_mode(fmt.value, output)
     options.jobs, options.fresh_torch = jobs, fresh_torch

@@ -34,7 +34,7 @@ class Options:
     probe_budget: float = 10.0  # seconds the probe may take (0: no time or memory limit)
     weights: str | None = None  # a checkpoint for every model (--weights FILE.pt)
     model_weights: dict[str, str] = field(default_factory=dict)  # model key -> checkpoint (configuration)
-    progress: str | None = None  # "bar" | "plain": show a long probe's passes on stderr (a terminal only)
+    progress: str | None = None  # "bar" | "plain": show long work (many files, a probe) on stderr, a terminal only
     device: str = "auto"
     batch_size: int | None = None  # None: default_batch_size() of the input
     seed: int = 0
@@ -303,9 +303,19 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
             return TargetResult(errors=[NetlintError(display_target(unit.target), message, hint)],
                                 files=unit.target.endswith(".py"))  # fmt: skip
 
-        run = worker.run_units(
-            [u for _, u in units], options, rules, jobs=jobs, timeout=options.timeout, threads=threads, error=error
-        )
+        progress = None
+        if options.progress and len(units) > 1:  # one bar for the whole run; none per probe in the workers
+            from .progress import Progress
+
+            counted = "files" if all(u.target.endswith(".py") for _, u in units) else "targets"
+            progress = Progress("checking", counted, options.progress)
+            options = dataclasses.replace(options, progress=None)
+        try:
+            run = worker.run_units([u for _, u in units], options, rules, jobs=jobs, timeout=options.timeout,
+                                   threads=threads, error=error, progress=progress)  # fmt: skip
+        finally:
+            if progress is not None:
+                progress.close()
         for (slot, unit), result in zip(units, run.results):
             if result is None:
                 result = TargetResult(
@@ -540,9 +550,9 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             if chosen != batch:
                 inputs = plan.small_inputs(inputs, batch, chosen)
             reason = why or reason
-        from .probe_progress import PassProgress
+        from .progress import Progress
 
-        progress = PassProgress(spec.name, options.progress)
+        progress = Progress(f"probing {spec.name}", "passes", options.progress)
         try:
             stop = start + 2 * budget if budget > 0 else None
             with plan.deadline(stop, f"it ran past twice the --probe-budget of {budget:g} s and was stopped"):

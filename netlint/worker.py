@@ -29,6 +29,7 @@ from typing import Any
 
 GRACE = 1.0  # seconds a timed-out worker gets to say where it was before it is killed
 _STATE_SIZE = 4096
+TICK = 0.25  # seconds between progress updates, when progress is shown
 
 # Netlint functions that tell what a worker was doing when user code hung or failed inside them,
 # innermost first: (function name, phase).
@@ -306,11 +307,12 @@ def prepare_parent() -> None:
 
 def run_units(
     units: Sequence[Unit], options, rules, *, jobs: int, timeout: float | None, threads: int,
-    error: Callable[..., Any],
+    error: Callable[..., Any], progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:  # fmt: skip
     """Run each unit in its own worker, ``jobs`` at a time; results in unit order.
 
-    ``error(unit, what, where, why="", hint="")`` makes the result of a worker that timed out or died.
+    ``error(unit, what, where, why="", hint="")`` makes the result of a worker that timed out or died;
+    ``progress(done, total)`` is called a few times a second while workers run.
     """
     import multiprocessing
     from multiprocessing.connection import wait
@@ -354,6 +356,9 @@ def run_units(
             now = time.monotonic()
             deadlines = [r.deadline for r in running.values() if r.deadline is not None]
             wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+            if progress is not None:
+                progress(len(units) - len(pending) - len(running), len(units))
+                wait_for = TICK if wait_for is None else min(wait_for, TICK)
             ready = set(wait([*(r.conn for r in running.values()), *(r.process.sentinel for r in running.values())],
                              wait_for))  # fmt: skip
             now = time.monotonic()
@@ -385,6 +390,8 @@ def run_units(
                     else:  # stuck outside Python: no answer
                         _kill(run.process)
                         finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
+        if progress is not None:
+            progress(len(units), len(units))
     except KeyboardInterrupt:
         out.interrupted = True
         for run in list(running.values()):
