@@ -282,7 +282,9 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
             if settled is None:
                 units.append((len(slots) - 1, unit))
     if units:
-        if worker.start_method() == "fork":
+        # Shared work pays off only when several workers share it; one worker (a pre-commit run on
+        # one file) imports torch itself and leaves the parent torch-free.
+        if worker.start_method() == "fork" and len(units) > 1:
             with contextlib.suppress(Exception):  # no torch here: each worker reports that for its target
                 worker.prepare_parent()
         cores = os.cpu_count() or 1

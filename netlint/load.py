@@ -674,7 +674,9 @@ def meta_copy(model):
         if id(t) in memo or isinstance(t, (UninitializedParameter, UninitializedBuffer)):
             continue
         try:
-            meta = torch.empty_like(t, device="meta")
+            # Not empty_like: on a meta tensor that runs a Python reference that imports sympy and
+            # the symbolic-shapes machinery (about 0.3 s) for nothing.
+            meta = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device="meta")
         except Exception:
             continue
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta

@@ -141,6 +141,20 @@ def test_plain_files_keep_the_parent_torch_free(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_one_model_file_is_checked_without_torch_in_the_parent(tmp_path):
+    """A pre-commit run on one file: the worker imports torch itself; the parent's warm-up, shared
+    only by several workers, is skipped (the parent exits without torch's slow teardown)."""
+    f = write(tmp_path / "one.py", net())
+    code = (
+        "import sys\nfrom netlint.engine import Options, check_targets\n"
+        f"report = check_targets([{str(f)!r}], Options(probe=False))\n"
+        "assert [m.name.rsplit(':', 1)[1] for m in report.models] == ['Net'] and not report.errors\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
 def test_ctrl_c_stops_every_worker_and_prints_what_finished(tmp_path):
     hang = write(
         tmp_path / "hang.py",
