@@ -1,6 +1,6 @@
 """``python -m netlint`` behaves exactly like ``netlint``."""
 
-from netlint.cli import app
+from netlint.cli import main
 
 if __name__ == "__main__":
-    app(prog_name="netlint")
+    main()

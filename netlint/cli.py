@@ -535,4 +535,23 @@ def explain(
 
 
 def main() -> None:
-    app()
+    """The console script and ``python -m netlint``.
+
+    Once the report is out, a process that imported torch ends with ``os._exit``: the interpreter's
+    teardown of torch's modules (about 0.4 s) would only delay the exit status. Only this entry
+    point does so; the API and in-process runners return normally.
+    """
+    try:
+        app(prog_name="netlint")
+    except SystemExit as exc:
+        if "torch" not in sys.modules:
+            raise
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            sys.stderr.write(f"{exc.code}\n")
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (BrokenPipeError, OSError):
+            raise exc from None  # let the interpreter deal with a closed pipe as usual
+        os._exit(code)
