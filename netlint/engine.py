@@ -547,7 +547,7 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             trained = any(has_trained_stats(bn) for _, bn in batchnorms(model))
             left = budget - (time.perf_counter() - start)
             chosen, why = plan.time_plan(
-                seconds / rows, plan.passes(check_eval, trained), batch, smallest, fixed, left, budget
+                seconds / rows, plan.passes(check_eval, trained), batch, smallest, fixed, left, budget, rows
             )
             if chosen != batch:
                 inputs = plan.small_inputs(inputs, batch, chosen)

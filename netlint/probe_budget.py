@@ -246,16 +246,34 @@ def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: f
             m.training = training
 
 
+# A probe pass costs more than the plain inference forward that is timed: the training-mode pass
+# draws dropout masks and every BatchNorm is instrumented (benchmarks/probe.py: 1.1x to 1.4x).
+PASS_OVERHEAD = 1.15
+# And a CPU forward costs more per sample at a large batch than at the timed 2 rows (activations
+# outgrow the caches): measured per sample at 32 rows against 2, 224x224, torch 2.14.1 on this
+# 2-core machine: efficientnet_b0 1.3x, vgg16_bn 1.3x, resnet50 1.6x, densenet121 1.75x. Assumed:
+# 1 + 0.2 per doubling of the batch beyond the timed rows (1.8x at 16 times the rows).
+GROWTH_PER_DOUBLING = 0.2
+
+
+def probe_seconds(seconds_per_sample: float, n_passes: int, batch: int, timed_rows: int) -> float:
+    """The probe's predicted seconds at ``batch``, from a forward timed at ``timed_rows`` rows."""
+    growth = 1.0 + GROWTH_PER_DOUBLING * max(0.0, math.log2(batch / max(1, timed_rows)))
+    return n_passes * seconds_per_sample * batch * growth * PASS_OVERHEAD
+
+
 def time_plan(seconds_per_sample: float, n_passes: int, batch: int, smallest: int, fixed_batch: bool,
-              left: float, budget: float) -> tuple[int, str]:  # fmt: skip
-    """The largest batch up to ``batch`` whose passes fit the ``left`` seconds of the budget, and why."""
-    cost = n_passes * seconds_per_sample  # seconds per sample for the whole probe, scaled linearly
-    if cost * batch <= left:
+              left: float, budget: float, timed_rows: int = 2) -> tuple[int, str]:  # fmt: skip
+    """The largest batch up to ``batch`` (itself, or a power of two) whose passes fit the ``left``
+    seconds of the budget, and why."""
+    if probe_seconds(seconds_per_sample, n_passes, batch, timed_rows) <= left:
         return batch, ""
-    fits = _power_of_two(math.floor(left / cost)) if cost > 0 else batch
+    fits = _power_of_two(batch - 1) if batch > 1 else 0
+    while fits >= 1 and probe_seconds(seconds_per_sample, n_passes, fits, timed_rows) > left:
+        fits //= 2
     if fixed_batch or fits < smallest:
         at = batch if fixed_batch else smallest
-        needed = cost * at + (budget - left)
+        needed = probe_seconds(seconds_per_sample, n_passes, at, timed_rows) + (budget - left)
         raise ProbeSkipped(
             f"it would take about {needed:.0f} s at batch {at} ({n_passes} forward passes of "
             f"{seconds_per_sample * at:.2g} s), over the --probe-budget of {budget:g} s "

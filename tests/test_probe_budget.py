@@ -79,6 +79,26 @@ def test_a_slow_model_gets_a_smaller_batch_within_the_budget(tmp_path, monkeypat
     assert probe_seconds < 2 * budget + 0.5
 
 
+def test_time_plan_expects_a_large_batch_to_cost_more_per_sample():
+    """From a forward timed at 2 rows, a CPU forward at 32 rows costs 1.3x to 1.75x more per sample
+    (measured on torchvision models): the plan assumes growth with the batch, so that a probe the
+    linear scaling would fit exactly is cut instead of overshooting the budget."""
+    from netlint.probe_budget import probe_seconds, time_plan
+
+    assert probe_seconds(0.01, 4, 2, 2) == pytest.approx(4 * 0.01 * 2 * budget_module.PASS_OVERHEAD)
+    linear = 4 * 0.01 * 32 * budget_module.PASS_OVERHEAD
+    assert probe_seconds(0.01, 4, 32, 2) == pytest.approx(linear * (1 + 4 * budget_module.GROWTH_PER_DOUBLING))
+    # Linear scaling says 32 fits in 1.6 s; with the growth it does not, and 16 is the batch.
+    assert time_plan(0.01, 4, 32, 2, False, left=1.6, budget=2.0) == (
+        16,
+        "time: 4 passes at batch 16 fit the 2 s budget",
+    )
+    assert time_plan(0.01, 4, 32, 2, False, left=10.0, budget=10.0) == (32, "")
+    assert time_plan(0.01, 4, 24, 2, False, left=1.2, budget=2.0)[0] == 16  # not a power of two: cut to one
+    with pytest.raises(budget_module.ProbeSkipped, match="at batch 2"):
+        time_plan(1.0, 4, 32, 2, False, left=1.0, budget=1.0)
+
+
 def test_a_model_too_slow_even_at_the_smallest_batch_is_skipped_with_a_note(tmp_path, monkeypatch):
     path = write(tmp_path / "slow.py", SLOW.format(seconds=0.5))
     measured_forward(monkeypatch, 1.0)  # 4 passes at batch 2: 4 s, over a budget of 1 s
