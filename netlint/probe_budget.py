@@ -275,7 +275,7 @@ def time_plan(seconds_per_sample: float, n_passes: int, batch: int, smallest: in
         at = batch if fixed_batch else smallest
         needed = probe_seconds(seconds_per_sample, n_passes, at, timed_rows) + (budget - left)
         raise ProbeSkipped(
-            f"it would take about {needed:.0f} s at batch {at} ({n_passes} forward passes of "
+            f"it would take about {math.ceil(needed)} s at batch {at} ({n_passes} forward passes of "
             f"{seconds_per_sample * at:.2g} s), over the --probe-budget of {budget:g} s "
             f"(--probe-budget {math.ceil(needed * 1.2)} or --probe-budget 0 runs it)"
         )

@@ -42,9 +42,17 @@ class Progress:
             from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as Bar
 
-            self.bar = Bar(TextColumn("{task.description}"), BarColumn(),
-                           TextColumn(f"{{task.completed}}/{{task.total}} {self.units}"), TimeElapsedColumn(),
-                           console=Console(stderr=True), transient=True)  # fmt: skip
+            self.bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn(f"{{task.completed}}/{{task.total}} {self.units}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+                # No stand-in sys.stdout/stderr: workers forked meanwhile would inherit them.
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=total)
         self.bar.update(self.task, completed=done, total=total)

@@ -265,8 +265,22 @@ def _class_site(cls: type) -> Site | None:
     return Site(file, line) if file else None
 
 
-@functools.lru_cache(maxsize=256)
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """Modification time and size: part of a cache key, so that a file edited in a long-lived process
+    (a user's test suite calling the API) is read again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def _parse(file: str) -> ast.Module | None:
+    return _parse_stamped(file, file_stamp(file))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_stamped(file: str, stamp: tuple[int, int] | None) -> ast.Module | None:
     try:
         with open(file, "rb") as fh:
             return ast.parse(fh.read(), file)  # bytes: Python honours a PEP 263 coding declaration

@@ -97,9 +97,15 @@ def parse_comment(comment: str) -> list[tuple[int, frozenset[str] | None, str, s
     return found
 
 
-@functools.lru_cache(maxsize=1024)
 def suppressions_in(path: str) -> tuple[Suppression, ...]:
     """Every suppression comment of a Python file, malformed ones included (none if it cannot be read)."""
+    from .source import file_stamp
+
+    return _suppressions_in(path, file_stamp(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _suppressions_in(path: str, stamp: tuple[int, int] | None) -> tuple[Suppression, ...]:
     try:
         with open(path, "rb") as fh:
             source = fh.read()

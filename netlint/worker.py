@@ -201,6 +201,10 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # input() gets EOF instead of waiting forever
         os.dup2(2, 1)  # stdout carries the report: whatever user code writes goes to stderr
+    # The parent's sys.stdout/stderr may be stand-ins (a progress bar's, a test runner's): user code
+    # writes to the real descriptors instead, never through an object of the parent's.
+    if sys.__stdout__ is not None and sys.__stderr__ is not None:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     import faulthandler
 
     if options.debug:

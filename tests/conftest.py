@@ -87,6 +87,20 @@ def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: st
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["netlint", *args]
+        # What a fresh interpreter has: no logging handlers (pytest's would swallow what a user sees
+        # on stderr), no fault handler pointed at pytest's output, no file caches of this process.
+        import faulthandler
+        import logging
+
+        from netlint.source import _parse_stamped
+        from netlint.suppress import _suppressions_in
+
+        logging.root.handlers.clear()
+        logging.root.setLevel(logging.WARNING)
+        logging.disable(logging.NOTSET)
+        faulthandler.disable()
+        _parse_stamped.cache_clear()
+        _suppressions_in.cache_clear()
         if "torch" in sys.modules:  # its thread pool does not survive a fork: compute with one thread
             sys.modules["torch"].set_num_threads(1)
         # A fresh interpreter's warnings: its default filters, PYTHONWARNINGS, printed to stderr

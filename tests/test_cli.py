@@ -135,6 +135,16 @@ def test_console_script_matches_python_m():
     assert (forked.returncode, forked.stdout) == (module.returncode, module.stdout)
 
 
+def test_the_forked_runner_shows_user_logging_as_a_fresh_process_does(tmp_path):
+    """The tests' forked CLI must not hide what a user sees: pytest's logging handlers are gone."""
+    model = (EXAMPLES / "mnist_fc_head.py").read_text()
+    write(tmp_path / "logged.py", "import logging\nlogging.getLogger('user').warning('LOGGED-BY-USER-CODE')\n" + model)
+    args = ("check", "logged.py", "--no-probe", "--format", "json")
+    fresh, forked = run_netlint(*args, cwd=tmp_path, fresh=True), run_netlint(*args, cwd=tmp_path)
+    assert "LOGGED-BY-USER-CODE" in fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
 def test_select_and_ignore():
     result = run_netlint("check", str(EXAMPLES / "vgg_dropout_blocks.py"), "--select", "NL003", "--format", "json")
     assert json.loads(result.stdout)["summary"]["by_rule"] == {"NL003": 2}

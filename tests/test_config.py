@@ -201,3 +201,13 @@ def test_suppressions_take_names_combine_with_noqa_and_never_widen_when_malforme
     )
     assert "NL999 is not a rule" in messages[8]
     assert "unexpected text after `ignore`: 'NL001'" in messages[9]
+
+
+def test_suppressions_are_read_again_after_the_file_changes(tmp_path):
+    """A long-lived process (a user's test suite calling the API) sees an edited file's comments."""
+    from netlint.suppress import suppressions_in
+
+    f = write(tmp_path / "m.py", "x = 1  # netlint: ignore[NL002]\n")
+    assert [s.codes for s in suppressions_in(str(f))] == [frozenset({"NL002"})]
+    f.write_text("x = 1  # netlint: ignore[NL002, NL003]\n")
+    assert [s.codes for s in suppressions_in(str(f))] == [frozenset({"NL002", "NL003"})]

@@ -155,6 +155,21 @@ def test_one_model_file_is_checked_without_torch_in_the_parent(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_user_prints_reach_the_real_stderr_not_the_parents_stand_ins(tmp_path, monkeypatch, capfd):
+    """A parent whose sys.stdout/stderr are stand-ins (a progress bar's, CliRunner's): a worker
+    writes to the real descriptors, never through an inherited object."""
+    import io
+
+    f = write(tmp_path / "m.py", "print('PRINTED-BY-USER-CODE')\n" + net())
+    stand_in = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stand_in)
+    monkeypatch.setattr(sys, "stderr", stand_in)
+    report = check_targets([str(f)], Options(probe=False))
+    assert report.models and not report.errors
+    assert "PRINTED-BY-USER-CODE" not in stand_in.getvalue()
+    assert "PRINTED-BY-USER-CODE" in capfd.readouterr().err
+
+
 def test_ctrl_c_stops_every_worker_and_prints_what_finished(tmp_path):
     hang = write(
         tmp_path / "hang.py",
