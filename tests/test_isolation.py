@@ -183,6 +183,9 @@ def test_ctrl_c_stops_every_worker_and_prints_what_finished(tmp_path):
         [sys.executable, "-m", "netlint", "check", str(plain), str(done), str(hang), "--format", "json", "--no-probe",
          "--jobs", "1", "--allow-no-model"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A test run started as a background job (`cmd &`) ignores SIGINT, and so would the child:
+        # give it the disposition a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         for line in process.stderr:  # user prints go to stderr
