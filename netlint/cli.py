@@ -534,6 +534,15 @@ def explain(
     explain_rule(found, sys.stdout)
 
 
+def exit_status(exc: SystemExit) -> int:
+    """What the interpreter makes of a ``SystemExit``: its integer code, 0 for None, else 1 with the
+    code printed to stderr."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    sys.stderr.write(f"{exc.code}\n")
+    return 1
+
+
 def main() -> None:
     """The console script and ``python -m netlint``.
 
@@ -546,9 +555,7 @@ def main() -> None:
     except SystemExit as exc:
         if "torch" not in sys.modules:
             raise
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if not isinstance(exc.code, (int, type(None))):
-            sys.stderr.write(f"{exc.code}\n")
+        code = exit_status(exc)
         try:
             sys.stdout.flush()
             sys.stderr.flush()

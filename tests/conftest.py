@@ -115,17 +115,13 @@ def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: st
         warnings.showwarning = warnings._showwarning_orig
         warnings._showwarnmsg_impl = lambda msg: sys.stderr.write(warnings._formatwarnmsg(msg))
 
-        from netlint.cli import app
+        from netlint.cli import exit_status, main
 
         try:
-            app(args=args, prog_name="netlint")
+            main()  # the console script's own entry: with torch imported it ends this process itself
             code = 0
         except SystemExit as exc:
-            if exc.code is None or isinstance(exc.code, int):
-                code = exc.code or 0
-            else:
-                sys.stderr.write(f"{exc.code}\n")
-                code = 1
+            code = exit_status(exc)
         except BaseException:
             traceback.print_exc()
             code = 1

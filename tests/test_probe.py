@@ -14,7 +14,7 @@ import netlint
 from netlint.engine import Options, check_targets
 from netlint.probe_shift import measure
 
-from .conftest import EXAMPLES, RULE_EXAMPLES, run_netlint, write
+from .conftest import EXAMPLES, FIXTURES, RULE_EXAMPLES, run_netlint, write
 
 # The worst channel of a BatchNorm that a dropout of rate p >= 0.1 reaches must move by at least
 # this much. A directly fed zero-mean channel moves to about 1-p <= 0.9 (further with a non-zero
@@ -193,35 +193,8 @@ def test_measure_never_keeps_patched_forwards_after_a_failure():
     assert "forward" not in vars(model.bn) and model.training
 
 
-def test_probe_failures_are_the_models_error_and_the_rest_goes_on(tmp_path):
-    f = write(
-        tmp_path / "fragile.py",
-        """
-import torch
-import torch.nn as nn
-
-class NaNs(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(8, 8)
-        self.drop = nn.Dropout(0.5)
-        self.bn = nn.BatchNorm1d(8)
-
-    def forward(self, x):
-        return self.bn(self.drop(self.fc(x)) * (float("nan") if x.shape[0] > 2 else 1.0))
-
-class EvalFails(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.drop = nn.Dropout(0.5)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        assert self.training or x.shape[0] <= 2, "cannot run in eval mode"
-        return self.bn(self.drop(self.conv(x)))
-""",
-    )
+def test_probe_failures_are_the_models_error_and_the_rest_goes_on():
+    f = FIXTURES / "probe_failures.py"
     report = check_targets(
         [str(f), str(EXAMPLES / "vgg_dropout_blocks.py")], Options(probe=True, device="cpu", probe_budget=0)
     )

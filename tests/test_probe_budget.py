@@ -15,7 +15,7 @@ from netlint.engine import Options, check_targets
 from netlint.inputs import parse_shape
 from netlint.probe_budget import estimate_memory
 
-from .conftest import run_netlint, write
+from .conftest import FIXTURES, run_netlint, write
 
 SMALL = [parse_shape("2,3,12,12")]  # little compute: the sleep dominates
 SLOW = """
@@ -204,29 +204,13 @@ def test_overflow_only_in_the_transplanted_passes_is_a_note():
     assert result.to_dict()["output_drift"] is None
 
 
-def test_a_failed_probe_is_a_note_unless_it_was_asked_for(tmp_path):
-    path = write(
-        tmp_path / "fails.py",
-        """
-import torch.nn as nn
-
-class EvalFails(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.drop = nn.Dropout(0.5)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        assert self.training or x.shape[0] <= 2, "cannot run in eval mode"
-        return self.bn(self.drop(self.conv(x)))
-""",
-    )
-    default = check_targets([str(path)], Options(device="cpu", probe_budget=0))
+def test_a_failed_probe_is_a_note_unless_it_was_asked_for():
+    path = f"{FIXTURES / 'probe_failures.py'}:EvalFails"
+    default = check_targets([path], Options(device="cpu", probe_budget=0))
     [model] = default.models
     assert not default.errors and model.findings
     assert model.probe_note.startswith("failed: the forward pass failed: AssertionError: cannot run in eval mode")
-    forced = check_targets([str(path)], Options(device="cpu", probe=True, probe_budget=0))
+    forced = check_targets([path], Options(device="cpu", probe=True, probe_budget=0))
     assert forced.exit_code() == 2
 
 
