@@ -360,8 +360,10 @@ def display_target(target: str) -> str:
 
 def _target_path(target: str) -> tuple[str, bool]:
     """The path part of a target, and whether it names an importable module (``pkg.mod:name``)."""
-    path, _, name = target.rpartition(":") if ":" in target else (target, "", "")
-    if not name or os.path.exists(target):
+    from .load import split_target
+
+    path, name = split_target(target)
+    if not name:
         return target, False
     return path, not path.endswith(".py") and not os.path.exists(path)
 

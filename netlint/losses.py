@@ -44,11 +44,11 @@ def losses_in_sight(paths: Iterable[str | None]) -> frozenset[str]:
 
 def target_files(targets: Iterable[str]) -> list[str]:
     """The Python files that check targets name: ``file.py``, ``file.py:Name``, every file of a directory."""
-    from .load import python_files
+    from .load import python_files, split_target
 
     files: list[str] = []
     for target in targets:
-        path = target if os.path.exists(target) else target.rpartition(":")[0]
+        path = split_target(target)[0]
         if os.path.isdir(path):
             files.extend(python_files(path))
         elif path.endswith(".py") and os.path.isfile(path):

@@ -159,10 +159,12 @@ def _python_files(root: Path):
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
     """The nearest pyproject.toml with a [tool.netlint] table above the targets' common folder."""
+    from .load import split_target
+
     cwd = os.path.abspath(cwd or os.getcwd())
     folders = []
     for target in targets:
-        path = target.rpartition(":")[0] if ":" in target and not os.path.exists(target) else target
+        path = split_target(target)[0]
         if path.endswith(".py") or os.path.exists(path):
             absolute = os.path.abspath(path)
             folders.append(absolute if os.path.isdir(absolute) else os.path.dirname(absolute))

@@ -213,8 +213,9 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    path = unit.target.rpartition(":")[0] if ":" in unit.target and not os.path.exists(unit.target) else unit.target
-    sys.argv = [path]  # scripts that parse arguments get their defaults, never netlint's
+    from .load import split_target
+
+    sys.argv = [split_target(unit.target)[0]]  # scripts that parse arguments get their defaults, never netlint's
     sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
     _refuse_writes(unit.roots)
     if threads:

@@ -62,6 +62,26 @@ def test_the_parent_never_imports_user_code(tmp_path):
     assert not (tmp_path / "__pycache__").exists()
 
 
+def test_a_call_target_with_colons_is_still_a_file_everywhere(tmp_path, monkeypatch):
+    """``file.py:Net(cfg={'a': 1})``: the file part ends at ``.py:`` (load.split_target) for the
+    worker's roots and sys.argv, the report's name, the losses in sight and the configuration."""
+    from netlint.engine import _target_path, display_target
+    from netlint.losses import target_files
+    from netlint.settings import find_config
+
+    f = write(
+        tmp_path / "m.py",
+        "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self, cfg): super().__init__()\n",
+    )
+    write(tmp_path / "pyproject.toml", "[tool.netlint]\n")
+    target = f"{f}:Net(cfg={{'a': 1}})"
+    assert _target_path(target) == (str(f), False)
+    monkeypatch.chdir(tmp_path)
+    assert display_target(target) == "m.py:Net(cfg={'a': 1})"
+    assert target_files([target]) == [str(f)]
+    assert find_config([target], cwd="/") == tmp_path / "pyproject.toml"
+
+
 def test_user_code_sees_only_its_file_in_sys_argv(tmp_path):
     f = write(
         tmp_path / "m.py",
