@@ -276,8 +276,7 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
     slots: list[TargetResult | None] = []
     units: list[tuple[int, worker.Unit]] = []
     for target in targets:
-        for unit in _units(target, options):
-            settled = _without_user_code(unit, options, rules)
+        for unit, settled in _units(target, options, rules):
             slots.append(settled)
             if settled is None:
                 units.append((len(slots) - 1, unit))
@@ -329,23 +328,29 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
     return [s for s in slots if s is not None]
 
 
-def _units(target: str, options: Options):
-    """A directory becomes one unit per file, so that same-named modules of two folders never meet
-    in one process (unless it holds only plain files); a file or a package target is one unit."""
+def _units(target: str, options: Options, rules: Sequence[Rule]):
+    """Each unit of a target with its result when that needs no user code (else None).
+
+    A directory becomes one unit per file, so that same-named modules of two folders never meet
+    in one process (unless it holds only plain files); a file or a package target is one unit.
+    """
     from .load import package_root, python_files
     from .worker import Unit
 
     path, is_module = _target_path(target)
     if is_module:
-        return [Unit(target, options.strict)]
+        return [(Unit(target, options.strict), None)]
     if os.path.isdir(path):
         root = os.path.abspath(path)
         whole = Unit(target, options.strict, (root,))
-        if _without_user_code(whole, options, ()) is not None:
-            return [whole]  # a folder of plain files: settled at once, by the loader's own rules
-        return [Unit(f, False, (root, package_root(f)[0])) for f in python_files(path)]
-    folder = os.path.dirname(os.path.abspath(path))
-    return [Unit(target, options.strict, (folder, package_root(path)[0]))]
+        settled = _without_user_code(whole, options, rules)
+        if settled is not None:
+            return [(whole, settled)]  # a folder of plain files: settled at once, by the loader's own rules
+        units = [Unit(f, False, (root, package_root(f)[0])) for f in python_files(path)]
+    else:
+        folder = os.path.dirname(os.path.abspath(path))
+        units = [Unit(target, options.strict, (folder, package_root(path)[0]))]
+    return [(unit, _without_user_code(unit, options, rules)) for unit in units]
 
 
 def display_target(target: str) -> str:
@@ -503,11 +508,11 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
     from .graph.ir import DROPOUT_OPS
     from .graph.queries import active_at_inference, dropout_sources
     from .load import user_code
-    from .probe_shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device
+    from .probe_shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device, passes
     from .state import preserved_rng
 
     start = time.perf_counter()
-    real_batch = any(getattr(x, "value", None) is not None for x in used.items)
+    real_batch = any(t.value is not None for t in used.templates)  # nested in a dict or list too
     traced = next((s[0] for s in used.shapes if s), 1)
     if real_batch:
         batch, reason = traced, "a real batch, used whole"
@@ -549,7 +554,7 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             trained = any(has_trained_stats(bn) for _, bn in batchnorms(model))
             left = budget - (time.perf_counter() - start)
             chosen, why = plan.time_plan(
-                seconds / rows, plan.passes(check_eval, trained), batch, smallest, fixed, left, budget, rows
+                seconds / rows, passes(check_eval, trained), batch, smallest, fixed, left, budget, rows
             )
             if chosen != batch:
                 inputs = plan.small_inputs(inputs, batch, chosen)

@@ -74,11 +74,6 @@ def smallest_batch(shapes: Sequence[tuple[int, ...]]) -> int:
     return 2 if any(len(s) >= 3 for s in shapes) else 16
 
 
-def passes(check_eval: bool, trained: bool) -> int:
-    """Forward passes the probe runs: A, B, C, D, plus the eval repeat (NL006) and the trained-stats pass."""
-    return 4 + int(check_eval) + int(trained)
-
-
 # -- memory ------------------------------------------------------------------------------------
 
 

@@ -275,9 +275,10 @@ def measure(
     layers = batchnorms(model)
     trained = [(path, bn) for path, bn in layers if has_trained_stats(bn)]
     device = _device_of(model, inputs)
-    batch = next((x.shape[0] for x in inputs if isinstance(x, torch.Tensor) and x.dim() > 0), 1)
+    # The first tensor's rows, nested in a dict or list too.
+    batch = next((x.shape[0] for x in tree_leaves(list(inputs)) if isinstance(x, torch.Tensor) and x.dim() > 0), 1)
     notes: list[str] = []
-    total = 4 + int(check_eval) + int(bool(trained))
+    total = passes(check_eval, bool(trained))
     done = iter(range(1, total + 1))
 
     def step() -> None:
@@ -488,8 +489,13 @@ def _drift(a: Any, b: Any) -> float | None:
     return diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)
 
 
+def passes(check_eval: bool, trained: bool) -> int:
+    """Forward passes the probe runs: A, B, C, D, plus the eval repeat (NL006) and the trained-stats pass."""
+    return 4 + int(check_eval) + int(trained)
+
+
 def _device_of(model: nn.Module, inputs: Sequence[Any]) -> torch.device:
-    for x in inputs:
+    for x in tree_leaves(list(inputs)):
         if isinstance(x, torch.Tensor):
             return x.device
     for p in model.parameters():

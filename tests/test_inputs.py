@@ -318,6 +318,8 @@ def test_the_probe_uses_a_dict_input_whole():
     report = netlint.check(Lit(), {"image": torch.randn(4, 3, 8, 8)}, probe=True)
     assert not report.errors, [e.text for e in report.errors]
     assert report.probe is not None
+    # A real batch nested in a dict is still a real batch: used whole, and reported as such.
+    assert (report.probe.batch_size, report.probe.batch_reason) == (4, "a real batch, used whole")
 
 
 def test_a_tuple_lists_positional_inputs_that_may_nest():
