@@ -15,7 +15,6 @@ import importlib.util
 import inspect
 import itertools
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from .errors import NetlintError, describe_exception
-from .scan import FileScan, Project
+from .scan import INSTALLED, FileScan, Project
 from .scan_known import TORCH_PACKAGES
 from .source import CreationSites, relpath
 
@@ -615,7 +614,7 @@ def library_class_check(dotted: str) -> bool | str:
     if spec is None:
         return f"{parts[0]} is not installed, so {dotted} could not be checked"
     where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
-    if not re.search(r"[/\\](site|dist)-packages[/\\]", where):
+    if not INSTALLED.search(where):
         return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
     try:
         with user_code():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from .scan_known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
 
 _BUILTINS = frozenset(dir(builtins))
-_INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
+INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")  # a path inside an installed library
 _PARENT_LEVELS = 2
 
 # A library check answers whether a dotted name (``pytorch_lightning.LightningModule``) is a
@@ -269,7 +269,7 @@ class Project:
         for root in roots:
             base = os.path.join(root, *parts)
             for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-                if os.path.isfile(candidate) and not _INSTALLED.search(candidate):
+                if os.path.isfile(candidate) and not INSTALLED.search(candidate):
                     return candidate
         return None
 

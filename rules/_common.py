@@ -53,7 +53,3 @@ def per_dim(value: Any, dims: int) -> tuple[int, ...] | None:
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
         return tuple(value) * dims if len(value) == 1 else (tuple(value) if len(value) == dims else None)
     return None
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(d) for d in shape)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, Op, format_count
+from netlint.graph.ir import Graph, Node, Op, format_count, shape_str
 
-from ._common import per_dim, prod, shape_text
+from ._common import per_dim, prod
 
 Window = tuple[int, int, int, int, int]  # input size, kernel, stride, padding before, padding after (dilation apart)
 
@@ -155,7 +155,7 @@ class KernelSeesPadding(Rule):
         groups = p.get("groups") or 1
         per_tap = (p.get("out_channels") or 0) * (p.get("in_channels") or 0) // groups
         wasted = (taps - used) * per_tap
-        kernel = shape_text([w[1] for w in windows])
+        kernel = shape_str([w[1] for w in windows])
         pads = [(w[3], w[4]) for w in windows]
         padding = "x".join(str(a) if a == b else f"{a}+{b}" for a, b in pads)
         what = p.get("layer_type") or (conv.type_name if conv.kind == "module" else f"{conv.type_name}()")
@@ -165,7 +165,7 @@ class KernelSeesPadding(Rule):
         return self.finding(
             conv,
             f"{what} at {conv.module or '<root>'} (kernel {kernel}, zero padding {padding}) at input "
-            f"size {shape_text([w[0] for w in windows])}: {taps - used} of its {taps} kernel positions "
+            f"size {shape_str([w[0] for w in windows])}: {taps - used} of its {taps} kernel positions "
             f"({(taps - used) / taps:.0%}) multiply only padding at every output position{weights}.",
             "Match the network to the input size (fewer downsampling steps, or a larger input), or use a kernel "
             "no larger than the map; if this is not the size you train at, pass it with --input-shape.",

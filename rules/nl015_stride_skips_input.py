@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, Op
+from netlint.graph.ir import Graph, Node, Op, shape_str
 
-from ._common import per_dim, shape_text
+from ._common import per_dim
 
 
 def _dims(node: Node) -> int | None:
@@ -86,18 +87,18 @@ class StrideSkipsInput(Rule):
                 # Only positions that exist count: a size-1 dimension has nothing to skip.
                 missed = any(q % s not in residues for q in range(min(n, s)))
                 read.append(len(residues) / s if missed else 1.0)
-            fraction = _product(read)
+            fraction = math.prod(read)
             if fraction >= 1.0:
                 continue
             yield self._finding(node, kernel, stride, dilation, sizes, fraction)
 
     def _finding(self, node, kernel, stride, dilation, sizes, fraction: float) -> Finding:
         what = node.params.get("layer_type") or (node.type_name if node.kind == "module" else f"{node.type_name}()")
-        dil = f", dilation {shape_text(dilation)}" if any(d != 1 for d in dilation) else ""
+        dil = f", dilation {shape_str(dilation)}" if any(d != 1 for d in dilation) else ""
         return self.finding(
             node,
-            f"{what} at {node.module or '<root>'} (kernel {shape_text(kernel)}, stride {shape_text(stride)}{dil}) "
-            f"reads only {fraction:.0%} of its input positions (input size {shape_text(sizes)}): the rest never "
+            f"{what} at {node.module or '<root>'} (kernel {shape_str(kernel)}, stride {shape_str(stride)}{dil}) "
+            f"reads only {fraction:.0%} of its input positions (input size {shape_str(sizes)}): the rest never "
             f"reach the output.",
             "Average-pool first and then apply the layer with stride 1 (ResNet-D: AvgPool2d(2, 2) + 1x1 conv), "
             "or use a kernel at least as large as the stride.",
@@ -106,10 +107,3 @@ class StrideSkipsInput(Rule):
             stride=list(stride),
             dilation=list(dilation),
         )
-
-
-def _product(values: list[float]) -> float:
-    out = 1.0
-    for v in values:
-        out *= v
-    return out

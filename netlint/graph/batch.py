@@ -14,6 +14,7 @@ otherwise: an op the tables do not know is never reported. No torch here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +60,6 @@ _REDUCTIONS = {"sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
 _ALONG = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "topk", "kthvalue",
           "softmin", "normalize", "log_softmax", "softmax"}  # fmt: skip
 _REDUCE_DEFAULT_DIM = {"normalize": 1}
-
-
-def _prod(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
 
 
 def _norm_dim(d: Any, ndim: int) -> int | None:
@@ -299,16 +293,18 @@ class BatchFlow:
             return UNKNOWN
         n, s = x
         shape_in, out = n.shape, node.shape
-        if _prod(shape_in) != _prod(out) or shape_in[s.dim] % (s.inner * s.size):
+        if math.prod(shape_in) != math.prod(out) or shape_in[s.dim] % (s.inner * s.size):
             return UNKNOWN
-        stride = s.inner * _prod(shape_in[s.dim + 1 :])  # flat distance between consecutive samples
+        stride = s.inner * math.prod(shape_in[s.dim + 1 :])  # flat distance between consecutive samples
         block = stride * s.size
         for j, size in enumerate(out):
-            t = _prod(out[j + 1 :])
+            t = math.prod(out[j + 1 :])
             if size > 1 and stride % t == 0 and (t * size) % block == 0:
                 return Axis(j, stride // t, s.size)
         dims = frozenset(
-            j for j, size in enumerate(out) if size > 1 and _prod(out[j + 1 :]) % block and stride % (_prod(out[j:]))
+            j
+            for j, size in enumerate(out)
+            if size > 1 and math.prod(out[j + 1 :]) % block and stride % (math.prod(out[j:]))
         )
         return Straddle(dims, s.size) if dims else UNKNOWN
 
