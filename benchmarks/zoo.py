@@ -114,9 +114,8 @@ def check_one(name: str, targets: list[str], args) -> dict:
             else:
                 result = probed.models[0].probe
                 shifted = [x for x in result.layers if x.shifted]
-                row["probe"] = (
-                    f"{len(shifted)} of {len(result.layers)} BatchNorms shifted, drift {result.output_drift:.1%}"
-                )
+                drift = "not measurable" if result.output_drift is None else f"{result.output_drift:.1%}"
+                row["probe"] = f"{len(shifted)} of {len(result.layers)} BatchNorms shifted, drift {drift}"
     del netlint
     return row
 

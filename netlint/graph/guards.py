@@ -14,8 +14,8 @@ import functools
 import os
 import sys
 
+from ..source import _callee, is_user_file
 from ..source import _parse as parse_source
-from ..source import is_user_file
 
 _NETLINT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _ENTRY_POINTS = frozenset({"trace", "record_call"})  # netlint's functions that run the model's forward
@@ -87,11 +87,6 @@ def _parents(file: str) -> dict[ast.AST, ast.AST] | None:
     if tree is None:
         return None
     return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-
-
-def _callee(call: ast.Call) -> str:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _exits_before(block: list[ast.stmt], stmt: ast.AST) -> bool:
