@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import functools
 import os
 import re
 import stat
@@ -27,7 +28,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .source import is_user_file
+from .source import _callee, is_user_file
+from .source import _parse as parse_source
 
 if TYPE_CHECKING:
     from .engine import Report
@@ -98,6 +100,11 @@ class Source:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+    @functools.cached_property
+    def tree(self) -> ast.Module:
+        """The syntax tree, parsed once for all the file's sites (raises SyntaxError)."""
+        return ast.parse(self.raw)
 
 
 def read_source(path: str) -> Source:
@@ -203,9 +210,8 @@ def plan(report: Report) -> FixPlan:
 
 def _called_class(site: tuple[str, int]) -> str | None:
     """The class a call at the site constructs (fx traces through a subclass and shows only its base's op)."""
-    try:
-        tree = ast.parse(read_source(site[0]).raw, site[0])
-    except (OSError, ValueError, SyntaxError):
+    tree = parse_source(site[0])
+    if tree is None:
         return None
     names = [_callee(n) for n in ast.walk(tree) if isinstance(n, ast.Call) and n.lineno == site[1]]
     classes = [n for n in names if n[:1].isupper()]
@@ -215,7 +221,7 @@ def _called_class(site: tuple[str, int]) -> str | None:
 def _bias_edit(source: Source, file: str, line: int, type_name: str) -> Edit | str:
     """A replacement that sets bias=False, or why not."""
     try:
-        tree = ast.parse(source.raw, file)
+        tree = source.tree
     except SyntaxError as exc:
         return f"the file does not parse ({exc.msg})"
     calls = [
@@ -284,11 +290,6 @@ def _offset(source: Source, line: int, col: int) -> int:
     """Character offset of ast's (1-based line, UTF-8 byte column) in the source text."""
     before = sum(len(text) for text in source.lines[: line - 1])
     return before + len(source.lines[line - 1].encode("utf-8")[:col].decode("utf-8"))
-
-
-def _callee(call: ast.Call) -> str:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _apply(text: str, edits: list[Edit]) -> str:
