@@ -66,8 +66,7 @@ def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch
     layers = batchnorms(work)
     with torch.no_grad(), preserved_rng(seed=0, devices=[device]):
         work.eval()
-        before = mismatch(work, runs)
-        old = _outputs(work, runs)
+        before, old = mismatch(work, runs)
         saved = {path: (bn.momentum, bn.running_mean.clone(), bn.running_var.clone()) for path, bn in layers}
         counts = {path: int(bn.num_batches_tracked) if bn.num_batches_tracked is not None else 0 for path, bn in layers}
         for _, bn in layers:
@@ -87,8 +86,7 @@ def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch
                 skipped.append(path)
             bn.num_batches_tracked.fill_(counts[path])
         work.eval()
-        after = mismatch(work, runs)
-        new = _outputs(work, runs)
+        after, new = mismatch(work, runs)
     state = {}
     for path, bn in layers:
         if path not in skipped:
@@ -98,17 +96,21 @@ def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch
     return Recalibration(state, before, after, _relative(new, old), len(runs), skipped)
 
 
-def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> list[Mismatch]:
-    """For every BatchNorm: running statistics against the inputs that the model's own eval forward feeds it."""
+def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> tuple[list[Mismatch], torch.Tensor]:
+    """For every BatchNorm: running statistics against the inputs that the model's own eval forward
+    feeds it; and that forward's outputs on the batches, flattened (one pass serves both)."""
+    from torch.utils._pytree import tree_leaves
+
     layers = batchnorms(model)
     moments = {path: _Moments() for path, _ in layers}
     handler = recording_eval_handler(layers, moments)
     flags = [(m, m.training) for m in model.modules()]
+    leaves: list[torch.Tensor] = []
     try:
         model.eval()
         with torch.no_grad(), _intercept(layers, handler):
             for batch in runs:
-                model(*batch)
+                leaves += [t.double().flatten() for t in tree_leaves(model(*batch)) if isinstance(t, torch.Tensor)]
     finally:
         for m, training in flags:
             m.training = training
@@ -126,14 +128,7 @@ def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> list[Mismatch
         ratio = bn.running_var.double()[valid] / var[valid]
         gap = (bn.running_mean.double()[valid] - mean[valid]).abs() / var[valid].sqrt()
         out.append(Mismatch(path, float(ratio.mean()), float(ratio.min()), float(ratio.max()), float(gap.mean())))
-    return out
-
-
-def _outputs(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> torch.Tensor:
-    from torch.utils._pytree import tree_leaves
-
-    leaves = [t.double().flatten() for b in runs for t in tree_leaves(model(*b)) if isinstance(t, torch.Tensor)]
-    return torch.cat(leaves) if leaves else torch.zeros(0, dtype=torch.float64)
+    return out, torch.cat(leaves) if leaves else torch.zeros(0, dtype=torch.float64)
 
 
 def _relative(new: torch.Tensor, old: torch.Tensor) -> float:
