@@ -60,8 +60,12 @@ def as_batches(value: Any) -> list[tuple[Any, ...]]:
 
 def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch.device = "cpu") -> Recalibration:
     """New running statistics for every BatchNorm of ``model`` (left untouched), from ``batches``."""
-    device = torch.device(device)
-    work = copy.deepcopy(model).to(device)
+    return _recalibrated(copy.deepcopy(model), batches, torch.device(device))
+
+
+def _recalibrated(work: nn.Module, batches: Sequence[Any], device: torch.device) -> Recalibration:
+    """``recalibrate`` on a model netlint owns: its running statistics are replaced."""
+    work = work.to(device)
     runs = [tuple(x.to(device) if isinstance(x, torch.Tensor) else x for x in b) for b in as_batches(list(batches))]
     layers = batchnorms(work)
     with torch.no_grad(), preserved_rng(seed=0, devices=[device]):
@@ -201,7 +205,7 @@ def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: s
         model = spec.real(device)
         load_into(model, checkpoint.state)
         try:
-            result = recalibrate(model, batches, device=device)
+            result = _recalibrated(model, batches, torch.device(device))  # netlint's own model: no copy
         except Exception as exc:
             raise RecalibrateError(
                 f"the forward pass fails on --input {input_file}: {describe_exception(exc)}"
