@@ -59,7 +59,6 @@ _REDUCTIONS = {"sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
                "all", "any", "norm", "mode"}  # fmt: skip
 _ALONG = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "topk", "kthvalue",
           "softmin", "normalize", "log_softmax", "softmax"}  # fmt: skip
-_REDUCE_DEFAULT_DIM = {"normalize": 1}
 
 
 def _norm_dim(d: Any, ndim: int) -> int | None:
@@ -470,10 +469,8 @@ class BatchFlow:
         ndim = len(n.shape)
         if name in ("max", "min") and len(ins) > 1:
             return self.elementwise(node, ins)
-        position = 1 if name == "norm" else 0
-        dim = _arg(node, position, "dim", _REDUCE_DEFAULT_DIM.get(name))
-        if name == "normalize" and "dim" not in node.kwargs:
-            dim = _arg(node, 1, "dim", 1)
+        position = 1 if name in ("norm", "normalize") else 0  # after p: norm(x, p, dim), normalize(x, p, dim)
+        dim = _arg(node, position, "dim", 1 if name == "normalize" else None)
         if dim is None:
             if name in _ALONG and name not in ("sort", "argsort"):
                 return UNKNOWN
