@@ -93,11 +93,11 @@ def _write_state(data: dict[str, str]) -> None:
     _state.value = raw
 
 
-def where_in(frames: Sequence[Any], default: Where | None = None) -> Where:
+def where_in(frames: Sequence[Any]) -> Where:
     """The phase, model and deepest user line of a stack (frames outermost first)."""
     from .source import is_user_file, relpath
 
-    found = Where(**vars(default)) if default else current()
+    found = current()
     phase_found = line_found = False
     for frame in reversed(frames):  # innermost first
         code = frame.f_code
