@@ -220,7 +220,7 @@ def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: f
     and the generators are left as they were."""
     import torch
 
-    from .probe_shift import _run
+    from .probe_shift import _run, training_flags_restored
     from .state import preserved_rng
 
     def once() -> float:
@@ -230,15 +230,10 @@ def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: f
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    flags = [(m, m.training) for m in model.modules()]
-    try:
+    with training_flags_restored(model), torch.no_grad(), preserved_rng(devices=[device]):
         model.eval()
-        with torch.no_grad(), preserved_rng(devices=[device]):
-            first = once()
-            return min(first, once()) if first < repeat_below else first
-    finally:
-        for m, training in flags:
-            m.training = training
+        first = once()
+        return min(first, once()) if first < repeat_below else first
 
 
 # A probe pass costs more than the plain inference forward that is timed: the training-mode pass

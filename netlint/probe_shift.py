@@ -180,24 +180,28 @@ def batchnorms(model: nn.Module) -> list[tuple[str, _BatchNorm]]:
 
 
 @contextlib.contextmanager
-def _restored(model: nn.Module, layers: Sequence[nn.Module]) -> Iterator[None]:
-    """Give back training flags, buffers, patched forwards and cuDNN settings exactly as they were."""
+def training_flags_restored(model: nn.Module) -> Iterator[None]:
+    """Every module's ``training`` flag as it was, whatever the passes inside switch."""
     flags = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+@contextlib.contextmanager
+def _restored(model: nn.Module) -> Iterator[None]:
+    """Give back training flags, buffers and cuDNN settings exactly as they were (``_intercept``
+    removes its own forwards)."""
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    forwards = [(m, m.__dict__.get("forward", _MISSING)) for m in layers]
     cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
     try:
         # Bitwise-identical passes A and B upstream of any dropout need deterministic kernels.
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-        yield
+        with training_flags_restored(model):
+            yield
     finally:
-        for m, value in forwards:
-            if value is _MISSING:
-                m.__dict__.pop("forward", None)
-            else:
-                m.__dict__["forward"] = value
-        for m, training in flags:
-            m.training = training
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
@@ -217,9 +221,24 @@ def _intercept(layers: Sequence[tuple[str, _BatchNorm]], handler) -> Iterator[No
     ``F.batch_norm`` call is intercepted, by a function mode active only when such layers exist.
     """
     custom = {id(bn): path for path, bn in layers if not _standard(bn)}
+    saved = [(bn, bn.__dict__.get("forward", _MISSING)) for _, bn in layers if _standard(bn)]
     for path, bn in layers:
         if _standard(bn):
             bn.__dict__["forward"] = functools.partial(_call, handler, path, bn)
+    try:
+        with _batch_norm_calls_routed(custom, handler):
+            yield
+    finally:
+        for bn, value in saved:  # the layers' own forwards (or none) again
+            if value is _MISSING:
+                bn.__dict__.pop("forward", None)
+            else:
+                bn.__dict__["forward"] = value
+
+
+@contextlib.contextmanager
+def _batch_norm_calls_routed(custom: dict[int, str], handler) -> Iterator[None]:
+    """The ``F.batch_norm`` calls of the BatchNorm subclasses in ``custom`` (id -> path) go to ``handler``."""
     if not custom:
         yield
         return
@@ -286,7 +305,7 @@ def measure(
             progress(next(done), total)
 
     start = time.perf_counter()
-    with _restored(model, [bn for _, bn in layers]), torch.no_grad(), preserved_rng(devices=[device]):
+    with _restored(model), torch.no_grad(), preserved_rng(devices=[device]):
         moments_a = _batch_stats_pass(model, inputs, layers, train=True, seed=seed)
         step()
         moments_b = _batch_stats_pass(model, inputs, layers, train=False, seed=seed)

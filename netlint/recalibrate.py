@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .probe_shift import _intercept, _Moments, batchnorms, recording_eval_handler
+from .probe_shift import _intercept, _Moments, batchnorms, recording_eval_handler, training_flags_restored
 from .state import preserved_rng
 
 
@@ -108,18 +108,11 @@ def mismatch(model: nn.Module, runs: Sequence[tuple[Any, ...]]) -> tuple[list[Mi
     layers = batchnorms(model)
     moments = {path: _Moments() for path, _ in layers}
     handler = recording_eval_handler(layers, moments)
-    flags = [(m, m.training) for m in model.modules()]
     leaves: list[torch.Tensor] = []
-    try:
+    with training_flags_restored(model), torch.no_grad(), _intercept(layers, handler):
         model.eval()
-        with torch.no_grad(), _intercept(layers, handler):
-            for batch in runs:
-                leaves += [t.double().flatten() for t in tree_leaves(model(*batch)) if isinstance(t, torch.Tensor)]
-    finally:
-        for m, training in flags:
-            m.training = training
-        for _, bn in layers:
-            bn.__dict__.pop("forward", None)
+        for batch in runs:
+            leaves += [t.double().flatten() for t in tree_leaves(model(*batch)) if isinstance(t, torch.Tensor)]
     out = []
     for path, bn in layers:
         m = moments[path]
