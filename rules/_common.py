@@ -41,6 +41,11 @@ def with_measured_shift(finding: Finding, probe: Any) -> tuple[Finding, bool]:
     return updated, bool(shifted)
 
 
+def layer_name(node: Any) -> str:
+    """``Conv2d`` for a layer (its class, as the source built it), ``conv2d()`` for a functional call."""
+    return node.params.get("layer_type") or (node.type_name if node.kind == "module" else f"{node.type_name}()")
+
+
 def activation_name(node: Any) -> str:
     """``Sigmoid`` for a layer, ``sigmoid()`` for a functional call or a tensor method."""
     return node.type_name if node.kind == "module" else f"{node.params.get('fn', node.type_name)}()"

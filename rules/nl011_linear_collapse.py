@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op, format_count
 
-from ._common import per_dim, prod
+from ._common import layer_name, per_dim, prod
 
 
 def _pointwise_conv(node: Node) -> bool:
@@ -149,10 +149,7 @@ class LinearCollapse(Rule):
         cost += width_out * bool(second.params.get("bias")) + norm
         merged = width_in * width_out + (width_out if biased or norm else 0)
         shown = [n for n in between if n.op != Op.IDENTITY]  # casts and nn.Identity say nothing
-        via = "".join(
-            f" -> {n.params.get('layer_type') or (n.type_name if n.kind == 'module' else n.type_name + '()')}"
-            for n in shown
-        )
+        via = "".join(f" -> {layer_name(n)}" for n in shown)
         single = _describe(first if first.op == second.op else second, width_in, width_out)
         return self.finding(
             first,

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op, format_count, shape_str
 
-from ._common import per_dim, prod
+from ._common import layer_name, per_dim, prod
 
 Window = tuple[int, int, int, int, int]  # input size, kernel, stride, padding before, padding after (dilation apart)
 
@@ -158,7 +158,7 @@ class KernelSeesPadding(Rule):
         kernel = shape_str([w[1] for w in windows])
         pads = [(w[3], w[4]) for w in windows]
         padding = "x".join(str(a) if a == b else f"{a}+{b}" for a, b in pads)
-        what = p.get("layer_type") or (conv.type_name if conv.kind == "module" else f"{conv.type_name}()")
+        what = layer_name(conv)
         weights = (
             f": {format_count(wasted)} of its {format_count(taps * per_tap)} weights never see data" if per_tap else ""
         )

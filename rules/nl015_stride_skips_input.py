@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op, shape_str
 
-from ._common import per_dim
+from ._common import layer_name, per_dim
 
 
 def _dims(node: Node) -> int | None:
@@ -93,7 +93,7 @@ class StrideSkipsInput(Rule):
             yield self._finding(node, kernel, stride, dilation, sizes, fraction)
 
     def _finding(self, node, kernel, stride, dilation, sizes, fraction: float) -> Finding:
-        what = node.params.get("layer_type") or (node.type_name if node.kind == "module" else f"{node.type_name}()")
+        what = layer_name(node)
         dil = f", dilation {shape_str(dilation)}" if any(d != 1 for d in dilation) else ""
         return self.finding(
             node,
