@@ -32,7 +32,7 @@ import time
 import torch
 import torch.nn as nn
 
-from netlint.probe_shift import measure, resolve_device
+from netlint.probing.shift import measure, resolve_device
 
 
 def mlp() -> nn.Module:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from netlint.recalibrate import recalibrate
+from netlint.probing.recalibrate import recalibrate
 
 CLASSES, SIZE = 10, 12
 

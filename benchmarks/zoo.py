@@ -71,7 +71,7 @@ def _numel(shape) -> int:
 
 def check_one(name: str, targets: list[str], args) -> dict:
     import netlint
-    from netlint.engine import Options, check_targets
+    from netlint.run.pipeline import Options, check_targets
 
     row: dict = {"model": name}
     report, start = None, time.perf_counter()
@@ -98,7 +98,7 @@ def check_one(name: str, targets: list[str], args) -> dict:
     row["findings"] = dict(Counter(f.code for f in model.findings))
     row["unused"] = len(model.unused)
     if args.probe:
-        from netlint.probe_budget import not_needed
+        from netlint.probing.budget import not_needed
 
         reason = not_needed(model.graph)  # the engine's own default decision
         if reason is not None:

@@ -14,9 +14,9 @@ __all__ = ["Finding", "ProbeResult", "Report", "Severity", "__version__", "check
 
 if TYPE_CHECKING:
     from .api import check
-    from .engine import Report
     from .findings import Finding, Severity
-    from .probe_shift import ProbeResult, probe
+    from .probing.shift import ProbeResult, probe
+    from .run.pipeline import Report
 
 
 def __getattr__(name: str) -> Any:
@@ -25,11 +25,11 @@ def __getattr__(name: str) -> Any:
 
         return check
     if name in ("probe", "ProbeResult"):
-        from . import probe_shift as probe_module
+        from .probing import shift as probe_module
 
         return getattr(probe_module, name)
     if name == "Report":
-        from .engine import Report
+        from .run.pipeline import Report
 
         return Report
     if name in ("Finding", "Severity"):

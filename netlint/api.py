@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .engine import Options, Report, check_spec, check_targets, selected_rules, unexpected_error
+from .run.pipeline import Options, Report, check_spec, check_targets, selected_rules, unexpected_error
 
 
 def check(
@@ -50,8 +50,8 @@ def check(
         )
     if isinstance(model, str):
         return check_targets([model], options)
-    from .inputs import from_values
-    from .load import ModelSpec
+    from .graph.inputs import from_values
+    from .load.models import ModelSpec
 
     spec = ModelSpec(name or type(model).__name__, instance=model)
     report = Report()

@@ -248,7 +248,7 @@ def check(
     """Check the models in TARGETS and report architecture mistakes."""
     from pathlib import Path
 
-    from .settings import ConfigError, find_config, load_settings
+    from .config.settings import ConfigError, find_config, load_settings
 
     start = time.perf_counter()
     fresh_torch = "torch" not in sys.modules  # no torch operation ran here yet: workers may use every core
@@ -284,9 +284,9 @@ def check(
     if debug:  # one switch for every layer, forked workers included
         os.environ["NETLINT_DEBUG"] = "1"
     options.debug = bool(os.environ.get("NETLINT_DEBUG"))
-    from .engine import check_targets
     from .messages import warnings_as_notes
     from .report import render
+    from .run.pipeline import check_targets
 
     notes: list[str] = []
     with warnings_as_notes(notes):  # warnings of torch and the user's code become notes, not stderr noise
@@ -319,7 +319,7 @@ def check(
 
 def _baseline(report, write: str | None, read: str | None) -> None:
     """--write-baseline records every finding (the run then exits 0); otherwise the baseline hides what it records."""
-    from .baseline import BaselineError, apply_baseline, write_baseline
+    from .config.baseline import BaselineError, apply_baseline, write_baseline
 
     try:
         if write:
@@ -382,20 +382,20 @@ def _fail(message: str) -> None:
 
 
 def _config_target(target: str, root) -> str:
-    from .load import target_key
+    from .load.models import target_key
 
     key = target_key(target, str(root))
     return key if key != target else target
 
 
 def _options(settings, input_shape, input_file, allow_no_model):
-    from .engine import Options
-    from .load import target_key
+    from .load.models import target_key
+    from .run.pipeline import Options
 
     shapes: list = []
     model_inputs: dict = {}
     if input_shape or any(m.input_shape for m in settings.models):
-        from .inputs import parse_shapes  # imports torch: only when shapes are given
+        from .graph.inputs import parse_shapes  # imports torch: only when shapes are given
 
         try:
             shapes = parse_shapes(input_shape or [])
@@ -452,7 +452,7 @@ def _load_batch(path: str, with_shapes: bool):
         raise typer.Exit(2)
     import torch
 
-    from .inputs import from_values
+    from .graph.inputs import from_values
 
     try:
         values = torch.load(path, map_location="cpu", weights_only=True)
@@ -491,7 +491,7 @@ def recalibrate(
     device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Re-estimate every BatchNorm's running statistics with dropout and drop-path off; write a new checkpoint."""
-    from .recalibrate import RecalibrateError, recalibrate_checkpoint
+    from .probing.recalibrate import RecalibrateError, recalibrate_checkpoint
 
     try:
         lines = recalibrate_checkpoint(target, weights, input_file, output, device)
@@ -508,7 +508,7 @@ def rules(
     ] = False,
 ) -> None:
     """List every rule with its code, name, default severity and summary."""
-    from .docs import rules_markdown, rules_table
+    from .report.docs import rules_markdown, rules_table
 
     if markdown:
         sys.stdout.write(rules_markdown())
@@ -523,7 +523,7 @@ def explain(
     ],
 ) -> None:
     """Print a rule's documentation: what it does, why it matters, how to fix it."""
-    from .docs import explain_rule
+    from .report.docs import explain_rule
     from .rules import ALL_RULES, lookup
 
     found = lookup(rule)

@@ -32,8 +32,8 @@ from .source import _callee, is_user_file
 from .source import _parse as parse_source
 
 if TYPE_CHECKING:
-    from .engine import Report
     from .graph.ir import Graph
+    from .run.pipeline import Report
 
 # Position of ``bias`` among the positional parameters of each layer's constructor.
 _BIAS_POSITION = {"Linear": 2, "Bilinear": 3, "LazyLinear": 1}

@@ -50,8 +50,8 @@ def main() -> int:
     parser.add_argument("--others", action="store_true", help="print only the ops classified as Op.OTHER")
     args = parser.parse_args()
 
-    from netlint.engine import Options, check_targets
     from netlint.graph.ir import Op
+    from netlint.run.pipeline import Options, check_targets
 
     seen: Counter[tuple[str, str]] = Counter()
     others: dict[tuple[str, str], str] = {}

@@ -92,8 +92,8 @@ def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: st
         import faulthandler
         import logging
 
+        from netlint.config.suppress import _suppressions_in
         from netlint.source import _parse_stamped
-        from netlint.suppress import _suppressions_in
 
         logging.root.handlers.clear()
         logging.root.setLevel(logging.WARNING)

@@ -205,7 +205,7 @@ def test_suppressions_take_names_combine_with_noqa_and_never_widen_when_malforme
 
 def test_suppressions_are_read_again_after_the_file_changes(tmp_path):
     """A long-lived process (a user's test suite calling the API) sees an edited file's comments."""
-    from netlint.suppress import suppressions_in
+    from netlint.config.suppress import suppressions_in
 
     f = write(tmp_path / "m.py", "x = 1  # netlint: ignore[NL002]\n")
     assert [s.codes for s in suppressions_in(str(f))] == [frozenset({"NL002"})]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netlint.engine import Options, check_targets
+from netlint.run.pipeline import Options, check_targets
 
 LATIN1_MODEL = """# -*- coding: latin-1 -*-
 import torch.nn as nn

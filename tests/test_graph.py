@@ -9,11 +9,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import netlint
-from netlint.engine import Options, check_targets
 from netlint.graph.build import build_graph
+from netlint.graph.inputs import InputSpec, TensorTemplate
 from netlint.graph.ir import Op
-from netlint.inputs import InputSpec, TensorTemplate
-from netlint.load import ModelSpec
+from netlint.load.models import ModelSpec
+from netlint.run.pipeline import Options, check_targets
 from netlint.source import module_sites
 
 from .conftest import FIXTURES
@@ -140,10 +140,10 @@ def test_layers_never_called_are_reported_unused():
 
 def test_fx_and_capture_agree_on_every_rule_example():
     """The two engines must build graphs on which the rules give identical findings."""
-    from netlint.engine import selected_rules
     from netlint.findings import run_rules
     from netlint.graph import fx_engine
-    from netlint.load import resolve
+    from netlint.load.models import resolve
+    from netlint.run.pipeline import selected_rules
 
     from .conftest import RULE_EXAMPLES
 
@@ -151,7 +151,7 @@ def test_fx_and_capture_agree_on_every_rule_example():
         for spec in resolve(str(path)).models:
             meta = spec.meta()
             sites = module_sites(meta, spec.sites)
-            from netlint.inputs import example_inputs_from, inferred
+            from netlint.graph.inputs import example_inputs_from, inferred
 
             candidates = [c for c in [example_inputs_from(meta, spec.module, spec.name)] if c] or inferred(meta)
             real = lambda spec=spec: spec.real("cpu")  # noqa: E731  (data-dependent forwards run on the CPU)

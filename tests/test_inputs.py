@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 
 import netlint
-from netlint.engine import Options, check_targets
-from netlint.inputs import from_values, parse_shape, parse_shapes
+from netlint.graph.inputs import from_values, parse_shape, parse_shapes
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import EXAMPLES, run_netlint, write
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 import netlint
 from netlint.cli import app
-from netlint.engine import Options, check_targets
-from netlint.settings import ConfigError, load_settings
+from netlint.config.settings import ConfigError, load_settings
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import EXAMPLES, ROOT, RULE_EXAMPLES, write
 
@@ -65,9 +65,9 @@ def test_the_parent_never_imports_user_code(tmp_path):
 def test_a_call_target_with_colons_is_still_a_file_everywhere(tmp_path, monkeypatch):
     """``file.py:Net(cfg={'a': 1})``: the file part ends at ``.py:`` (load.split_target) for the
     worker's roots and sys.argv, the report's name, the losses in sight and the configuration."""
-    from netlint.engine import _target_path, display_target
-    from netlint.losses import target_files
-    from netlint.settings import find_config
+    from netlint.config.settings import find_config
+    from netlint.load.losses import target_files
+    from netlint.run.pipeline import _target_path, display_target
 
     f = write(
         tmp_path / "m.py",
@@ -153,7 +153,7 @@ def test_plain_files_keep_the_parent_torch_free(tmp_path):
     files = [str(write(tmp_path / f"tool_{i}.py", "import json\nprint(json.dumps(1))\n")) for i in range(3)]
     code = (
         # Explicit files without a model are errors unless allowed (--allow-no-model, strict=False).
-        "import sys\nfrom netlint.engine import Options, check_targets\n"
+        "import sys\nfrom netlint.run.pipeline import Options, check_targets\n"
         f"report = check_targets({files!r}, Options(strict=False))\n"
         "assert report.files == 3 and not report.errors\nassert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -166,7 +166,7 @@ def test_one_model_file_is_checked_without_torch_in_the_parent(tmp_path):
     only by several workers, is skipped (the parent exits without torch's slow teardown)."""
     f = write(tmp_path / "one.py", net())
     code = (
-        "import sys\nfrom netlint.engine import Options, check_targets\n"
+        "import sys\nfrom netlint.run.pipeline import Options, check_targets\n"
         f"report = check_targets([{str(f)!r}], Options(probe=False))\n"
         "assert [m.name.rsplit(':', 1)[1] for m in report.models] == ['Net'] and not report.errors\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"

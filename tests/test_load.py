@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from netlint.engine import Options, check_targets
-from netlint.load import resolve
+from netlint.load.models import resolve
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import write
 
@@ -375,7 +375,7 @@ def test_undecided_bases_are_decided_once_the_file_is_imported(tmp_path):
 
 
 def test_an_internal_error_in_one_file_is_that_files_error(tmp_path, monkeypatch):
-    import netlint.load
+    import netlint.load.models
 
     write(tmp_path / "a.py", MODEL)
     write(tmp_path / "b.py", MODEL.replace("class Net", "class Other"))
@@ -387,7 +387,7 @@ def test_an_internal_error_in_one_file_is_that_files_error(tmp_path, monkeypatch
             raise RuntimeError("scanner bug")
         return True
 
-    monkeypatch.setattr(netlint.load, "has_forward", flaky)
+    monkeypatch.setattr(netlint.load.models, "has_forward", flaky)
     monkeypatch.delenv("NETLINT_DEBUG", raising=False)
     report = check_targets([str(tmp_path)], Options(probe=False))
     assert names(report) == ["Other"] and len(report.errors) == 1

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from netlint.engine import Options, check_targets
 from netlint.findings import Severity
-from netlint.losses import losses_in_file, losses_in_sight, target_files
+from netlint.load.losses import losses_in_file, losses_in_sight, target_files
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import write
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from netlint.engine import Options, check_targets
 from netlint.graph import ops
 from netlint.graph.ir import Op
+from netlint.run.pipeline import Options, check_targets
 
 LIST = Path(__file__).parent / "data" / "zoo_ops.txt"
 

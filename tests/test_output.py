@@ -10,11 +10,11 @@ import warnings
 import pytest
 from rich.console import Console
 
-from netlint.engine import ModelReport, Report
 from netlint.findings import Finding, Severity
 from netlint.graph.ir import AnalysisPart
 from netlint.report import render
 from netlint.report.rich_report import probe_table
+from netlint.run.pipeline import ModelReport, Report
 
 from .conftest import run_netlint, write
 
@@ -29,7 +29,7 @@ def finding(i: int, line: int = 8) -> Finding:
 
 
 def probe(long_names: bool = False):
-    from netlint.probe_shift import LayerShift, ProbeResult
+    from netlint.probing.shift import LayerShift, ProbeResult
 
     name = "encoder.stages.{i}.blocks.{i}.residual_branch.norm_after_dropout" if long_names else "bn{i}"
     layers = [

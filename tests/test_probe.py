@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 
 import netlint
-from netlint.engine import Options, check_targets
-from netlint.probe_shift import measure
+from netlint.probing.shift import measure
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import EXAMPLES, FIXTURES, RULE_EXAMPLES, run_netlint, write
 

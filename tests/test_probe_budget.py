@@ -9,11 +9,11 @@ import torch
 import torch.nn as nn
 
 import netlint
-import netlint.probe_budget as budget_module
-from netlint import engine
-from netlint.engine import Options, check_targets
-from netlint.inputs import parse_shape
-from netlint.probe_budget import estimate_memory
+import netlint.probing.budget as budget_module
+from netlint.graph.inputs import parse_shape
+from netlint.probing.budget import estimate_memory
+from netlint.run import pipeline as engine
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import FIXTURES, run_netlint, write
 
@@ -83,7 +83,7 @@ def test_time_plan_expects_a_large_batch_to_cost_more_per_sample():
     """From a forward timed at 2 rows, a CPU forward at 32 rows costs 1.3x to 1.75x more per sample
     (measured on torchvision models): the plan assumes growth with the batch, so that a probe the
     linear scaling would fit exactly is cut instead of overshooting the budget."""
-    from netlint.probe_budget import probe_seconds, time_plan
+    from netlint.probing.budget import probe_seconds, time_plan
 
     assert probe_seconds(0.01, 4, 2, 2) == pytest.approx(4 * 0.01 * 2 * budget_module.PASS_OVERHEAD)
     linear = 4 * 0.01 * 32 * budget_module.PASS_OVERHEAD
@@ -141,7 +141,7 @@ class Wide(nn.Module):
 
 
 def test_memory_estimate_from_the_meta_build():
-    from netlint.engine import static_graph
+    from netlint.run.pipeline import static_graph
 
     graph, _ = static_graph(Wide(), torch.empty(4, 1000, device="meta"))
     with torch.device("meta"):

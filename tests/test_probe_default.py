@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from netlint.engine import Options, check_targets, selected_rules
 from netlint.findings import run_rules
-from netlint.inputs import parse_shape
-from netlint.probe_budget import NOT_NEEDED, not_needed
+from netlint.graph.inputs import parse_shape
+from netlint.probing.budget import NOT_NEEDED, not_needed
+from netlint.run.pipeline import Options, check_targets, selected_rules
 
 from .conftest import EXAMPLES, RULE_EXAMPLES, run_netlint
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 import netlint.progress as progress_module
-from netlint.probe_shift import measure
+from netlint.probing.shift import measure
 from netlint.progress import Progress, progress_mode
 
 from .conftest import EXAMPLES, run_netlint
@@ -65,7 +65,7 @@ def _three_model_files(folder):
 
 
 def test_many_files_count_up_in_plain_lines_and_workers_show_no_probe_of_their_own(monkeypatch, tmp_path, capfd):
-    from netlint.engine import Options, check_targets
+    from netlint.run.pipeline import Options, check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()
@@ -81,7 +81,7 @@ def test_many_files_count_up_in_plain_lines_and_workers_show_no_probe_of_their_o
 
 
 def test_many_files_show_one_bar_that_goes_away(monkeypatch, tmp_path):
-    from netlint.engine import Options, check_targets
+    from netlint.run.pipeline import Options, check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()
@@ -93,7 +93,7 @@ def test_many_files_show_one_bar_that_goes_away(monkeypatch, tmp_path):
 
 
 def test_one_file_and_quick_runs_show_no_run_progress(monkeypatch, tmp_path):
-    from netlint.engine import Options, check_targets
+    from netlint.run.pipeline import Options, check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from netlint.recalibrate import recalibrate
+from netlint.probing.recalibrate import recalibrate
 
 from .conftest import run_netlint, write
 

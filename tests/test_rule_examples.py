@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from netlint.engine import Options, check_targets
 from netlint.rules import ALL_RULES
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import RULE_EXAMPLES
 

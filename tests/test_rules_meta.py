@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import netlint.rules as rules_pkg
-from netlint.docs import rules_markdown
 from netlint.findings import DOC_HEADINGS, Severity
+from netlint.report.docs import rules_markdown
 from netlint.rules import ALL_RULES, lookup
 
 from .conftest import ROOT

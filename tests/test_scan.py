@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from netlint.scan import Project, scan_file, scan_source
+from netlint.load.scan import Project, scan_file, scan_source
 
 from .conftest import write
 
@@ -241,7 +241,7 @@ def test_scanning_imports_neither_torch_nor_the_file(tmp_path):
 def test_parameter_free_table_agrees_with_torch():
     """A torch.nn call the table calls parameter-free builds a module without parameters or buffers."""
     torch = pytest.importorskip("torch")
-    from netlint.scan_known import _NN_CONTAINERS, _NN_NOT_MODELS, parameter_free
+    from netlint.load.known import _NN_CONTAINERS, _NN_NOT_MODELS, parameter_free
 
     nn = torch.nn
     checked = 0

@@ -11,8 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import netlint
-from netlint.engine import check_targets
 from netlint.graph import shapes
+from netlint.run.pipeline import check_targets
 
 from .conftest import write
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from netlint.engine import Options, check_targets
+from netlint.run.pipeline import Options, check_targets
 
 from .conftest import run_netlint, write
 

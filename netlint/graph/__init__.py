@@ -1,1 +1,1 @@
-"""The graph layer. ``ir`` (what rules see) imports no torch; ``build`` builds graphs with torch."""
+"""Stage 2, graph: decide the example input and record the model as one engine-neutral IR with shapes and source lines (``ir`` imports no torch and is all that rules see); imports load and the shared top-level modules."""

@@ -12,12 +12,12 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_leaves
 
 from ..errors import ForwardFailure, describe_exception
-from ..inputs import InputSpec, keeps_batch
 from ..source import Site
 from ..state import preserved_rng
 from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
+from .inputs import InputSpec, keeps_batch
 from .ir import Graph, Node, Op, ParamInfo, shape_str
 from .scripted import in_python
 
@@ -156,7 +156,7 @@ def _covering(build: Callable[[], Graph]) -> Graph:
 
 
 def _is_template(x) -> bool:
-    from ..inputs import TensorTemplate
+    from .inputs import TensorTemplate
 
     return isinstance(x, TensorTemplate)
 

@@ -1,4 +1,4 @@
-"""Reporters: they see findings, analysis notes and rule metadata, never the model or the graph."""
+"""Stage 5, report: reporters (rich, text, json, sarif, github) and the rule docs; they see findings, probe results and rule metadata, never the model or the graph, and import only the shared top-level modules."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..engine import Report
+    from ..run.pipeline import Report
 
 FORMATS = ("rich", "text", "json", "sarif", "github")
 

@@ -9,7 +9,7 @@ from .. import __version__
 from .summary import counts
 
 if TYPE_CHECKING:
-    from ..engine import Report
+    from ..run.pipeline import Report
 
 
 def to_dict(report: Report, timings: bool = False) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from rich.text import Text
 from .summary import finish, make_console, plural, summary_line
 
 if TYPE_CHECKING:
-    from ..engine import ModelReport, Report
     from ..findings import Finding
     from ..graph.ir import AnalysisPart
+    from ..run.pipeline import ModelReport, Report
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 

@@ -14,8 +14,8 @@ from typing import IO, TYPE_CHECKING, Any
 from .. import __version__
 
 if TYPE_CHECKING:
-    from ..engine import Report
     from ..findings import Rule
+    from ..run.pipeline import Report
 
 INFORMATION_URI = "https://github.com/netlint/netlint"
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

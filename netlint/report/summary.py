@@ -8,7 +8,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..engine import Report
+    from ..run.pipeline import Report
 
 
 def counts(report: Report) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .probe_shift import _intercept, _Moments, batchnorms, recording_eval_handler, training_flags_restored
-from .state import preserved_rng
+from ..state import preserved_rng
+from .shift import _intercept, _Moments, batchnorms, recording_eval_handler, training_flags_restored
 
 
 @dataclass
@@ -165,9 +165,9 @@ def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: s
     OUTPUT has the structure of WEIGHTS (its wrapper, prefixes and other entries); only the
     ``running_mean`` and ``running_var`` tensors of reached BatchNorms differ.
     """
-    from .checkpoint import CheckpointError, check_keys, load_into, read_checkpoint
-    from .errors import NetlintError, describe_exception
-    from .load import resolve, user_code
+    from ..errors import NetlintError, describe_exception
+    from ..load.checkpoint import CheckpointError, check_keys, load_into, read_checkpoint
+    from ..load.models import resolve, user_code
 
     try:
         loaded = resolve(target)
@@ -179,7 +179,7 @@ def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: s
         names = ", ".join(m.name for m in loaded.models[:5]) or "none"
         raise RecalibrateError(f"{target} holds {len(loaded.models)} models ({names}): name one, as file.py:Name")
     spec = loaded.models[0]
-    from .probe_shift import ProbeError, resolve_device
+    from .shift import ProbeError, resolve_device
 
     try:
         device = str(resolve_device(device))

@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .graph.ir import DROPOUT_OPS, Graph, Op
-from .graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
-from .probe_shift import ProbeError
+from ..graph.ir import DROPOUT_OPS, Graph, Op
+from ..graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
+from .shift import ProbeError
 
 DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
 NOT_NEEDED = "no dropout reaches a BatchNorm"
@@ -220,8 +220,8 @@ def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: f
     and the generators are left as they were."""
     import torch
 
-    from .probe_shift import _run, training_flags_restored
-    from .state import preserved_rng
+    from ..state import preserved_rng
+    from .shift import _run, training_flags_restored
 
     def once() -> float:
         start = time.perf_counter()

@@ -44,7 +44,7 @@ def losses_in_sight(paths: Iterable[str | None]) -> frozenset[str]:
 
 def target_files(targets: Iterable[str]) -> list[str]:
     """The Python files that check targets name: ``file.py``, ``file.py:Name``, every file of a directory."""
-    from .load import python_files, split_target
+    from .models import python_files, split_target
 
     files: list[str] = []
     for target in targets:

@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from .errors import NetlintError, describe_exception
-from .graph.ir import shape_str
+from ..errors import NetlintError, describe_exception
+from .ir import shape_str
 
 BATCH = 2  # batch statistics need more than one value per channel in training mode
 
@@ -361,7 +361,7 @@ def _first_consumers(model: nn.Module, names: list[str]) -> list[_Consumer | Non
     """
     import torch.fx as fx
 
-    from .graph.ops import is_leaf
+    from .ops import is_leaf
 
     class _Tracer(fx.Tracer):
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:

@@ -46,7 +46,7 @@ class Suppression:
 
 def parse_comment(comment: str) -> list[tuple[int, frozenset[str] | None, str, str, tuple[str, ...]]]:
     """``(column in the comment, codes or None, problem, written text, unknown names)`` per directive."""
-    from .rules import BY_CODE, BY_NAME
+    from ..rules import BY_CODE, BY_NAME
 
     found = []
     for match in _DIRECTIVE.finditer(comment):
@@ -99,7 +99,7 @@ def parse_comment(comment: str) -> list[tuple[int, frozenset[str] | None, str, s
 
 def suppressions_in(path: str) -> tuple[Suppression, ...]:
     """Every suppression comment of a Python file, malformed ones included (none if it cannot be read)."""
-    from .source import file_stamp
+    from ..source import file_stamp
 
     return _suppressions_in(path, file_stamp(path))
 

@@ -34,7 +34,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from .state import preserved_rng, seed_generators
+from ..state import preserved_rng, seed_generators
 
 SHIFT_WINDOW = (0.9, 1.1)  # ratios outside it are reported as a measured variance shift
 MIN_SAMPLES = 1024  # values per channel below which a ratio is too noisy to trust (about 5 %)
@@ -449,7 +449,7 @@ def _run(model: nn.Module, inputs: Sequence[Any], seed: int) -> Any:
     except ProbeError:
         raise
     except Exception as exc:
-        from .errors import describe_exception
+        from ..errors import describe_exception
 
         if "out of memory" in str(exc).lower():
             raise ProbeError(f"out of memory: {describe_exception(exc)}") from None
@@ -562,8 +562,8 @@ def probe(
     ``inputs``: a tensor or a tuple of positional inputs (a real batch, used as it is); None to
     infer an input as ``netlint check`` does and draw a random batch of ``batch_size``.
     """
-    from .engine import static_graph
-    from .graph.queries import dropout_sources
+    from ..graph.queries import dropout_sources
+    from ..run.pipeline import static_graph
 
     target = resolve_device(device)
     graph, spec = static_graph(model, inputs)

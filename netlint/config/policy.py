@@ -9,12 +9,12 @@ import os
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from .engine import matches_code
-from .findings import Finding
+from ..findings import Finding
+from ..run.pipeline import matches_code
 from .suppress import Suppression, suppressions_in
 
 if TYPE_CHECKING:
-    from .engine import Options, Report
+    from ..run.pipeline import Options, Report
 
 
 def apply_policy(report: Report, options: Options, whole_files: set[str]) -> None:
@@ -66,8 +66,8 @@ def _ignored(f: Finding, model_file: str | None, options: Options, root: str) ->
 def _unused_suppressions(report: Report, options: Options, whole_files: set[str], used, root: str) -> None:
     """NL900 for every malformed suppression in a checked file, and for every suppression in a fully
     checked file that suppressed nothing of what ran."""
-    from .rules import ALL_RULES, UnusedSuppression
-    from .source import relpath
+    from ..rules import ALL_RULES, UnusedSuppression
+    from ..source import relpath
 
     ran = {r.code for r in report.rules}
     # A blanket suppression can only be judged when every default rule ran.

@@ -20,7 +20,7 @@ import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .scan_known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
+from .known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
 
 _BUILTINS = frozenset(dir(builtins))
 INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")  # a path inside an installed library

@@ -95,7 +95,7 @@ def _write_state(data: dict[str, str]) -> None:
 
 def where_in(frames: Sequence[Any]) -> Where:
     """The phase, model and deepest user line of a stack (frames outermost first)."""
-    from .source import is_user_file, relpath
+    from ..source import is_user_file, relpath
 
     found = current()
     phase_found = line_found = False
@@ -127,7 +127,7 @@ def where_of_exception(exc: BaseException) -> Where:
 
 
 def _is_netlint(filename: str) -> bool:
-    return filename.startswith(os.path.dirname(os.path.abspath(__file__)) + os.sep)
+    return filename.startswith(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 
 
 def _stack(frame) -> list[Any]:
@@ -213,7 +213,7 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from .load import split_target
+    from ..load.models import split_target
 
     sys.argv = [split_target(unit.target)[0]]  # scripts that parse arguments get their defaults, never netlint's
     sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
@@ -223,7 +223,7 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
             import torch
 
             torch.set_num_threads(threads)
-    from .engine import TargetResult, check_target, display_target, unexpected_error
+    from .pipeline import TargetResult, check_target, display_target, unexpected_error
 
     try:
         result = check_target(unit.target, options, rules, strict=unit.strict)
@@ -300,8 +300,8 @@ def prepare_parent() -> None:
     """
     import torch
 
-    from .engine import static_graph
-    from .state import preserved_rng
+    from ..state import preserved_rng
+    from .pipeline import static_graph
 
     # Trace a tiny model: warms torch.fx and the graph builder too. Built on meta and with the
     # generators restored: the caller's random state (an API caller's, a test's) must not move.

@@ -65,7 +65,7 @@ def read_checkpoint(path: str) -> Checkpoint:
             "torch.save(model.state_dict(), path)"
         ) from None
     except Exception as exc:  # a truncated file, not a torch file at all
-        from .errors import describe_exception
+        from ..errors import describe_exception
 
         raise CheckpointError(f"cannot read --weights {path}: {describe_exception(exc)}") from None
     wrapper = None

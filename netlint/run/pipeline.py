@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NetlintError, describe_exception
-from .findings import Finding, Rule, Severity, run_rules
-from .graph.ir import AnalysisPart, Graph
+from ..errors import NetlintError, describe_exception
+from ..findings import Finding, Rule, Severity, run_rules
+from ..graph.ir import AnalysisPart, Graph
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Options:
     device: str = "auto"
     batch_size: int | None = None  # None: default_batch_size() of the input
     seed: int = 0
-    isolate: bool = True  # user code runs in one worker process per target (netlint.worker)
+    isolate: bool = True  # user code runs in one worker process per target (netlint.run.worker)
     jobs: int | None = None  # workers at a time; None: one per CPU core
     timeout: float | None = 120.0  # seconds per target for import, build, analysis and probe
     debug: bool = False  # print the traceback of unexpected exceptions to stderr
@@ -124,7 +124,7 @@ def selected_rules(
     select: Sequence[str] | None = None, ignore: Sequence[str] = (), extend_select: Sequence[str] = ()
 ) -> list[Rule]:
     """Rules chosen by code prefix (``NL00``) or name; the default set when ``select`` is None."""
-    from .rules import ALL_RULES
+    from ..rules import ALL_RULES
 
     chosen = [
         r for r in ALL_RULES
@@ -138,10 +138,10 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
     """Check every model of every target; bad input becomes an error entry, not an exception.
 
     With ``options.isolate`` (the default) user code runs only in worker processes, one per
-    target (``netlint.worker``); the report is assembled here in target order, so its bytes do
+    target (``netlint.run.worker``); the report is assembled here in target order, so its bytes do
     not depend on ``options.jobs``.
     """
-    from .losses import losses_in_sight, target_files
+    from ..load.losses import losses_in_sight, target_files
 
     options = options or Options()
     # NL013: the losses the checked files use, read from their syntax trees here, once, for every worker.
@@ -159,7 +159,7 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
         report.errors.extend(result.errors)
         report.models.extend(result.models)
         whole_files.update(result.whole_files)
-    from .policy import apply_policy
+    from ..config.policy import apply_policy
 
     apply_policy(report, options, whole_files)
     return report
@@ -181,7 +181,7 @@ def check_target(target: str, options: Options, rules: Sequence[Rule], strict: b
 
     Warnings raised meanwhile (by torch or the user's code, in the process that runs it) become notes.
     """
-    from .messages import warnings_as_notes
+    from ..messages import warnings_as_notes
 
     notes: list[str] = []
     with warnings_as_notes(notes):
@@ -193,7 +193,7 @@ def check_target(target: str, options: Options, rules: Sequence[Rule], strict: b
 def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: bool | None) -> TargetResult:
     import json
 
-    from .load import resolve
+    from ..load.models import resolve
     from .worker import phase
 
     strict = options.strict if strict is None else strict
@@ -235,7 +235,7 @@ def _propagates(exc: BaseException) -> bool:
     """Exceptions that are not this target's error: the parent's signal to hand the target to a
     worker, and outside a worker a KeyboardInterrupt (it may be the user's Ctrl-C; in a worker,
     where Ctrl-C never arrives, it can only come from user code)."""
-    from .load import ImportForbidden
+    from ..load.models import ImportForbidden
     from .worker import in_worker
 
     return isinstance(exc, ImportForbidden) or (isinstance(exc, (KeyboardInterrupt, GeneratorExit)) and not in_worker())
@@ -306,7 +306,7 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
 
         progress = None
         if options.progress and len(units) > 1:  # one bar for the whole run; none per probe in the workers
-            from .progress import Progress
+            from ..progress import Progress
 
             counted = "files" if all(u.target.endswith(".py") for _, u in units) else "targets"
             progress = Progress("checking", counted, options.progress)
@@ -334,7 +334,7 @@ def _units(target: str, options: Options, rules: Sequence[Rule]):
     A directory becomes one unit per file, so that same-named modules of two folders never meet
     in one process (unless it holds only plain files); a file or a package target is one unit.
     """
-    from .load import package_root, python_files
+    from ..load.models import package_root, python_files
     from .worker import Unit
 
     path, is_module = _target_path(target)
@@ -355,7 +355,7 @@ def _units(target: str, options: Options, rules: Sequence[Rule]):
 
 def display_target(target: str) -> str:
     """A target as reports name it: a file part relative to the working directory."""
-    from .source import relpath
+    from ..source import relpath
 
     path, is_module = _target_path(target)
     if is_module:
@@ -365,7 +365,7 @@ def display_target(target: str) -> str:
 
 def _target_path(target: str) -> tuple[str, bool]:
     """The path part of a target, and whether it names an importable module (``pkg.mod:name``)."""
-    from .load import split_target
+    from ..load.models import split_target
 
     path, name = split_target(target)
     if not name:
@@ -375,7 +375,7 @@ def _target_path(target: str) -> tuple[str, bool]:
 
 def _without_user_code(unit, options: Options, rules) -> TargetResult | None:
     """The unit's result if it can be had without importing user code (a plain file), else None."""
-    from .load import ImportForbidden, user_imports_forbidden
+    from ..load.models import ImportForbidden, user_imports_forbidden
 
     if _target_path(unit.target)[1]:
         return None
@@ -388,11 +388,11 @@ def _without_user_code(unit, options: Options, rules) -> TargetResult | None:
 
 def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
     """One model's report (in the worker): graph, rules, and the probe when it is needed."""
-    from .fix import graph_layer_sites
-    from .load import user_code
-    from .losses import losses_in_sight
-    from .source import relpath
-    from .state import preserved_rng
+    from ..fix import graph_layer_sites
+    from ..load.losses import losses_in_sight
+    from ..load.models import user_code
+    from ..source import relpath
+    from ..state import preserved_rng
     from .worker import phase
 
     start = time.perf_counter()
@@ -433,8 +433,8 @@ def _class_file(instance) -> str | None:
 
 
 def _graph(spec, options: Options):
-    from .graph.build import GraphFailure, build_graph
-    from .source import module_sites
+    from ..graph.build import GraphFailure, build_graph
+    from ..source import module_sites
 
     model = spec.meta()
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
@@ -450,7 +450,7 @@ def _checkpoint(spec, options: Options):
     path = options.model_weights.get(spec.key) or options.weights
     if not path:
         return None
-    from .checkpoint import CheckpointError, check_keys, read_state_dict
+    from ..load.checkpoint import CheckpointError, check_keys, read_state_dict
 
     try:
         state = read_state_dict(path)
@@ -462,8 +462,8 @@ def _checkpoint(spec, options: Options):
 
 def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Options, rules, findings, state) -> None:
     """Probe when forced or when a static site asks for it; a skip or failure is a note unless --probe was given."""
-    from .probe_budget import ProbeSkipped, not_needed
-    from .probe_shift import ProbeError, resolve_device
+    from ..probing.budget import ProbeSkipped, not_needed
+    from ..probing.shift import ProbeError, resolve_device
 
     forced = options.probe is True
     why_not = None if forced else not_needed(graph)
@@ -504,12 +504,12 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
     the meta build, before any weight is allocated), then to what the time budget allows (from one
     timed forward at a small batch); a batch that cannot be cut that far skips the probe.
     """
-    from . import probe_budget as plan
-    from .graph.ir import DROPOUT_OPS
-    from .graph.queries import active_at_inference, dropout_sources
-    from .load import user_code
-    from .probe_shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device, passes
-    from .state import preserved_rng
+    from ..graph.ir import DROPOUT_OPS
+    from ..graph.queries import active_at_inference, dropout_sources
+    from ..load.models import user_code
+    from ..probing import budget as plan
+    from ..probing.shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device, passes
+    from ..state import preserved_rng
 
     start = time.perf_counter()
     real_batch = any(t.value is not None for t in used.templates)  # nested in a dict or list too
@@ -537,7 +537,7 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             with preserved_rng(devices=[device]):
                 model = _build_for_probe(spec, device)
             if state is not None:
-                from .checkpoint import load_into
+                from ..load.checkpoint import load_into
 
                 load_into(model, state)
         else:
@@ -559,7 +559,7 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
             if chosen != batch:
                 inputs = plan.small_inputs(inputs, batch, chosen)
             reason = why or reason
-        from .progress import Progress
+        from ..progress import Progress
 
         progress = Progress(f"probing {spec.name}", "passes", options.progress)
         try:
@@ -573,7 +573,7 @@ def _probe(spec, used, graph: Graph, options: Options, device, state=None):
 
 def _build_for_probe(spec, device):
     """The model with real weights on ``device``; running out of memory there is the probe's failure, not a bug."""
-    from .probe_shift import ProbeError
+    from ..probing.shift import ProbeError
 
     try:
         return spec.real(device)
@@ -585,9 +585,9 @@ def _build_for_probe(spec, device):
 
 def static_graph(model, inputs=None):
     """The graph of a model object and the input it was traced with (for the API's probe)."""
-    from .inputs import from_values
-    from .load import ModelSpec
-    from .state import preserved_rng
+    from ..graph.inputs import from_values
+    from ..load.models import ModelSpec
+    from ..state import preserved_rng
 
     spec = ModelSpec(type(model).__name__, instance=model)
     options = Options(inputs=from_values(inputs, "inputs=") if inputs is not None else None)
@@ -597,7 +597,7 @@ def static_graph(model, inputs=None):
 
 
 def _input_candidates(model, spec, options: Options):
-    from .inputs import InputSpec, example_inputs_from, inferred, with_embedding_dtype
+    from ..graph.inputs import InputSpec, example_inputs_from, inferred, with_embedding_dtype
 
     given = None
     if options.inputs is not None:
@@ -623,7 +623,7 @@ def _input_candidates(model, spec, options: Options):
 
 def _check_input_count(model, name: str, given) -> None:
     """More inputs than forward takes is an error, never silently dropped."""
-    from .inputs import forward_arity
+    from ..graph.inputs import forward_arity
 
     names, _, most = forward_arity(model)
     if most is not None and len(given.items) > most:
@@ -636,7 +636,7 @@ def _check_input_count(model, name: str, given) -> None:
 
 
 def _forward_error(name: str, failure) -> NetlintError:
-    from .graph.shapes import ShapeMismatch
+    from ..graph.shapes import ShapeMismatch
 
     attempts = failure.attempts
     first_spec, first_error = attempts[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from .findings import Rule
+from ..findings import Rule
 
 
 def rule_markdown(rule: type[Rule]) -> str:
@@ -21,7 +21,7 @@ def _demote_headings(doc: str) -> str:
 
 
 def rules_markdown() -> str:
-    from .rules import ALL_RULES
+    from ..rules import ALL_RULES
 
     rows = "\n".join(
         f"| [{r.code}](#{_anchor(r)}) | `{r.name}` | {r.severity.value} | {r.summary} |" for r in ALL_RULES
@@ -42,8 +42,8 @@ def _anchor(rule: type[Rule]) -> str:
 def rules_table(out: IO[str]) -> None:
     from rich.table import Table
 
-    from .report.summary import make_console
-    from .rules import ALL_RULES
+    from ..rules import ALL_RULES
+    from .summary import make_console
 
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("code", "name", "severity", "default", "summary"):

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NoReturn
 
-from .errors import NetlintError, describe_exception
+from ..errors import NetlintError, describe_exception
+from ..source import CreationSites, relpath
+from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
-from .scan_known import TORCH_PACKAGES
-from .source import CreationSites, relpath
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
 
@@ -52,7 +52,7 @@ class ModelSpec:
         """A model with real (random, seeded) weights that netlint owns: safe to run and change."""
         import torch
 
-        from .state import preserved_rng
+        from ..state import preserved_rng
 
         if self.instance is not None:
             return copy.deepcopy(self.instance).to(device)
@@ -656,7 +656,7 @@ def build_meta(spec: ModelSpec):
 @contextlib.contextmanager
 def _quiet_rng() -> Iterator[None]:
     """Constructors may draw random numbers; the user's generators must not move."""
-    from .state import preserved_rng
+    from ..state import preserved_rng
 
     with preserved_rng():
         yield

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .engine import Report
-    from .findings import Finding
+    from ..findings import Finding
+    from ..run.pipeline import Report
 
 VERSION = 1
 Key = tuple[str, str, str]  # (rule code, file relative to the baseline's folder, module path)

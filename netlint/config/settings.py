@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .findings import Severity
+from ..findings import Severity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,7 +83,7 @@ class Settings:
 
     def check_selection(self) -> None:
         """A selection that leaves no rule to run is an error naming the settings, never a silent "clean"."""
-        from .engine import selected_rules
+        from ..run.pipeline import selected_rules
 
         if selected_rules(self.select, self.ignore, self.extend_select):
             return
@@ -159,7 +159,7 @@ def _python_files(root: Path):
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
     """The nearest pyproject.toml with a [tool.netlint] table above the targets' common folder."""
-    from .load import split_target
+    from ..load.models import split_target
 
     cwd = os.path.abspath(cwd or os.getcwd())
     folders = []
@@ -293,7 +293,7 @@ def validate_code(code: str, where: str, exact: bool = False) -> str:
     Returns the code (or prefix): names are normalised here, so that everything downstream
     (severity overrides, ignores, selection) compares codes only.
     """
-    from .rules import ALL_RULES, BY_NAME
+    from ..rules import ALL_RULES, BY_NAME
 
     upper = code.upper()
     codes = [r.code for r in ALL_RULES]

@@ -1,0 +1,1 @@
+"""Settings ([tool.netlint]), rule selection and severity policy, suppression comments and baselines: what the user decided about the findings; imports rules, load's file walker and the shared top-level modules."""

@@ -1,0 +1,1 @@
+"""Stage 1, load: find which files define models (syntax trees, known libraries), import them in the worker, build the models on the meta device, read checkpoints and the losses in sight; imports only netlint's shared top-level modules."""
