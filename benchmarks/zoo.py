@@ -71,7 +71,8 @@ def _numel(shape) -> int:
 
 def check_one(name: str, targets: list[str], args) -> dict:
     import netlint
-    from netlint.run.pipeline import Options, check_targets
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
 
     row: dict = {"model": name}
     report, start = None, time.perf_counter()

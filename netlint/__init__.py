@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Finding", "ProbeResult", "Report", "Severity", "__version__", "check", "probe"]
+__all__ = ["Finding", "ProbeResult", "Report", "Severity", "__version__", "check", "probe", "recalibrate"]
 
 if TYPE_CHECKING:
     from .api import check
     from .findings import Finding, Severity
+    from .probing.recalibrate import recalibrate
     from .probing.shift import ProbeResult, probe
-    from .run.pipeline import Report
+    from .results import Report
 
 
 def __getattr__(name: str) -> Any:
@@ -28,8 +29,12 @@ def __getattr__(name: str) -> Any:
         from .probing import shift as probe_module
 
         return getattr(probe_module, name)
+    if name == "recalibrate":
+        from .probing.recalibrate import recalibrate
+
+        return recalibrate
     if name == "Report":
-        from .run.pipeline import Report
+        from .results import Report
 
         return Report
     if name in ("Finding", "Severity"):

@@ -7,7 +7,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .run.pipeline import Options, Report, check_spec, check_targets, selected_rules, unexpected_error
+from .config.policy import selected_rules
+from .options import Options
+from .results import Report
+from .run.pipeline import check_spec
+from .run.status import unexpected_error
+from .run.targets import check_targets
 
 
 def check(

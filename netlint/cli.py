@@ -286,7 +286,7 @@ def check(
     options.debug = bool(os.environ.get("NETLINT_DEBUG"))
     from .messages import warnings_as_notes
     from .report import render
-    from .run.pipeline import check_targets
+    from .run.targets import check_targets
 
     notes: list[str] = []
     with warnings_as_notes(notes):  # warnings of torch and the user's code become notes, not stderr noise
@@ -382,15 +382,15 @@ def _fail(message: str) -> None:
 
 
 def _config_target(target: str, root) -> str:
-    from .load.models import target_key
+    from .load.targets import target_key
 
     key = target_key(target, str(root))
     return key if key != target else target
 
 
 def _options(settings, input_shape, input_file, allow_no_model):
-    from .load.models import target_key
-    from .run.pipeline import Options
+    from .load.targets import target_key
+    from .options import Options
 
     shapes: list = []
     model_inputs: dict = {}

@@ -33,7 +33,7 @@ from .source import _parse as parse_source
 
 if TYPE_CHECKING:
     from .graph.ir import Graph
-    from .run.pipeline import Report
+    from .results import Report
 
 # Position of ``bias`` among the positional parameters of each layer's constructor.
 _BIAS_POSITION = {"Linear": 2, "Bilinear": 3, "LazyLinear": 1}

@@ -1,4 +1,6 @@
-"""netlint's rules, one per module. Installed as ``netlint.rules``.
+"""Stage 3, rules: one rule per module, each a pure function of the graph; they import only the
+graph stage (its IR and queries, never torch.fx) and the shared top-level modules. Installed as
+``netlint.rules``.
 
 To add a rule: write ``nlNNN_kebab_name.py`` with one ``Rule`` subclass whose docstring has the
 sections of ``netlint.findings.DOC_HEADINGS``, add good and bad examples under ``examples/``,

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op
-from netlint.load.losses import LOG_PROBABILITY_LOSSES, LOGITS_LOSSES, PROBABILITY_LOSSES
+from netlint.loss_names import LOG_PROBABILITY_LOSSES, LOGITS_LOSSES, PROBABILITY_LOSSES
 
 from ._common import activation_name
 

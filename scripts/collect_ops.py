@@ -51,7 +51,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from netlint.graph.ir import Op
-    from netlint.run.pipeline import Options, check_targets
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
 
     seen: Counter[tuple[str, str]] = Counter()
     others: dict[tuple[str, str], str] = {}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 LATIN1_MODEL = """# -*- coding: latin-1 -*-
 import torch.nn as nn

@@ -13,7 +13,8 @@ from netlint.graph.build import build_graph
 from netlint.graph.inputs import InputSpec, TensorTemplate
 from netlint.graph.ir import Op
 from netlint.load.models import ModelSpec
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 from netlint.source import module_sites
 
 from .conftest import FIXTURES
@@ -140,10 +141,10 @@ def test_layers_never_called_are_reported_unused():
 
 def test_fx_and_capture_agree_on_every_rule_example():
     """The two engines must build graphs on which the rules give identical findings."""
+    from netlint.config.policy import selected_rules
     from netlint.findings import run_rules
     from netlint.graph import fx_engine
     from netlint.load.models import resolve
-    from netlint.run.pipeline import selected_rules
 
     from .conftest import RULE_EXAMPLES
 

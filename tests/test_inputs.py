@@ -8,7 +8,8 @@ import torch.nn as nn
 
 import netlint
 from netlint.graph.inputs import from_values, parse_shape, parse_shapes
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 from .conftest import EXAMPLES, run_netlint, write
 

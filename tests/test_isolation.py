@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 import netlint
 from netlint.cli import app
 from netlint.config.settings import ConfigError, load_settings
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 from .conftest import EXAMPLES, ROOT, RULE_EXAMPLES, write
 
@@ -67,7 +68,7 @@ def test_a_call_target_with_colons_is_still_a_file_everywhere(tmp_path, monkeypa
     worker's roots and sys.argv, the report's name, the losses in sight and the configuration."""
     from netlint.config.settings import find_config
     from netlint.load.losses import target_files
-    from netlint.run.pipeline import _target_path, display_target
+    from netlint.load.targets import display_target, target_path
 
     f = write(
         tmp_path / "m.py",
@@ -75,7 +76,7 @@ def test_a_call_target_with_colons_is_still_a_file_everywhere(tmp_path, monkeypa
     )
     write(tmp_path / "pyproject.toml", "[tool.netlint]\n")
     target = f"{f}:Net(cfg={{'a': 1}})"
-    assert _target_path(target) == (str(f), False)
+    assert target_path(target) == (str(f), False)
     monkeypatch.chdir(tmp_path)
     assert display_target(target) == "m.py:Net(cfg={'a': 1})"
     assert target_files([target]) == [str(f)]
@@ -153,7 +154,7 @@ def test_plain_files_keep_the_parent_torch_free(tmp_path):
     files = [str(write(tmp_path / f"tool_{i}.py", "import json\nprint(json.dumps(1))\n")) for i in range(3)]
     code = (
         # Explicit files without a model are errors unless allowed (--allow-no-model, strict=False).
-        "import sys\nfrom netlint.run.pipeline import Options, check_targets\n"
+        "import sys\nfrom netlint.options import Options\nfrom netlint.run.targets import check_targets\n"
         f"report = check_targets({files!r}, Options(strict=False))\n"
         "assert report.files == 3 and not report.errors\nassert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -166,7 +167,7 @@ def test_one_model_file_is_checked_without_torch_in_the_parent(tmp_path):
     only by several workers, is skipped (the parent exits without torch's slow teardown)."""
     f = write(tmp_path / "one.py", net())
     code = (
-        "import sys\nfrom netlint.run.pipeline import Options, check_targets\n"
+        "import sys\nfrom netlint.options import Options\nfrom netlint.run.targets import check_targets\n"
         f"report = check_targets([{str(f)!r}], Options(probe=False))\n"
         "assert [m.name.rsplit(':', 1)[1] for m in report.models] == ['Net'] and not report.errors\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"

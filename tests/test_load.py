@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from netlint.load.models import resolve
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 from .conftest import write
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from netlint.findings import Severity
 from netlint.load.losses import losses_in_file, losses_in_sight, target_files
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 from .conftest import write
 

@@ -19,7 +19,8 @@ import pytest
 
 from netlint.graph import ops
 from netlint.graph.ir import Op
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 LIST = Path(__file__).parent / "data" / "zoo_ops.txt"
 

@@ -14,7 +14,7 @@ from netlint.findings import Finding, Severity
 from netlint.graph.ir import AnalysisPart
 from netlint.report import render
 from netlint.report.rich_report import probe_table
-from netlint.run.pipeline import ModelReport, Report
+from netlint.results import ModelReport, Report
 
 from .conftest import run_netlint, write
 

@@ -11,8 +11,9 @@ import torch
 import torch.nn as nn
 
 import netlint
+from netlint.options import Options
 from netlint.probing.shift import measure
-from netlint.run.pipeline import Options, check_targets
+from netlint.run.targets import check_targets
 
 from .conftest import EXAMPLES, FIXTURES, RULE_EXAMPLES, run_netlint, write
 

@@ -11,9 +11,10 @@ import torch.nn as nn
 import netlint
 import netlint.probing.budget as budget_module
 from netlint.graph.inputs import parse_shape
+from netlint.options import Options
+from netlint.probing import plan as probe_plan
 from netlint.probing.budget import estimate_memory
-from netlint.run import pipeline as engine
-from netlint.run.pipeline import Options, check_targets
+from netlint.run.targets import check_targets
 
 from .conftest import FIXTURES, run_netlint, write
 
@@ -44,7 +45,7 @@ class Slow(nn.Module):
 def timed_probe(monkeypatch) -> list[float]:
     """Record the wall time of every probe (model build, timing forward and passes)."""
     seconds: list[float] = []
-    original = engine._probe
+    original = probe_plan.probe_model
 
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
@@ -53,7 +54,7 @@ def timed_probe(monkeypatch) -> list[float]:
         finally:
             seconds.append(time.perf_counter() - start)
 
-    monkeypatch.setattr(engine, "_probe", wrapper)
+    monkeypatch.setattr(probe_plan, "probe_model", wrapper)
     return seconds
 
 
@@ -141,7 +142,7 @@ class Wide(nn.Module):
 
 
 def test_memory_estimate_from_the_meta_build():
-    from netlint.run.pipeline import static_graph
+    from netlint.graph.static import static_graph
 
     graph, _ = static_graph(Wide(), torch.empty(4, 1000, device="meta"))
     with torch.device("meta"):

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from netlint.config.policy import selected_rules
 from netlint.findings import run_rules
 from netlint.graph.inputs import parse_shape
+from netlint.options import Options
 from netlint.probing.budget import NOT_NEEDED, not_needed
-from netlint.run.pipeline import Options, check_targets, selected_rules
+from netlint.run.targets import check_targets
 
 from .conftest import EXAMPLES, RULE_EXAMPLES, run_netlint
 

@@ -65,7 +65,8 @@ def _three_model_files(folder):
 
 
 def test_many_files_count_up_in_plain_lines_and_workers_show_no_probe_of_their_own(monkeypatch, tmp_path, capfd):
-    from netlint.run.pipeline import Options, check_targets
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()
@@ -81,7 +82,8 @@ def test_many_files_count_up_in_plain_lines_and_workers_show_no_probe_of_their_o
 
 
 def test_many_files_show_one_bar_that_goes_away(monkeypatch, tmp_path):
-    from netlint.run.pipeline import Options, check_targets
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()
@@ -93,7 +95,8 @@ def test_many_files_show_one_bar_that_goes_away(monkeypatch, tmp_path):
 
 
 def test_one_file_and_quick_runs_show_no_run_progress(monkeypatch, tmp_path):
-    from netlint.run.pipeline import Options, check_targets
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
 
     folder = _three_model_files(tmp_path)
     err = _Tty()

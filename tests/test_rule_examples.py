@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from netlint.options import Options
 from netlint.rules import ALL_RULES
-from netlint.run.pipeline import Options, check_targets
+from netlint.run.targets import check_targets
 
 from .conftest import RULE_EXAMPLES
 

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import netlint
-from netlint.run.pipeline import check_targets
+from netlint.run.targets import check_targets
 
 from .conftest import EXAMPLES, FIXTURES
 

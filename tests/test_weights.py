@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from netlint.run.pipeline import Options, check_targets
+from netlint.options import Options
+from netlint.run.targets import check_targets
 
 from .conftest import run_netlint, write
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..findings import Finding
-    from ..run.pipeline import Report
+    from ..results import Report
 
 VERSION = 1
 Key = tuple[str, str, str]  # (rule code, file relative to the baseline's folder, module path)

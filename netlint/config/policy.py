@@ -1,5 +1,6 @@
-"""What the user decided about findings: severity overrides, inline suppressions, configured ignores,
-and NL900 for suppressions that suppress nothing. Runs after every model is checked."""
+"""What the user decided about rules and findings: which rules run, severity overrides, inline
+suppressions, configured ignores, and NL900 for suppressions that suppress nothing (applied after
+every model is checked)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import dataclasses
 import fnmatch
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..findings import Finding
-from ..run.pipeline import matches_code
+from ..findings import Finding, Rule
 from .suppress import Suppression, suppressions_in
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Options, Report
+    from ..options import Options
+    from ..results import Report
 
 
 def apply_policy(report: Report, options: Options, whole_files: set[str]) -> None:
@@ -113,3 +115,22 @@ def _nl900_message(s: Suppression, hit: set[str], ran: set[str], judge_blanket: 
     if s.unknown:
         parts.append(f"{', '.join(s.unknown)} {'is not a rule' if len(s.unknown) == 1 else 'are not rules'}")
     return f"`{s.text}` suppresses nothing: {'; '.join(parts)}."
+
+
+def matches_code(code: str, name: str, patterns: Iterable[str]) -> bool:
+    """A rule code matches a pattern that is its code, a prefix of it (``NL00``) or its name."""
+    return any(code.startswith(p.upper()) or name == p.lower() for p in patterns)
+
+
+def selected_rules(
+    select: Sequence[str] | None = None, ignore: Sequence[str] = (), extend_select: Sequence[str] = ()
+) -> list[Rule]:
+    """Rules chosen by code prefix (``NL00``) or name; the default set when ``select`` is None."""
+    from ..rules import ALL_RULES
+
+    chosen = [
+        r for r in ALL_RULES
+        if (r.default if select is None else matches_code(r.code, r.name, select))
+        or matches_code(r.code, r.name, extend_select)
+    ]  # fmt: skip
+    return [r() for r in chosen if not matches_code(r.code, r.name, ignore)]

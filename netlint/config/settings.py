@@ -83,7 +83,7 @@ class Settings:
 
     def check_selection(self) -> None:
         """A selection that leaves no rule to run is an error naming the settings, never a silent "clean"."""
-        from ..run.pipeline import selected_rules
+        from .policy import selected_rules
 
         if selected_rules(self.select, self.ignore, self.extend_select):
             return
@@ -159,7 +159,7 @@ def _python_files(root: Path):
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
     """The nearest pyproject.toml with a [tool.netlint] table above the targets' common folder."""
-    from ..load.models import split_target
+    from ..load.targets import split_target
 
     cwd = os.path.abspath(cwd or os.getcwd())
     folders = []

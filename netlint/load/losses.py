@@ -13,18 +13,8 @@ import functools
 import os
 from collections.abc import Iterable
 
-#: Qualified name -> the name a message shows, per what the loss expects as input.
-LOGITS_LOSSES = {
-    "torch.nn.CrossEntropyLoss": "nn.CrossEntropyLoss",
-    "torch.nn.functional.cross_entropy": "F.cross_entropy",
-    "torch.nn.BCEWithLogitsLoss": "nn.BCEWithLogitsLoss",
-    "torch.nn.functional.binary_cross_entropy_with_logits": "F.binary_cross_entropy_with_logits",
-}
-LOG_PROBABILITY_LOSSES = {"torch.nn.NLLLoss": "nn.NLLLoss", "torch.nn.functional.nll_loss": "F.nll_loss"}
-PROBABILITY_LOSSES = {
-    "torch.nn.BCELoss": "nn.BCELoss",
-    "torch.nn.functional.binary_cross_entropy": "F.binary_cross_entropy",
-}
+from ..loss_names import LOG_PROBABILITY_LOSSES, LOGITS_LOSSES, PROBABILITY_LOSSES
+
 _KNOWN = {**LOGITS_LOSSES, **LOG_PROBABILITY_LOSSES, **PROBABILITY_LOSSES}
 # Other spellings of the same objects (prefixes).
 _ALIASES = {
@@ -44,7 +34,7 @@ def losses_in_sight(paths: Iterable[str | None]) -> frozenset[str]:
 
 def target_files(targets: Iterable[str]) -> list[str]:
     """The Python files that check targets name: ``file.py``, ``file.py:Name``, every file of a directory."""
-    from .models import python_files, split_target
+    from .targets import python_files, split_target
 
     files: list[str] = []
     for target in targets:

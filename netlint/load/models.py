@@ -25,8 +25,7 @@ from ..errors import NetlintError, describe_exception
 from ..source import CreationSites, relpath
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
-
-_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
+from .targets import package_root, python_files, split_target
 
 
 @dataclass
@@ -79,33 +78,6 @@ class Loaded:
         self.whole_files.extend(other.whole_files)
 
 
-def split_target(target: str) -> tuple[str, str]:
-    """``dir/file.py:Net(depth=28)`` -> (``dir/file.py``, ``Net(depth=28)``); ``pkg.mod:fn`` -> (``pkg.mod``, ``fn``).
-
-    A file part ends at its ``.py:`` (the call may hold colons: ``f.py:Net(cfg={'a': 1})``); a package
-    part ends at the first colon. An existing path is a path, whatever it contains.
-    """
-    if os.path.exists(target):
-        return target, ""
-    at = target.find(".py:")
-    if at >= 0:
-        return target[: at + 3], target[at + 4 :]
-    path, _, name = target.partition(":")
-    return path, name
-
-
-def target_key(target: str, root: str | None = None) -> str:
-    """The key of a model target: a file part made absolute (against ``root``), a package part as it is."""
-    at = target.find(".py:")
-    if at >= 0:
-        path, name = target[: at + 3], target[at + 4 :]
-    else:
-        path, sep, name = target.partition(":")
-        if not sep or not os.path.exists(os.path.join(root or "", path)):
-            return target
-    return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
-
-
 def resolve(target: str, *, strict: bool = True, project: Project | None = None) -> Loaded:
     """Models of ``target``; raises NetlintError for bad input.
 
@@ -154,17 +126,6 @@ def _raise_internal_error(path: str, what: str, exc: Exception, hint: str = "") 
 
 
 # -- directories and files ------------------------------------------------------------------
-
-
-def python_files(directory: str) -> Iterator[str]:
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIP_DIRS and not os.path.exists(os.path.join(root, d, "pyvenv.cfg"))
-        )  # fmt: skip
-        for f in sorted(files):
-            if f.endswith(".py"):
-                yield os.path.join(root, f)
 
 
 def _from_directory(directory: str, project: Project) -> Loaded:
@@ -431,18 +392,6 @@ def _parse_call(text: str, display: str) -> tuple[str, dict[str, Any]]:
 
 
 # -- importing --------------------------------------------------------------------------------
-
-
-def package_root(path: str) -> tuple[str, str]:
-    """The folder to put on sys.path and the dotted module name of ``path``."""
-    directory, filename = os.path.split(os.path.abspath(path))
-    parts = [filename[:-3]]
-    while os.path.exists(os.path.join(directory, "__init__.py")):
-        directory, package = os.path.split(directory)
-        parts.insert(0, package)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return directory, ".".join(parts)
 
 
 @contextlib.contextmanager

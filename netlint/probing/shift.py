@@ -563,7 +563,7 @@ def probe(
     infer an input as ``netlint check`` does and draw a random batch of ``batch_size``.
     """
     from ..graph.queries import dropout_sources
-    from ..run.pipeline import static_graph
+    from ..graph.static import static_graph
 
     target = resolve_device(device)
     graph, spec = static_graph(model, inputs)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Report
+    from ..results import Report
 
 FORMATS = ("rich", "text", "json", "sarif", "github")
 

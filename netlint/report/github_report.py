@@ -12,7 +12,7 @@ from .sarif_report import repository_root
 from .summary import summary_line
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Report
+    from ..results import Report
 
 _COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 

@@ -9,7 +9,7 @@ from .. import __version__
 from .summary import counts
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Report
+    from ..results import Report
 
 
 def to_dict(report: Report, timings: bool = False) -> dict[str, Any]:

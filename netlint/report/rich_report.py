@@ -17,7 +17,7 @@ from .summary import finish, make_console, plural, summary_line
 if TYPE_CHECKING:
     from ..findings import Finding
     from ..graph.ir import AnalysisPart
-    from ..run.pipeline import ModelReport, Report
+    from ..results import ModelReport, Report
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 

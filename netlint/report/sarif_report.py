@@ -15,7 +15,7 @@ from .. import __version__
 
 if TYPE_CHECKING:
     from ..findings import Rule
-    from ..run.pipeline import Report
+    from ..results import Report
 
 INFORMATION_URI = "https://github.com/netlint/netlint"
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Report
+    from ..results import Report
 
 
 def counts(report: Report) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .summary import summary_line, use_colour
 
 if TYPE_CHECKING:
-    from ..run.pipeline import Report
+    from ..results import Report
 
 _COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
 _RESET = "\033[0m"

@@ -1,6 +1,6 @@
 """One worker process per target: user code never runs in netlint's own process.
 
-The parent (``engine.check_targets``) settles from syntax trees alone every target that needs no
+The parent (``run.targets.check_targets``) settles from syntax trees alone every target that needs no
 user code. Only for the others does it import torch (once), then it forks one worker per target:
 copy-on-write, so no worker imports torch again. A worker imports, builds, analyses and probes its
 target and sends back plain data (a ``TargetResult``: findings, analysis notes, probe numbers,
@@ -27,25 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import status
+from .status import Where
+
 GRACE = 1.0  # seconds a timed-out worker gets to say where it was before it is killed
-_STATE_SIZE = 4096
 TICK = 0.25  # seconds between progress updates, when progress is shown
-
-# Netlint functions that tell what a worker was doing when user code hung or failed inside them,
-# innermost first: (function name, phase).
-_PHASES = {
-    "import_file": "importing",
-    "_from_module": "importing",
-    "build_meta": "building",
-    "real": "building",
-    "build_graph": "tracing",
-    "run_rules": "analysing",
-    "_probe": "probing",
-    "measure": "probing",
-}
-
-_state: Any = None  # the worker's shared status buffer (None in the parent or in-process)
-_phase: dict[str, str] = {"phase": "checking", "name": ""}
 
 
 @dataclass
@@ -57,77 +43,7 @@ class Unit:
     roots: tuple[str, ...] = ()  # folders user code may not write into
 
 
-@dataclass
-class Where:
-    """What a worker was doing: the phase, the model (or file) and the user's line, if known."""
-
-    phase: str = "checking"
-    name: str = ""
-    line: str = ""  # "file.py:12", the deepest user frame
-
-    def describe(self) -> str:
-        name = f" `{self.name}`" if self.name else ""
-        return f"while {self.phase}{name}" + (f" (last user line reached: {self.line})" if self.line else "")
-
-
 # -- inside a worker (and in-process) ---------------------------------------------------------
-
-
-def phase(name: str, model: str = "") -> None:
-    """Record what the check is doing now (the parent reads it when the worker hangs or dies)."""
-    _phase["phase"], _phase["name"] = name, model
-    if _state is not None:
-        _write_state(dict(_phase))
-
-
-def in_worker() -> bool:
-    return _state is not None
-
-
-def current() -> Where:
-    return Where(_phase["phase"], _phase["name"])
-
-
-def _write_state(data: dict[str, str]) -> None:
-    raw = json.dumps(data).encode("utf-8", "replace")[: _STATE_SIZE - 1]
-    _state.value = raw
-
-
-def where_in(frames: Sequence[Any]) -> Where:
-    """The phase, model and deepest user line of a stack (frames outermost first)."""
-    from ..source import is_user_file, relpath
-
-    found = current()
-    phase_found = line_found = False
-    for frame in reversed(frames):  # innermost first
-        code = frame.f_code
-        if not line_found and code.co_filename and is_user_file(code.co_filename):
-            found.line, line_found = f"{relpath(code.co_filename)}:{frame.f_lineno}", True
-        if not phase_found and code.co_name in _PHASES and _is_netlint(code.co_filename):
-            found.phase, phase_found = _PHASES[code.co_name], True
-            spec = frame.f_locals.get("spec")
-            path = frame.f_locals.get("path")
-            if getattr(spec, "name", None):
-                found.name = spec.name
-            elif found.phase == "importing" and isinstance(path, str):
-                found.name = relpath(path) or path
-        if phase_found and line_found:
-            break
-    return found
-
-
-def where_of_exception(exc: BaseException) -> Where:
-    """Where an exception was raised: its traceback's frames."""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    return where_in(frames)
-
-
-def _is_netlint(filename: str) -> bool:
-    return filename.startswith(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
 
 
 def _stack(frame) -> list[Any]:
@@ -141,8 +57,8 @@ def _stack(frame) -> list[Any]:
 def _on_timeout(signum, frame) -> None:
     """SIGUSR1 from the parent: the time is up. Say where we are, then end at once."""
     with contextlib.suppress(BaseException):
-        where = where_in(_stack(frame))
-        _write_state({"phase": where.phase, "name": where.name, "line": where.line})
+        where = status.where_in(_stack(frame))
+        status.write_state({"phase": where.phase, "name": where.name, "line": where.line})
     os._exit(124)
 
 
@@ -190,10 +106,9 @@ def _refuse_writes(roots: Sequence[str]) -> None:
     sys.addaudithook(hook)
 
 
-def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
-    """The worker's whole life: isolate, check one target, send the result, ``os._exit``."""
-    global _state
-    _state = state
+def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, threads: int) -> None:
+    """The worker's whole life: isolate, check one target with ``check``, send the result, ``os._exit``."""
+    status.attach(state)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)  # its own process group: the parent can end it with everything it started
     _die_with_parent()
@@ -213,7 +128,8 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         faulthandler.disable()  # a test runner's handler would print the crash: the report names it
     signal.signal(signal.SIGUSR1, _on_timeout)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from ..load.models import split_target
+    from ..load.targets import display_target, split_target
+    from ..results import TargetResult
 
     sys.argv = [split_target(unit.target)[0]]  # scripts that parse arguments get their defaults, never netlint's
     sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
@@ -223,12 +139,10 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
             import torch
 
             torch.set_num_threads(threads)
-    from .pipeline import TargetResult, check_target, display_target, unexpected_error
-
     try:
-        result = check_target(unit.target, options, rules, strict=unit.strict)
-    except BaseException as exc:  # a backstop: check_target reports what it can itself
-        result = TargetResult(errors=[unexpected_error(display_target(unit.target), exc, options)])
+        result = check(unit.target, options, rules, strict=unit.strict)
+    except BaseException as exc:  # a backstop: the check reports what it can itself
+        result = TargetResult(errors=[status.unexpected_error(display_target(unit.target), exc, options)])
     left = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
     if left:
         result.notes.append(
@@ -241,7 +155,9 @@ def _worker(unit: Unit, options, rules, conn, state, threads: int) -> None:
         conn.send(result)
     except Exception as exc:  # e.g. something that does not pickle: still a result, not a silence
         conn.send(
-            TargetResult(errors=[unexpected_error(display_target(unit.target), exc, options)], files=result.files)
+            TargetResult(
+                errors=[status.unexpected_error(display_target(unit.target), exc, options)], files=result.files
+            )
         )
     conn.close()
     with contextlib.suppress(Exception):
@@ -300,8 +216,8 @@ def prepare_parent() -> None:
     """
     import torch
 
+    from ..graph.static import static_graph
     from ..state import preserved_rng
-    from .pipeline import static_graph
 
     # Trace a tiny model: warms torch.fx and the graph builder too. Built on meta and with the
     # generators restored: the caller's random state (an API caller's, a test's) must not move.
@@ -311,10 +227,13 @@ def prepare_parent() -> None:
 
 
 def run_units(
-    units: Sequence[Unit], options, rules, *, jobs: int, timeout: float | None, threads: int,
-    error: Callable[..., Any], progress: Callable[[int, int], None] | None = None,
+    units: Sequence[Unit], check: Callable[..., Any], options, rules, *, jobs: int, timeout: float | None,
+    threads: int, error: Callable[..., Any], progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:  # fmt: skip
     """Run each unit in its own worker, ``jobs`` at a time; results in unit order.
+
+    ``check(target, options, rules, strict=...)`` is what a worker runs (a module-level function, so
+    that a spawned worker can import it).
 
     ``error(unit, what, where, why="", hint="")`` makes the result of a worker that timed out or died;
     ``progress(done, total)`` is called a few times a second while workers run.
@@ -331,9 +250,9 @@ def run_units(
     def start(index: int) -> None:
         unit = units[index]
         receive, send = ctx.Pipe(duplex=False)
-        state = ctx.RawArray("c", _STATE_SIZE)
+        state = ctx.RawArray("c", status.STATE_SIZE)
         process = ctx.Process(
-            target=_worker, args=(unit, options, rules, send, state, threads), name=f"netlint-worker-{index}",
+            target=_worker, args=(unit, check, options, rules, send, state, threads), name=f"netlint-worker-{index}",
             daemon=True,
         )  # fmt: skip
         gc.freeze()  # the workers' garbage collector leaves the parent's objects alone: fewer copied pages

@@ -1,0 +1,106 @@
+"""A model's static graph: its example input decided (given, declared or inferred) and the graph built on the meta device."""
+
+from __future__ import annotations
+
+from ..errors import NetlintError
+from ..options import Options
+
+
+def model_graph(spec, options: Options):
+    """The graph of a loaded model (a ``ModelSpec``) and the input it was traced with."""
+    from ..source import module_sites
+    from .build import GraphFailure, build_graph
+
+    model = spec.meta()
+    sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
+    candidates = _input_candidates(model, spec, options)
+    try:
+        return build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+    except GraphFailure as failure:
+        raise _forward_error(spec.name, failure) from None
+
+
+def static_graph(model, inputs=None):
+    """The graph of a model object and the input it was traced with (for the API's probe)."""
+    from ..load.models import ModelSpec
+    from ..state import preserved_rng
+    from .inputs import from_values
+
+    spec = ModelSpec(type(model).__name__, instance=model)
+    options = Options(inputs=from_values(inputs, "inputs=") if inputs is not None else None)
+    with preserved_rng(seed=0):
+        graph, used = model_graph(spec, options)
+    return graph, used
+
+
+def _input_candidates(model, spec, options: Options):
+    from .inputs import InputSpec, example_inputs_from, inferred, with_embedding_dtype
+
+    given = None
+    if options.inputs is not None:
+        given = options.inputs
+    elif (configured := options.model_inputs.get(spec.key)) and not options.input_shapes:
+        given = InputSpec(tuple(with_embedding_dtype(model, list(configured))), "models in the configuration")
+    elif options.input_shapes:
+        given = InputSpec(tuple(with_embedding_dtype(model, list(options.input_shapes))), "--input-shape")
+    else:
+        given = example_inputs_from(model, spec.module, spec.name)
+    if given is not None:
+        _check_input_count(model, spec.name, given)
+        return [given]
+    candidates = inferred(model)
+    if not candidates:
+        raise NetlintError(
+            spec.name,
+            "cannot guess an example input: the model has no Conv, Linear, Embedding or RNN layer to infer it from.",
+            "Pass --input-shape (e.g. --input-shape 2,3,224,224) or define example_inputs() in the model's file.",
+        )
+    return candidates
+
+
+def _check_input_count(model, name: str, given) -> None:
+    """More inputs than forward takes is an error, never silently dropped."""
+    from .inputs import forward_arity
+
+    names, _, most = forward_arity(model)
+    if most is not None and len(given.items) > most:
+        takes = f"{most} positional input{'s' if most != 1 else ''}" + (f" ({', '.join(names)})" if names else "")
+        raise NetlintError(
+            name,
+            f"{len(given.items)} inputs were given ({given.source}) but {type(model).__name__}.forward takes {takes}.",
+            "Give one --input-shape per positional input of forward (name=SHAPE options build one dict input).",
+        )
+
+
+def _forward_error(name: str, failure) -> NetlintError:
+    from .shapes import ShapeMismatch
+
+    attempts = failure.attempts
+    first_spec, first_error = attempts[0]
+    if failure.arity:
+        return NetlintError(
+            name,
+            f"forward cannot be called with the inputs {first_spec.describe()} ({first_spec.source}): {failure.arity}.",
+            "Pass one --input-shape per positional input of forward (e.g. --input-shape 2,3,32,32 --input-shape 2) "
+            "or define example_inputs() in the model's file.",
+        )
+    # The sizes guessed from one layer, all refused by the same later layer for its channels:
+    # no input size can help, the model itself cannot run.
+    family = [e for (spec, _), e in zip(attempts, failure.errors) if spec.source == first_spec.source]
+    places = {getattr(e, "where", "") for e in family}
+    same = all(isinstance(getattr(e, "original", e), ShapeMismatch) for e in family) and len(places) == 1
+    if len(family) > 1 and same and not any(getattr(e, "original", e).any_size for e in family):
+        return NetlintError(
+            name,
+            f"the model cannot run: {first_error} (the same at all {len(family)} input sizes tried, "
+            f"{first_spec.source}).",
+            "PyTorch raises the same error; make the layer's size match what reaches it.",
+        )
+    tried = f" ({len(attempts)} input sizes tried, the first shown)" if len(attempts) > 1 else ""
+    return NetlintError(
+        name,
+        f"the forward pass fails on the chosen input {first_spec.describe()} ({first_spec.source}){tried}: "
+        f"{first_error}.",
+        "Pass the right shape with --input-shape (once per positional input, e.g. --input-shape 2,3,224,224) "
+        "or define example_inputs() in the model's file.",
+    )
