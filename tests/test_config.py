@@ -211,3 +211,16 @@ def test_suppressions_are_read_again_after_the_file_changes(tmp_path):
     assert [s.codes for s in suppressions_in(str(f))] == [frozenset({"NL002"})]
     f.write_text("x = 1  # netlint: ignore[NL002, NL003]\n")
     assert [s.codes for s in suppressions_in(str(f))] == [frozenset({"NL002", "NL003"})]
+
+
+def test_a_glob_is_judged_on_the_files_a_folder_check_walks(tmp_path):
+    """The configuration's walker is the loader's: build/ copies and .pyi stubs are never checked."""
+    from netlint.config.settings import load_settings
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.netlint.per-file-ignores]\n"build/*.py" = ["NL001"]\n"stubs/*.pyi" = ["NL001"]\n"src/*.py" = ["NL001"]\n'
+    )
+    for name in ("build/x.py", "stubs/y.pyi", "src/z.py"):
+        write(tmp_path / name, "")
+    notes = load_settings(tmp_path / "pyproject.toml").unmatched_globs()
+    assert [n.split("'")[1] for n in notes] == ["build/*.py", "stubs/*.pyi"]

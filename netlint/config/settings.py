@@ -107,7 +107,11 @@ class Settings:
         if not globs:
             return []
         unmatched = set(globs)
-        for count, relative in enumerate(_python_files(self.root)):
+        from ..load.targets import python_files
+
+        # The files a folder check walks (so a glob that only matches a .pyi or a build/ copy is noted).
+        for count, path in enumerate(python_files(str(self.root))):
+            relative = Path(os.path.relpath(path, self.root)).as_posix()
             if count >= limit:
                 return []  # too large a tree to say
             name = os.path.basename(relative)
@@ -142,19 +146,6 @@ class Settings:
 
 def _toml_list(values: list[str] | None) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values or []) + "]"
-
-
-def _python_files(root: Path):
-    """Relative POSIX paths of the .py files under root, skipping hidden folders and virtual environments."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in ("__pycache__", "node_modules", "site-packages")
-            and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
-        )  # fmt: skip
-        for name in sorted(files):
-            if name.endswith((".py", ".pyi")):
-                yield Path(os.path.relpath(os.path.join(folder, name), root)).as_posix()
 
 
 def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
