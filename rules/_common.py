@@ -49,12 +49,3 @@ def layer_name(node: Any) -> str:
 def activation_name(node: Any) -> str:
     """``Sigmoid`` for a layer, ``sigmoid()`` for a functional call or a tensor method."""
     return node.type_name if node.kind == "module" else f"{node.params.get('fn', node.type_name)}()"
-
-
-def per_dim(value: Any, dims: int) -> tuple[int, ...] | None:
-    """``3`` / ``(3,)`` / ``(3, 3)`` as one int per spatial dimension; None when it is not that."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
-        return tuple(value) * dims if len(value) == 1 else (tuple(value) if len(value) == dims else None)
-    return None

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op, format_count
+from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op, format_count, per_dim
 
-from ._common import layer_name, per_dim, prod
+from ._common import layer_name, prod
 
 
 def _pointwise_conv(node: Node) -> bool:

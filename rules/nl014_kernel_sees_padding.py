@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, Op, format_count, shape_str
+from netlint.graph.ir import Graph, Node, Op, format_count, per_dim, shape_str
 
-from ._common import layer_name, per_dim, prod
+from ._common import layer_name, prod
 
 Window = tuple[int, int, int, int, int]  # input size, kernel, stride, padding before, padding after (dilation apart)
 

@@ -5,9 +5,9 @@ import re
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, Op, shape_str
+from netlint.graph.ir import Graph, Node, Op, per_dim, shape_str
 
-from ._common import layer_name, per_dim
+from ._common import layer_name
 
 
 def _dims(node: Node) -> int | None:

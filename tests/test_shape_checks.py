@@ -236,3 +236,12 @@ def test_random_convolutions_and_pools_match_pytorch(seed_block):
         expected = outcome(functools.partial(layer, torch.randn(shape)))
         got = outcome(functools.partial(on_meta, layer.to("meta"), torch.empty(shape, device="meta")))
         assert got == expected, (layer, shape)
+
+
+def test_one_per_dimension_normaliser_for_ops_shapes_and_rules():
+    from netlint.graph.ir import per_dim
+
+    assert per_dim(3, 2) == (3, 3) and per_dim((3,), 2) == (3, 3) and per_dim([1, 2], 2) == (1, 2)
+    assert per_dim((1, 2, 3), 2) is None  # the wrong length: PyTorch rejects it, nobody guesses
+    assert per_dim(True, 2) is None and per_dim((), 2) is None and per_dim(3, None) is None
+    assert per_dim((None, 7), 2) is None and per_dim((None, 7), 2, none=True) == (None, 7)

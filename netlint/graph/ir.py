@@ -254,3 +254,23 @@ def format_count(n: int) -> str:
 
 def shape_str(shape: Iterable[int] | None) -> str:
     return "x".join(str(d) for d in shape) if shape is not None else "?"
+
+
+def per_dim(value: Any, dims: int | None, *, none: bool = False) -> tuple[Any, ...] | None:
+    """``3`` / ``(3,)`` / ``(3, 3)`` as one int per spatial dimension; None when it is not that.
+
+    A sequence of the wrong length is not that (PyTorch rejects it). ``none``: entries may be None
+    (an adaptive pool's ``output_size=(None, 7)`` keeps that dimension).
+    """
+    if dims is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    allowed = (int, type(None)) if none else int
+    if (
+        isinstance(value, (tuple, list))
+        and value
+        and all(isinstance(v, allowed) and v is not True and v is not False for v in value)
+    ):
+        return tuple(value) * dims if len(value) == 1 else (tuple(value) if len(value) == dims else None)
+    return None

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ir import Op
+from .ir import Op, per_dim
 
 # --- modules -----------------------------------------------------------------------------
 
@@ -256,22 +256,11 @@ def _conv_params(transposed: bool):
         return {"out_channels": out_ch, "bias": a.get("bias") is not None, "groups": groups,
                 "transposed": transposed, "dims": dims, "kernel_size": w[2:] if w else None,
                 "in_channels": (w[0] if transposed else w[1] * groups) if w else None,
-                "stride": _per_dim(a.get("stride", 1), dims), "dilation": _per_dim(a.get("dilation", 1), dims),
-                "padding": a["padding"] if isinstance(a.get("padding"), str) else _per_dim(a.get("padding", 0), dims),
+                "stride": per_dim(a.get("stride", 1), dims), "dilation": per_dim(a.get("dilation", 1), dims),
+                "padding": a["padding"] if isinstance(a.get("padding"), str) else per_dim(a.get("padding", 0), dims),
                 "padding_mode": "zeros"}  # fmt: skip
 
     return extract
-
-
-def _per_dim(value: Any, dims: int | None) -> tuple[int, ...] | None:
-    """``2`` or ``(2,)`` or ``[2, 2]`` as one int per spatial dimension; None when unknown."""
-    if dims is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    if isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
-        return tuple(value) * dims if len(value) == 1 else tuple(value)
-    return None
 
 
 def _pool_params(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

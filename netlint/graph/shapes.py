@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import ops
-from .ir import shape_str
+from .ir import per_dim, shape_str
 
 Shape = tuple[int, ...]
 
@@ -239,10 +239,12 @@ def _linear_shape(m: nn.Linear, x: Shape) -> Shape:
 def _pool_window(m: nn.Module, x: Shape, dims: int) -> Shape | None:
     if getattr(m, "return_indices", False) or len(x) not in (dims + 1, dims + 2):
         return None
-    k = _tuple(m.kernel_size, dims)
-    s = _tuple(m.stride if m.stride is not None else m.kernel_size, dims)
-    p = _tuple(m.padding, dims)
-    d = _tuple(getattr(m, "dilation", 1), dims)
+    k = per_dim(m.kernel_size, dims)
+    s = per_dim(m.stride if m.stride is not None else m.kernel_size, dims)
+    p = per_dim(m.padding, dims)
+    d = per_dim(getattr(m, "dilation", 1), dims)
+    if k is None or s is None or p is None or d is None:
+        return None
     out = []
     for i, size in enumerate(x[-dims:]):
         if p[i] * 2 > k[i]:
@@ -261,16 +263,14 @@ def _pool_window(m: nn.Module, x: Shape, dims: int) -> Shape | None:
 def _adaptive(m: nn.Module, x: Shape, dims: int) -> Shape | None:
     if getattr(m, "return_indices", False) or len(x) not in (dims + 1, dims + 2):
         return None
-    size = _tuple(m.output_size, dims)
+    size = per_dim(m.output_size, dims, none=True)
+    if size is None:
+        return None
     return (*x[:-dims], *(x[len(x) - dims + i] if v is None else v for i, v in enumerate(size)))
 
 
 def _flatten(m: nn.Flatten, x: Shape) -> Shape | None:
     return _flatten_shape(x, m.start_dim, m.end_dim)
-
-
-def _tuple(v: Any, n: int) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
 def _pools() -> list[tuple[Any, Callable[[Any, Shape], Shape | None]]]:
@@ -380,8 +380,8 @@ def _linear(x: Any, weight: Any, bias: Any = None) -> torch.Tensor | None:
 def _adaptive_avg(dims: int, x: Any, output_size: Any) -> torch.Tensor | None:
     if not _meta(x) or not x.is_floating_point() or x.dim() not in (dims + 1, dims + 2):
         return None
-    size = _tuple(output_size, dims)
-    if len(size) != dims:
+    size = per_dim(output_size, dims, none=True)
+    if size is None:
         return None
     lead = tuple(x.shape[:-dims])
     return _empty((*lead, *(x.shape[len(lead) + i] if v is None else v for i, v in enumerate(size))), x)
