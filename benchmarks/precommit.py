@@ -72,6 +72,23 @@ def measure(rows: list[tuple[str, list[str], dict | None]], repeats: int, cwd: s
     return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
 
 
+def _baseline_package(checkout: str, tmp: str) -> str:
+    """A folder importing as the old netlint, its rules included.
+
+    The rules live in the checkout's top-level rules/ and install as ``netlint.rules``: with only the
+    checkout on PYTHONPATH, ``netlint.rules`` would come from the installed (new) tree and fail to
+    import beside the old package. A copy with rules/ inside the package keeps both old.
+    """
+    import shutil
+
+    folder = Path(tmp) / "baseline"
+    shutil.copytree(Path(checkout) / "netlint", folder / "netlint", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(checkout) / "rules", folder / "netlint" / "rules", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return str(folder)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -94,7 +111,7 @@ def main() -> int:
             ("netlint check: one small model file", [*check, str(model)], None),
         ]
         if args.baseline:
-            env = {**os.environ, "PYTHONPATH": os.path.abspath(args.baseline)}
+            env = {**os.environ, "PYTHONPATH": _baseline_package(args.baseline, tmp)}
             rows.append(("baseline: 20 plain Python files", [*check, *plain], env))
             rows.append(("baseline: one small model file", [*check, str(model)], env))
         results = measure(rows, args.repeats, tmp)  # not the repository: python -m would import its netlint
