@@ -37,6 +37,19 @@ class Finding:
     origin: str | None = None  # "file:line" of the library code, when ``file`` is the user's line
     model: str = ""
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # measured values
+    # In a notebook: the cell (1-based position among all cells) and the line in it; ``line`` is then
+    # the notebook file's line that holds that source line.
+    cell: int | None = None
+    cell_line: int | None = None
+
+    @property
+    def where(self) -> str | None:
+        """``model.py:12``, ``nb.ipynb:cell 4:7``, ``model.py`` or None: where reports say the finding is."""
+        if not self.file:
+            return None
+        if self.cell is not None:
+            return f"{self.file}:cell {self.cell}:{self.cell_line}"
+        return f"{self.file}:{self.line}" if self.line else self.file
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -44,6 +57,8 @@ class Finding:
             "message": self.message, "file": self.file, "line": self.line, "fix": self.fix,
             "related": list(self.related),
         }  # fmt: skip
+        if self.cell is not None:
+            out["cell"], out["cell_line"] = self.cell, self.cell_line
         if self.origin:
             out["origin"] = self.origin
         if self.data:

@@ -281,11 +281,26 @@ def _parse(file: str) -> ast.Module | None:
 
 @functools.lru_cache(maxsize=256)
 def _parse_stamped(file: str, stamp: tuple[int, int] | None) -> ast.Module | None:
+    from .cells import is_notebook, read_notebook
+
     try:
+        if is_notebook(file):  # its code cells joined, as the loader ran them
+            return ast.parse(read_notebook(file).python, file)
         with open(file, "rb") as fh:
             return ast.parse(fh.read(), file)  # bytes: Python honours a PEP 263 coding declaration
     except (OSError, SyntaxError, ValueError):
         return None
+
+
+def location(file: str, line: int | None) -> str:
+    """A place as reports name it: ``model.py:12``, or in a notebook ``nb.ipynb:cell 4:7``."""
+    from .cells import is_notebook, place
+
+    shown = relpath(file) or file
+    found = place(os.path.abspath(file), line) if line and is_notebook(file) else None
+    if found is not None:
+        return f"{shown}:cell {found[0]}:{found[1]}"
+    return f"{shown}:{line}" if line else shown
 
 
 def relpath(file: str | None, base: str | None = None) -> str | None:
