@@ -33,25 +33,27 @@ def losses_in_sight(paths: Iterable[str | None]) -> frozenset[str]:
 
 
 def target_files(targets: Iterable[str]) -> list[str]:
-    """The Python files that check targets name: ``file.py``, ``file.py:Name``, every file of a directory."""
-    from .targets import python_files, split_target
+    """The Python files and notebooks that check targets name: ``file.py``, ``file.py:Name``, every file of a directory."""
+    from .targets import is_source_file, python_files, split_target
 
     files: list[str] = []
     for target in targets:
         path = split_target(target)[0]
         if os.path.isdir(path):
             files.extend(python_files(path))
-        elif path.endswith(".py") and os.path.isfile(path):
+        elif is_source_file(path) and os.path.isfile(path):
             files.append(path)
     return files
 
 
 @functools.lru_cache(maxsize=1024)
 def losses_in_file(path: str) -> frozenset[str]:
+    """Of a notebook, every code cell counts (a training cell is read, never run)."""
+    from .scan import read_source
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read(), filename=path)
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        tree = ast.parse(read_source(path), filename=path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, LookupError):
         return frozenset()
     return frozenset(_KNOWN[name] for name in _used_names(tree) if name in _KNOWN)
 

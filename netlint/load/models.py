@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NoReturn
 
+from ..cells import is_notebook
 from ..errors import NetlintError, describe_exception
 from ..source import CreationSites, relpath
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
-from .targets import package_root, python_files, split_target
+from .targets import is_source_file, package_root, python_files, split_target
 
 
 @dataclass
@@ -84,7 +85,7 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
     ``strict``: an explicit file in which no model is found is an error (else a note).
     """
     path, name = split_target(target)
-    if name and not path.endswith(".py") and not os.path.exists(path):
+    if name and not is_source_file(path) and not os.path.exists(path):
         return Loaded([_from_module(path, name)])
     if not os.path.exists(path):
         raise NetlintError(
@@ -95,8 +96,11 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
         if name:
             raise NetlintError(target, "a directory cannot name a model.", "Use file.py:Name.")
         return _from_directory(path, project)
-    if not path.endswith(".py"):
-        raise NetlintError(target, "not a Python file.", "Targets are .py files, directories, or package.module:name.")
+    if not is_source_file(path):
+        raise NetlintError(
+            target, "not a Python file or a Jupyter notebook.",
+            "Targets are .py files, .ipynb notebooks, directories, or package.module:name.",
+        )  # fmt: skip
     if name:
         return _named_from_file(path, name, project)
     return _guarded(path, lambda: _from_file(path, strict=strict, project=project))
@@ -138,8 +142,8 @@ def _from_directory(directory: str, project: Project) -> Loaded:
             out.files += 1
     display = relpath(directory)
     if not out.files:  # a typo in CI must not pass
-        raise NetlintError(display, "no Python file in this directory.", "Check the path; targets are .py files "
-                           "or directories that hold them.")  # fmt: skip
+        raise NetlintError(display, "no Python file or notebook in this directory.", "Check the path; targets are "
+                           ".py files, .ipynb notebooks or directories that hold them.")  # fmt: skip
     if not out.models and not out.errors:
         out.notes.append(f"{display}: no model in its {out.files} Python file{'s' * (out.files != 1)}.")
     return out
@@ -154,6 +158,8 @@ def _scan(path: str, project: Project) -> FileScan:
         )
     if scan.syntax_error is not None:
         err = scan.syntax_error
+        if err.lineno is None and err.msg.startswith("cannot read"):  # not text, or not a notebook's JSON
+            raise NetlintError(relpath(path), f"{err.msg}.", "Nothing in it was imported or checked.")
         where = f" at line {err.lineno}" + (f", column {err.offset}" if err.offset else "") if err.lineno else ""
         raise NetlintError(
             relpath(path), f"syntax error{where}: {err.msg}.", "Fix the file; nothing in it was imported or checked."
@@ -161,7 +167,13 @@ def _scan(path: str, project: Project) -> FileScan:
     return scan
 
 
-def _import(path: str, scan: FileScan, sites: CreationSites, notes: list[str]) -> ModuleType:
+def _import(
+    path: str, scan: FileScan, sites: CreationSites, notes: list[str], names: tuple[str, ...] = ()
+) -> ModuleType:
+    if is_notebook(path):  # only the code that defines its models runs: never a training cell
+        from .notebook import import_notebook
+
+        return import_notebook(path, scan, sites, notes, names)
     if scan.top_level_code is not None:
         display = relpath(path)
         notes.append(
@@ -317,7 +329,7 @@ def _named_from_file(path: str, name: str, project: Project) -> Loaded:
     scan = _scan(path, project)
     sites = CreationSites()
     notes: list[str] = []
-    module = _import(path, scan, sites, notes)
+    module = _import(path, scan, sites, notes, (name,))
     spec = _named(module, name, f"{relpath(path)}:{name}", path, sites, f"{os.path.abspath(path)}:{name}")
     return Loaded([spec], notes, files=1)
 
@@ -433,8 +445,9 @@ def _as_script(path: str) -> Iterator[None]:
         sys.argv, sys.dont_write_bytecode = argv, bytecode
 
 
-def import_file(path: str, sites: CreationSites) -> ModuleType:
-    """Import a file as a module (never as ``__main__``), with its package root on sys.path."""
+def import_file(path: str, sites: CreationSites, source: str | None = None) -> ModuleType:
+    """Import a file as a module (never as ``__main__``), with its package root on sys.path; a notebook
+    as ``source``, the part of its joined cells that runs."""
     if _imports_forbidden:
         raise ImportForbidden(path)
     path = os.path.abspath(path)
@@ -451,7 +464,12 @@ def import_file(path: str, sites: CreationSites) -> ModuleType:
                 return importlib.import_module(name)
             if existing is not None:  # another file already took this name
                 name = f"{name}__netlint{sum(1 for m in sys.modules if m.startswith(name + '__netlint'))}"
-            spec = importlib.util.spec_from_file_location(name, path)
+            if source is not None:
+                from .notebook import module_spec
+
+                spec = module_spec(name, path, source)
+            else:
+                spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module

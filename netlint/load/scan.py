@@ -20,6 +20,7 @@ import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..cells import is_notebook, read_notebook
 from .known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
 
 _BUILTINS = frozenset(dir(builtins))
@@ -58,7 +59,10 @@ class FileScan:
 
 
 def read_source(path: str) -> str:
-    """The text of a source file, decoded as its PEP 263 coding declaration says (UTF-8 by default)."""
+    """The text of a source file, decoded as its PEP 263 coding declaration says (UTF-8 by default); of a
+    notebook, its code cells joined (``netlint.cells``)."""
+    if is_notebook(path):
+        return read_notebook(path).python
     with open(path, "rb") as fh:
         data = fh.read()
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)

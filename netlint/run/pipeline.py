@@ -32,7 +32,7 @@ def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: 
     import json
 
     from ..load.models import resolve
-    from ..load.targets import display_target
+    from ..load.targets import display_target, is_source_file
     from .status import phase
 
     strict = options.strict if strict is None else strict
@@ -42,13 +42,13 @@ def _check_target(target: str, options: Options, rules: Sequence[Rule], strict: 
         loaded = resolve(target, strict=strict)
     except NetlintError as exc:
         out.errors.append(exc)
-        out.files += target.endswith(".py")
+        out.files += is_source_file(target)
         return out
     except BaseException as exc:
         if _propagates(exc):
             raise
         out.errors.append(unexpected_error(display_target(target), exc, options))
-        out.files += target.endswith(".py")
+        out.files += is_source_file(target)
         return out
     out.files += loaded.files
     out.notes.extend(loaded.notes)
@@ -82,6 +82,7 @@ def _propagates(exc: BaseException) -> bool:
 
 def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
     """One model's report (in the worker): graph, rules, and the probe when it is needed."""
+    from ..cells import in_cells
     from ..fix import graph_layer_sites
     from ..graph.static import model_graph
     from ..load.losses import losses_in_sight
@@ -96,7 +97,9 @@ def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
         graph, used = model_graph(spec, options)
     graph.context["losses"] = tuple(sorted(options.losses | losses_in_sight([spec.file or _class_file(spec.instance)])))
     phase("analysing", spec.name)
-    findings = [dataclasses.replace(f, model=spec.name, file=relpath(f.file)) for f in run_rules(graph, rules)]
+    findings = [
+        in_cells(dataclasses.replace(f, model=spec.name, file=relpath(f.file))) for f in run_rules(graph, rules)
+    ]
     report = ModelReport(
         name=spec.name,
         file=relpath(spec.file),

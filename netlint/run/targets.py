@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..errors import NetlintError
 from ..findings import Rule
-from ..load.targets import display_target, target_path
+from ..load.targets import display_target, is_source_file, target_path
 from ..options import Options
 from ..results import Report, TargetResult
 from .pipeline import check_target
@@ -82,13 +82,13 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
                 )
             message = f"{what} {where.describe()}" + (f": {why}" if why else "") + "."
             return TargetResult(errors=[NetlintError(display_target(unit.target), message, hint)],
-                                files=unit.target.endswith(".py"))  # fmt: skip
+                                files=is_source_file(unit.target))  # fmt: skip
 
         progress = None
         if options.progress and len(units) > 1:  # one bar for the whole run; none per probe in the workers
             from ..progress import Progress
 
-            counted = "files" if all(u.target.endswith(".py") for _, u in units) else "targets"
+            counted = "files" if all(is_source_file(u.target) for _, u in units) else "targets"
             progress = Progress("checking", counted, options.progress)
             options = dataclasses.replace(options, progress=None)
         try:
@@ -101,7 +101,7 @@ def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], r
             if result is None:
                 result = TargetResult(
                     errors=[NetlintError(display_target(unit.target), "not checked: interrupted (Ctrl-C).")],
-                    files=unit.target.endswith(".py"),
+                    files=is_source_file(unit.target),
                 )
             slots[slot] = result
         report.interrupted = run.interrupted
