@@ -38,8 +38,10 @@ def describe_exception(exc: BaseException, limit: int = 240) -> str:
     message = " ".join(str(exc).split()).rstrip(".") or "(no message)"
     if len(message) > limit:
         message = message[: limit - 3] + "..."
+    from .source import location
+
     where = user_frame(exc)
-    suffix = f" (at {where[0]}:{where[1]})" if where else ""
+    suffix = f" (at {location(*where)})" if where else ""
     return f"{type(exc).__name__}: {message}{suffix}"
 
 

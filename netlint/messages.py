@@ -34,7 +34,7 @@ def warnings_as_notes(notes: list[str]) -> Iterator[None]:
 
 
 def warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
-    from .source import is_user_file, relpath
+    from .source import is_user_file, location
 
     notes: list[str] = []
     for w in caught:
@@ -42,7 +42,7 @@ def warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
         if not user and issubclass(w.category, _DEPRECATIONS):
             continue  # a library's deprecation notice: nothing the user of netlint can act on
         text = _one_line(safe_torch_message(str(w.message)))
-        where = f"{relpath(w.filename)}:{w.lineno}" if user else _library(w.filename)
+        where = location(w.filename, w.lineno) if user else _library(w.filename)
         note = f"{where} warned during the check: {w.category.__name__}: {text}"
         if note not in notes:
             notes.append(note)

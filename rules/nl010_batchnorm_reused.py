@@ -3,8 +3,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from netlint.cells import is_notebook
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Op
+from netlint.source import location
 
 
 def batchnorm_calls(graph: Graph) -> dict[str, list[int]]:
@@ -85,7 +87,12 @@ class BatchNormReused(Rule):
             node = first[path]
             lines = []
             for c in calls:
-                where = str(c.line) if c.file == node.file or c.file is None else f"{os.path.basename(c.file)}:{c.line}"
+                if c.file is not None and is_notebook(c.file):  # "nb.ipynb:cell 3:7"
+                    where = os.path.basename(location(c.file, c.line))
+                elif c.file == node.file or c.file is None:
+                    where = str(c.line)
+                else:
+                    where = f"{os.path.basename(c.file)}:{c.line}"
                 if where not in lines:
                     lines.append(where)
             owner_text = ", ".join(o or "<root>" for o in owners)

@@ -19,7 +19,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure
-from ..source import call_site, relpath
+from ..source import call_site, location
 from . import ops, shapes
 from .builder import Builder
 from .guards import running_only_in_training
@@ -129,7 +129,7 @@ class Recorder(TorchFunctionMode):
                 shapes.check_module(module, args)  # what PyTorch checks, in netlint's words
             except shapes.ShapeMismatch as exc:
                 site = call_site()
-                called = f", called at {relpath(site.file)}:{site.line}" if site is not None else ""
+                called = f", called at {location(site.file, site.line)}" if site is not None else ""
                 raise ForwardFailure(exc, f"layer {path}{called}") from exc
             self.leaf, self.leaf_depth = module, 1
         else:

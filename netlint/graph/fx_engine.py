@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure, describe_exception
-from ..source import call_site, relpath
+from ..source import call_site, location
 from . import ops, shapes
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
@@ -54,7 +54,7 @@ class _RandomBranchGuard(TorchFunctionMode):
         deciding = method in ops.CONTROL_METHODS or ops.is_decision(func, method)
         if deciding and any(isinstance(t, torch.Tensor) and t in self.tainted for t in tree_leaves((args, kwargs))):
             site = call_site()
-            where = f" at {relpath(site.file)}:{site.line}" if site else ""
+            where = f" at {location(site.file, site.line)}" if site else ""
             raise RandomBranch(f"forward decides on a random draw{where}; a trace would freeze one outcome")
         out = func(*args, **kwargs)
         drawn = ops.is_random(func, method)
@@ -287,10 +287,10 @@ class _Interpreter:
 def _where(n: fx.Node) -> str:
     site = n.meta.get("netlint_site")
     if n.op == "call_module":
-        return f"layer {n.target}" + (f", called at {relpath(site.file)}:{site.line}" if site is not None else "")
+        return f"layer {n.target}" + (f", called at {location(site.file, site.line)}" if site is not None else "")
     owner = n.meta.get("netlint_owner")
     name = getattr(n.target, "__name__", n.target)
-    place = f" at {relpath(site.file)}:{site.line}" if site is not None else ""
+    place = f" at {location(site.file, site.line)}" if site is not None else ""
     return f"{name}(){place}" + (f" in {owner}" if owner else "")
 
 

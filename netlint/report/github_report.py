@@ -1,6 +1,9 @@
 """GitHub Actions workflow commands: findings appear inline on pull requests.
 
 ``::warning file=models/net.py,line=12,title=NL002 bias-before-batchnorm::message``
+
+In a notebook, ``line`` is the line of the .ipynb file whose JSON string holds the source line (where
+the pull request's diff of the file shows it), and the title names the cell and the line in it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def render(report: Report, out: IO[str], **_: Any) -> None:
             props.append(f"file={escape_property(repository_path(f.file))}")
             if f.line:
                 props.append(f"line={f.line}")
-        props.append(f"title={escape_property(f'{f.code} {f.name}')}")
+        cell = f" (cell {f.cell}, line {f.cell_line})" if f.cell is not None else ""
+        props.append(f"title={escape_property(f'{f.code} {f.name}{cell}')}")
         text = f"{f.message} Fix: {f.fix} ({f.model.rsplit(':', 1)[-1]}: {f.module or '<root>'})"
         out.write(f"::{_COMMAND[f.severity.value]} {','.join(props)}::{escape_data(text)}\n")
     for err in report.errors:

@@ -117,10 +117,10 @@ def group_findings(findings: list[Finding], at: int = GROUP_AT) -> list[list[Fin
     sites: dict[tuple, list[Finding]] = {}
     for f in findings:
         if f.file and f.line:
-            sites.setdefault((f.code, f.file, f.line), []).append(f)
+            sites.setdefault((f.code, f.where), []).append(f)
     out: list[list[Finding]] = []
     for f in findings:
-        group = sites.get((f.code, f.file, f.line), []) if f.file and f.line else []
+        group = sites.get((f.code, f.where), []) if f.file and f.line else []
         if len(group) < at:
             out.append([f])
         elif group[0] is f:
@@ -129,7 +129,7 @@ def group_findings(findings: list[Finding], at: int = GROUP_AT) -> list[list[Fin
 
 
 def _where(f: Finding) -> str:
-    return f"{f.file}:{f.line}" if f.file else "(no source line)"
+    return f.where or "(no source line)"
 
 
 def _finding(console: Console, f: Finding) -> None:

@@ -1,7 +1,10 @@
 """SARIF 2.1.0 for GitHub code scanning: rules with their documentation, results with locations.
 
 Byte-identical for identical inputs: no timestamps, stable order, paths relative to the
-repository root (the folder holding .git, else the working directory).
+repository root (the folder holding .git, else the working directory). In a notebook the region's
+line is the line of the .ipynb file whose JSON string holds the source line (what a viewer of the
+file shows); the message names the cell and the line in it, and so do the result's properties
+(``cell``, ``cellLine``).
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ def to_dict(report: Report) -> dict[str, Any]:
             "ruleId": f.code,
             "ruleIndex": index.get(f.code, -1),
             "level": _LEVEL[f.severity.value],
-            "message": {"text": f"{f.message} Fix: {f.fix}"},
+            "message": {
+                "text": f"{f.message} Fix: {f.fix}" + (f" (cell {f.cell}, line {f.cell_line})" if f.cell else "")
+            },
             "locations": [],
         }
         physical = _location(f.file, f.line, root)
@@ -85,8 +90,11 @@ def to_dict(report: Report) -> dict[str, Any]:
         result["locations"].append(
             {**({"physicalLocation": physical} if physical else {}), "logicalLocations": [logical]}
         )
-        if f.related:
-            result["properties"] = {"related": list(f.related)}
+        properties: dict[str, Any] = {"related": list(f.related)} if f.related else {}
+        if f.cell is not None:
+            properties.update(cell=f.cell, cellLine=f.cell_line)
+        if properties:
+            result["properties"] = properties
         results.append(result)
     notifications = [
         {"level": "error", "message": {"text": e.text}, "descriptor": {"id": "bad-input"}} for e in report.errors

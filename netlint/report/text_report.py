@@ -1,4 +1,5 @@
-"""One line per finding, stable and greppable: ``path:line: NL001 [warning] message (model: module)``.
+"""One line per finding, stable and greppable: ``path:line: NL001 [warning] message (model: module)``
+(in a notebook ``nb.ipynb:cell 4:7: ...``).
 
 Colour only on a terminal or with FORCE_COLOR, and never when NO_COLOR is set.
 """
@@ -17,7 +18,7 @@ _RESET = "\033[0m"
 
 
 def finding_line(f, colour: bool = False) -> str:
-    where = f"{f.file}:{f.line}" if f.file else "<unknown>"
+    where = f.where or "<unknown>"
     short = f.model.rsplit(":", 1)[-1]
     severity = f"[{f.severity.value}]"
     if colour:

@@ -78,14 +78,14 @@ def write_state(data: dict[str, str]) -> None:
 
 def where_in(frames: Sequence[Any]) -> Where:
     """The phase, model and deepest user line of a stack (frames outermost first)."""
-    from ..source import is_user_file, relpath
+    from ..source import is_user_file, location, relpath
 
     found = current()
     phase_found = line_found = False
     for frame in reversed(frames):  # innermost first
         code = frame.f_code
         if not line_found and code.co_filename and is_user_file(code.co_filename):
-            found.line, line_found = f"{relpath(code.co_filename)}:{frame.f_lineno}", True
+            found.line, line_found = location(code.co_filename, frame.f_lineno), True
         if not phase_found and code.co_name in _PHASES and _is_netlint(code.co_filename):
             found.phase, phase_found = _PHASES[code.co_name], True
             spec = frame.f_locals.get("spec")
