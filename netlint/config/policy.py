@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def apply_policy(report: Report, options: Options, whole_files: set[str]) -> None:
     root = os.path.abspath(options.config_root or os.getcwd())  # per-file globs are relative to it
-    used: dict[tuple[str, int], set[str]] = defaultdict(set)  # suppression place -> codes it suppressed
+    used: dict[tuple, set[str]] = defaultdict(set)  # suppression (file, place) -> codes it suppressed
     for model in report.models:
         kept: list[Finding] = []
         for f in model.findings:
@@ -29,7 +29,7 @@ def apply_policy(report: Report, options: Options, whole_files: set[str]) -> Non
                 f = dataclasses.replace(f, severity=options.severity[f.code])
             suppression = _suppression_for(f)
             if suppression is not None:
-                used[(suppression.file, suppression.line)].add(f.code)
+                used[(suppression.file, suppression.place)].add(f.code)
                 report.suppressed += 1
                 continue
             if _ignored(f, model.file, options, root):
@@ -45,7 +45,7 @@ def _suppression_for(f: Finding) -> Suppression | None:
     if not f.file or not f.line:
         return None
     for s in suppressions_in(os.path.abspath(f.file)):
-        if s.line == f.line and s.covers(f.code):
+        if s.place == (f.line, f.cell, f.cell_line) and s.covers(f.code):
             return s
     return None
 
@@ -84,14 +84,14 @@ def _unused_suppressions(report: Report, options: Options, whole_files: set[str]
         model = first_model[path]
         whole = path in whole_files
         for s in suppressions_in(path):
-            message = _nl900_message(s, used.get((s.file, s.line), set()), ran, judge_blanket, whole)
+            message = _nl900_message(s, used.get((s.file, s.place), set()), ran, judge_blanket, whole)
             if message is None:
                 continue
             finding = Finding(
                 rule.code, rule.name, severity, "", message,
                 "Remove the comment, or the codes in it that no longer suppress anything."
                 if not s.problem else "Write it as `# netlint: ignore[NL002]` (codes or rule names, comma-separated).",
-                relpath(path), s.line, model=model.name,
+                relpath(path), s.line, model=model.name, cell=s.cell, cell_line=s.cell_line,
             )  # fmt: skip
             if _ignored(finding, model.file, options, root):
                 continue

@@ -5,6 +5,9 @@ typo can never widen into a blanket ignore: ``ignore`` is followed either by ``[
 away, or by the end of the comment (or another ``#`` comment, such as ``# noqa``). Anything else
 (``# netlint:ignore [NL002]``, ``ignore[]``, ``# netlint: ignroe``, an unknown rule) is kept as a
 malformed suppression that suppresses nothing and is reported as NL900 with the reason.
+
+In a notebook the comments of its joined code cells count; a suppression there is located like a
+finding (``cell``, ``cell_line`` and the notebook file's ``line``), and matches a finding at the same place.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ class Suppression:
     problem: str = ""  # why a malformed comment suppresses nothing
     written: str = ""  # the comment as written (for malformed ones)
     unknown: tuple[str, ...] = ()  # names in the brackets that are not rules
+    cell: int | None = None  # in a notebook: the cell and the line in it (``line`` is the file's line)
+    cell_line: int | None = None
+
+    @property
+    def place(self) -> tuple[int, int | None, int | None]:
+        """What a finding it covers shares with it: (line, cell, cell line)."""
+        return self.line, self.cell, self.cell_line
 
     def covers(self, code: str) -> bool:
         if self.problem:
@@ -106,19 +116,32 @@ def suppressions_in(path: str) -> tuple[Suppression, ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _suppressions_in(path: str, stamp: tuple[int, int] | None) -> tuple[Suppression, ...]:
+    from ..cells import NotebookError, is_notebook, read_notebook
+
+    notebook = None
     try:
-        with open(path, "rb") as fh:
-            source = fh.read()
-    except OSError:
+        if is_notebook(path):
+            notebook = read_notebook(path)
+            source = notebook.python.encode("utf-8")
+        else:
+            with open(path, "rb") as fh:
+                source = fh.read()
+    except (OSError, NotebookError):
         return ()
     found = []
     try:
         for tok in tokenize.tokenize(io.BytesIO(source).readline):
             if tok.type != tokenize.COMMENT:
                 continue
+            line, cell, cell_line = tok.start[0], None, None
+            if notebook is not None and (where := notebook.where(line)) is not None:
+                cell, cell_line = where[0].number, where[1]
+                line = where[0].file_lines[cell_line - 1]
             for column, codes, problem, written, unknown in parse_comment(tok.string):
                 found.append(
-                    Suppression(path, tok.start[0], tok.start[1] + column + 1, codes, problem, written, unknown)
+                    Suppression(
+                        path, line, tok.start[1] + column + 1, codes, problem, written, unknown, cell, cell_line
+                    )
                 )
     except (tokenize.TokenError, SyntaxError):
         return tuple(found)
