@@ -337,7 +337,7 @@ def _fix(report, write: bool) -> int:
     A file that cannot be read or written is an error entry of the report (exit status 2), never a traceback.
     """
     from .errors import NetlintError
-    from .fix import WriteRefused, plan, unified_diff, write_atomic
+    from .fix import WriteRefused, plan, write_atomic
 
     fixes = plan(report)
     for file, why in fixes.errors:
@@ -360,8 +360,8 @@ def _fix(report, write: bool) -> int:
         for model in report.models:
             model.findings = [f for f in model.findings if (f.model, f.module) not in fixed or f.code != "NL002"]
     else:
-        for file, (old, new) in sources.items():
-            sys.stdout.write(unified_diff(file, old, new))
+        for file in sources:
+            sys.stdout.write(fixes.diff(file))
     verb = "Fixed" if write else "Would fix"
     count = sum(1 for file, *_ in fixes.fixed if file in written or not write)
     files = len(written) if write else len(sources)

@@ -11,11 +11,16 @@ translation, the edit touches the argument and nothing else (line endings, comme
 other byte stay as they were), and the new text goes to a temporary file beside the original,
 which then replaces it in one rename, keeping its mode. A file that changed since it was read, or
 that has no write permission, is left alone and reported.
+
+A notebook is edited in its joined code cells (``netlint.cells``); the edit goes back into the source
+of its cell, and only that cell's JSON strings change: every other byte of the file (outputs,
+metadata, indentation, key order) stays as it was.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import difflib
 import functools
@@ -28,6 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .cells import Notebook, is_notebook, read_notebook, split_lines
 from .source import _callee, is_user_file
 from .source import _parse as parse_source
 
@@ -96,6 +102,7 @@ class Source:
     raw: bytes
     encoding: str
     lines: list[str]  # with their original line endings
+    notebook: Notebook | None = None  # a notebook: ``lines`` are its joined code cells
 
     @property
     def text(self) -> str:
@@ -104,13 +111,42 @@ class Source:
     @functools.cached_property
     def tree(self) -> ast.Module:
         """The syntax tree, parsed once for all the file's sites (raises SyntaxError)."""
-        return ast.parse(self.raw)
+        return ast.parse(self.text if self.notebook is not None else self.raw)
+
+    def new_bytes(self, edits: list[Edit]) -> bytes:
+        if self.notebook is None:
+            return _apply(self.text, edits).encode(self.encoding)
+        return self.notebook.with_cells(self.new_cells(edits)).encode("utf-8")
+
+    def new_cells(self, edits: list[Edit]) -> dict[int, str]:
+        """A notebook's edited cells: number -> new source (code lines are the cells' own, character for character)."""
+        assert self.notebook is not None
+        starts, at = [], 0
+        for line in self.lines:
+            starts.append(at)
+            at += len(line)
+        per_cell: dict[int, list[Edit]] = defaultdict(list)
+        for edit in edits:
+            (cell, start), (_, end) = (self._in_cell(starts, edit.start), self._in_cell(starts, edit.end))
+            per_cell[cell].append(Edit(start, end, edit.text))
+        return {n: _apply(self.notebook.cell(n).text, e) for n, e in per_cell.items()}
+
+    def _in_cell(self, starts: list[int], offset: int) -> tuple[int, int]:
+        index = bisect.bisect_right(starts, offset) - 1
+        cell, cell_line = self.notebook.where(index + 1)
+        before = sum(len(x) for x in split_lines(cell.text)[: cell_line - 1])
+        return cell.number, before + offset - starts[index]
 
 
 def read_source(path: str) -> Source:
     """Raises OSError, or ValueError when the bytes do not decode and re-encode to themselves."""
     with open(path, "rb") as fh:
         raw = fh.read()
+    if is_notebook(path):
+        from .cells import parse_notebook
+
+        notebook = parse_notebook(raw, path)  # a NotebookError is a ValueError
+        return Source(raw, "utf-8", split_lines(notebook.python), notebook)
     try:
         encoding, _ = tokenize.detect_encoding(iter(raw.splitlines(keepends=True)).__next__)
         text = raw.decode(encoding)
@@ -143,8 +179,17 @@ class FixPlan:
         }
 
     def new_bytes(self, file: str) -> bytes:
+        return self.originals[file].new_bytes(self.edits[file])
+
+    def diff(self, file: str) -> str:
+        """The change as a unified diff; for a notebook one per changed cell (``a/nb.ipynb:cell 3``)."""
         source = self.originals[file]
-        return _apply(source.text, self.edits[file]).encode(source.encoding)
+        if source.notebook is None:
+            return unified_diff(file, source.text, _apply(source.text, self.edits[file]))
+        return "".join(
+            unified_diff(file, source.notebook.cell(n).text, new, f":cell {n}")
+            for n, new in sorted(source.new_cells(self.edits[file]).items())
+        )
 
 
 def plan(report: Report) -> FixPlan:
@@ -156,11 +201,11 @@ def plan(report: Report) -> FixPlan:
     for f in report.findings:
         if f.code != "NL002":
             continue
-        where = f"{f.file}:{f.line} ({f.module})"
+        where = f"{f.where} ({f.module})"
         if f.origin or not f.file or not is_user_file(os.path.abspath(f.file)):
             result.skipped.append(f"{where}: the layer is created in library code ({f.origin or f.file})")
             continue
-        site = (os.path.abspath(f.file), f.line or 0)
+        site = (os.path.abspath(f.file), _source_line(f))
         if site[0] in unreadable:
             continue
         members = sites.get(site, [])
@@ -206,6 +251,16 @@ def plan(report: Report) -> FixPlan:
         result.fixed.append((site[0], f.model, f.module))
         done.add(site)
     return result
+
+
+def _source_line(f) -> int:
+    """The line a finding points to in its file's source: in a notebook, that of its joined code cells."""
+    if f.cell is None or not is_notebook(f.file):
+        return f.line or 0
+    try:
+        return read_notebook(f.file).line_of(f.cell, f.cell_line) or 0
+    except (OSError, ValueError):
+        return 0
 
 
 def _called_class(site: tuple[str, int]) -> str | None:
@@ -336,6 +391,11 @@ def write_atomic(path: str, data: bytes, expected: bytes) -> None:
         raise WriteRefused(f"cannot replace it: {exc.strerror or exc}") from None
 
 
-def unified_diff(file: str, old: str, new: str) -> str:
-    name = os.path.relpath(file) if not os.path.relpath(file).startswith("..") else file
-    return "".join(difflib.unified_diff(_LINE.findall(old), _LINE.findall(new), f"a/{name}", f"b/{name}"))
+def unified_diff(file: str, old: str, new: str, part: str = "") -> str:
+    name = (os.path.relpath(file) if not os.path.relpath(file).startswith("..") else file) + part
+    old_lines, new_lines = _LINE.findall(old), _LINE.findall(new)
+    if part:  # a cell's last line may have no line break: the diff's own lines need one
+        old_lines, new_lines = (
+            [x if x.endswith(("\n", "\r")) else x + "\n" for x in v] for v in (old_lines, new_lines)
+        )
+    return "".join(difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"))
