@@ -36,7 +36,7 @@ def test_hook_definitions():
     assert defined["netlint"]["language"] == "python" and defined["netlint-system"]["language"] == "system"
     for hook in defined.values():
         assert hook["entry"].startswith("netlint check") and "--no-probe" in hook["entry"]
-        assert hook["types"] == ["python"]
+        assert hook["types_or"] == ["python", "jupyter"] and "types" not in hook
 
 
 @pytest.fixture
@@ -78,6 +78,26 @@ def test_commit_with_a_finding_is_refused_then_passes_after_the_fix(repo):
     run("git", "add", "model.py")
     accepted = run("git", "commit", "-m", "add model")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+def test_a_staged_notebook_is_checked_without_running_its_training_cell(repo):
+    from .test_notebooks import IMPORTS, NET, TRAINING, notebook
+
+    work, run = repo
+    marker = work.parent / "trained"
+    training = f"open({str(marker)!r}, 'w').close()\n" + TRAINING
+    cells = [("code", IMPORTS), ("code", NET), ("code", "model = Net()\n"), ("code", training)]
+    write(work / "nb.ipynb", notebook(*cells))
+    run("git", "add", "nb.ipynb")
+    refused = run("git", "commit", "-m", "add notebook")
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "NL002 bias-before-batchnorm  conv  nb.ipynb:cell 2:4" in output and "not run: cell 4" in output
+    write(work / "nb.ipynb", notebook(*cells).replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 8, 3, bias=False)"))
+    run("git", "add", "nb.ipynb")
+    accepted = run("git", "commit", "-m", "add notebook")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert not marker.exists()
 
 
 def test_commit_of_plain_python_files_passes_without_importing_them(repo):
