@@ -37,6 +37,7 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")  # the tokenizer's line 
 # A logical line that Python cannot start: %magic, !shell, ?help, name = %magic / !shell, name? / name??
 _IPYTHON = re.compile(r"\s*(?:[%!?]|[A-Za-z_][\w.]*\s*=\s*[%!]|[A-Za-z_][\w.]*\?\??\s*$)")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_ESCAPED = re.compile(r"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")  # a \u escape in JSON text (not an escaped backslash)
 _DECODER = json.JSONDecoder()
 
 
@@ -98,7 +99,8 @@ class Notebook:
         A source stored as a list of lines keeps the JSON text of each unchanged line, the separators and
         the indentation; a changed line is written as the file writes strings (raw non-ASCII or ``\\u``).
         """
-        ascii_only = self.text.isascii()
+        # Jupyter writes non-ASCII characters raw; a file of \u escapes and no raw one was written otherwise.
+        ascii_only = self.text.isascii() and bool(_ESCAPED.search(self.text))
         out, at = [], 0
         for cell in sorted((self.cell(n) for n in texts), key=lambda c: c.span):
             if cell is None:

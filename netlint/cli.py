@@ -80,7 +80,7 @@ def check(
         list[str] | None,
         typer.Argument(
             metavar="TARGET",
-            help="Python files, directories, file.py:Name, or package.module:name (a class, factory or instance). "
+            help="Python files, Jupyter notebooks, directories, file.py:Name, or package.module:name (a class, factory or instance). "
             "Default: the models listed in the configuration.",
             show_default=False,
         ),

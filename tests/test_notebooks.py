@@ -8,12 +8,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from netlint.cells import NotebookError, parse_notebook, read_notebook
+from netlint.cells import NotebookError, parse_notebook, read_notebook, split_lines
 from netlint.load.notebook import runnable_source
 from netlint.load.scan import Project
 
@@ -110,6 +113,42 @@ def test_ipython_syntax_is_skipped_not_a_syntax_error():
     assert cells[5].skipped.startswith("a syntax error at line 1: 'await' outside function")
     assert nb.python.count("\n") == sum(c.lines for c in nb.cells)  # line for line
     compile(nb.python, "nb", "exec")
+
+
+LINE_TEXT = st.text(alphabet=st.sampled_from(list("ab =()\"\\\t%!?#é€'")), max_size=12)
+CELL = st.tuples(st.sampled_from(["code", "markdown"]), st.lists(LINE_TEXT, max_size=5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(cells=st.lists(CELL, min_size=1, max_size=4), indent=st.sampled_from([1, 2, "\t"]), crlf=st.booleans(),
+       ascii_only=st.booleans(), edit=st.integers(0, 20))  # fmt: skip
+def test_every_line_is_found_in_the_file_and_a_cell_edit_changes_only_that_cell(cells, indent, crlf, ascii_only, edit):
+    texts = [(kind, "".join(line + "\n" for line in lines)) for kind, lines in cells]
+    data = json.loads(notebook(*texts))
+    text = json.dumps(data, indent=indent, ensure_ascii=ascii_only)
+    text = text.replace("\n", "\r\n") if crlf else text
+    nb = parse_notebook(text.encode())
+    assert (
+        nb.python.count("\n") == sum(c.lines for c in nb.cells) == sum(len(lines) for k, lines in cells if k == "code")
+    )
+    file_lines = text.splitlines()
+    for cell in nb.cells:  # each line's file line holds exactly that line's JSON string
+        for k, line in enumerate(split_lines(cell.text)):
+            assert json.loads(file_lines[cell.file_lines[k] - 1].strip().rstrip(",")) == line
+    assert nb.with_cells({c.number: c.text for c in nb.cells}) == text  # nothing changed: every byte kept
+    if not nb.cells:
+        return
+    cell = nb.cells[edit % len(nb.cells)]
+    lines = split_lines(cell.text)
+    new = "".join(lines[: edit % (len(lines) + 1)]) + "x = 'new €'\n" + "".join(lines[edit % (len(lines) + 1) :])
+    rewritten = nb.with_cells({cell.number: new})
+    after = json.loads(rewritten)
+    assert "".join(after["cells"][cell.number - 1]["source"]) == new
+    after["cells"][cell.number - 1]["source"] = data["cells"][cell.number - 1]["source"]
+    assert after == data  # the other cells, outputs and metadata are the same
+    # Strings are written the file's way: raw like Jupyter, or escaped when the file shows \u escapes.
+    raw = not ascii_only or not re.search(r"\\u[0-9a-f]{4}", text)
+    assert ("€" in rewritten.split("x = 'new ")[1][:3]) == raw
 
 
 @pytest.mark.parametrize(

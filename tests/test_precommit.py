@@ -113,6 +113,9 @@ def test_commit_of_plain_python_files_passes_without_importing_them(repo):
 
 def test_plain_files_do_not_import_torch(tmp_path):
     files = [str(write(tmp_path / f"plain{i}.py", f"import os\n\nVALUE = {i}\n")) for i in range(20)]
+    from .test_notebooks import notebook
+
+    files.append(str(write(tmp_path / "plain.ipynb", notebook(("code", "import os\nwhile True:\n    pass\n")))))
     for flags, status in ((["--allow-no-model"], 0), ([], 2)):  # as the hook runs it; explicit files: no model
         code = (
             "import runpy, sys\n"
