@@ -188,7 +188,11 @@ def test_only_what_the_models_need_runs(tmp_path):
             ("code", "import sys\nsys.path.append('..')\nimport os\n" + IMPORTS + "import torchvision\n"),
             ("code", "WIDTH = 4\nlayers = []\nfor i in range(3):\n    layers.append(nn.Linear(WIDTH, WIDTH))\n"),
             ("code", "seq = nn.Sequential(*layers)\nprint(seq)\n"),
-            ("code", "net = torchvision.models.resnet18()\nnet.fc = nn.Linear(512, 10)\nnet.to('cpu')\n"),
+            (
+                "code",
+                "net = torchvision.models.resnet18()\nnet.fc = nn.Linear(512, 10)\nnet.to('cpu')\n"
+                "net.load_state_dict(torch.load('best.pt'))\n",
+            ),
             (
                 "code",
                 "def train(m):\n    m(torch.randn(2, 3, 8, 8)).sum().backward()\n    return m\n\nnet = train(net)\n",
@@ -204,7 +208,8 @@ def test_only_what_the_models_need_runs(tmp_path):
         "net = torchvision.models.resnet18()", "net.fc = nn.Linear(512, 10)",  # a new head changes the model
     ]  # fmt: skip
     assert note == (
-        "not run: cell 3 line 2 (output), cell 4 line 3 (other code), cell 5 (definitions no model uses, training), "
+        "not run: cell 3 line 2 (output), cell 4 lines 3-4 (other code, loading or saving weights), "
+        "cell 5 (definitions no model uses, training), "
         "cell 6 (an optimizer, data loading, a training loop)"
     )
 

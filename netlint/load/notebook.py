@@ -43,6 +43,8 @@ _TRAINING_METHODS = frozenset({"backward", "step", "zero_grad", "fit"})
 # train(...), train_model, train_one_epoch, run_training, do_train (not train_test_split: that splits data)
 _TRAINING_NAME = re.compile(r"^(train|fit)(_(model|net|network|one_epoch|epoch|epochs|step|loop))?$|_train(ing)?$")
 _DATA = re.compile(r"(?i)loader|dataset|datamodule|read_|download|imagefolder")
+_WEIGHTS = re.compile(r"state_dict$|^torch\.(load|save)$|from_pretrained$|load_from_checkpoint$|save_pretrained$")
+_LOSS = re.compile(r"Loss$|(^|_)loss$")
 _OPTIMIZERS = re.compile(r"optim|^(Adam|AdamW|SGD|RMSprop|Adagrad|Adadelta|LBFGS|Lion)$|[Ss]cheduler")
 _OUTPUT = re.compile(r"^(print|display|show|imshow|plot|summary|savefig|subplots|figure|hist|scatter|legend)$")
 _NOTE_LIMIT = 10  # cells named in the note, then "and N more"
@@ -74,7 +76,8 @@ def runnable_source(path: str, scan: FileScan, names: Iterable[str] = ()) -> tup
     kept = _select(statements, roots)
     dropped = [s for s in statements if s.position not in kept]
     running = {found[0].number for s in statements if s.position in kept and (found := notebook.where(s.node.lineno))}
-    return _blank(notebook.python, dropped, statements, kept), _left_out(notebook, dropped, running)
+    left_out = _left_out(notebook, dropped, running, set(scan.instances))
+    return _blank(notebook.python, dropped, statements, kept), left_out
 
 
 def import_notebook(path: str, scan: FileScan, sites, notes: list[str], names: Iterable[str] = ()) -> ModuleType:
@@ -373,8 +376,10 @@ def _column(line: str, byte_offset: int) -> int:
 # -- the note -------------------------------------------------------------------------------------
 
 
-def _kind(s: _Statement) -> str | None:
-    """What a dropped statement is, for the note; None for what is not worth a word (an unused import)."""
+def _kind(s: _Statement, models: set[str]) -> str | None:
+    """What a dropped statement is, for the note; None for what is not worth a word (an unused import).
+
+    ``models``: the names bound to model instances."""
     node = s.node
     if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)):
         return None
@@ -389,6 +394,14 @@ def _kind(s: _Statement) -> str | None:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return "definitions no model uses"
     names = [_dotted(c.func) for c in _module_scope(node) if isinstance(c, ast.Call)]
+    if any(_WEIGHTS.search(n) for n in names):
+        return "loading or saving weights"
+    if any(n in models for n in names):
+        return "running a model"
+    if s.binds & models and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return "a model built again later"
+    if any(_LOSS.search(n.rsplit(".", 1)[-1]) for n in names):
+        return "a loss"
     if any(_DATA.search(n) for n in names):
         return "data loading"
     if any(_OPTIMIZERS.search(part) for n in names for part in n.split(".")):
@@ -410,14 +423,14 @@ def _dotted(func: ast.expr) -> str:
     return ".".join(reversed(parts))
 
 
-def _left_out(notebook: Notebook, dropped: list[_Statement], running: set[int]) -> str:
+def _left_out(notebook: Notebook, dropped: list[_Statement], running: set[int], models: set[str]) -> str:
     """``not run: cell 5 (a training loop), cell 3 lines 4-6 (an optimizer); IPython magics ... in cell 1``
 
     ``running``: the cells some kept statement starts in (the others did not run at all).
     """
     by_cell: dict[int, list[tuple[int, int, str]]] = {}
     for s in dropped:
-        kind = _kind(s)
+        kind = _kind(s, models)
         first, last = _lines(s.node)
         start, end = notebook.where(first), notebook.where(last)
         if kind is None or start is None or end is None:
