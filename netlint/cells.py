@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -321,7 +322,9 @@ def python_lines(lines: list[str]) -> tuple[list[str], str, list[int]]:
         out[i] = (indent + "pass" if indent else "") + blank[i]
         ipython.append(i + 1)
     try:  # compiled, not only parsed: ``await`` or ``return`` outside a function fail here, as in a module
-        compile("".join(out), "<cell>", "exec", dont_inherit=True)
+        with warnings.catch_warnings():  # an invalid escape warns when the cell runs, not here
+            warnings.simplefilter("ignore")
+            compile("".join(out), "<cell>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         return blank, f"a syntax error at line {exc.lineno}: {exc.msg}", []
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -356,6 +359,8 @@ def _starts_statement(before: list[str]) -> bool:
 
 def _future_imports_first(source: str) -> str:
     """Blank a ``from __future__`` import that follows other statements (legal in a cell, not in a module)."""
+    if "__future__" not in source:
+        return source
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

@@ -115,6 +115,16 @@ def test_ipython_syntax_is_skipped_not_a_syntax_error():
     compile(nb.python, "nb", "exec")
 
 
+def test_a_future_import_in_a_later_cell_does_not_break_the_joined_source():
+    nb = parse_notebook(
+        notebook(
+            ("code", "from __future__ import annotations\nx = 1\n"), ("code", "from __future__ import annotations\n")
+        ).encode()
+    )
+    assert nb.python == "from __future__ import annotations\nx = 1\n\n"  # legal in a cell, not after other code
+    compile(nb.python, "nb", "exec")
+
+
 LINE_TEXT = st.text(alphabet=st.sampled_from(list("ab =()\"\\\t%!?#é€'")), max_size=12)
 CELL = st.tuples(st.sampled_from(["code", "markdown"]), st.lists(LINE_TEXT, max_size=5))
 
