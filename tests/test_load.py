@@ -406,3 +406,59 @@ def test_a_separate_network_that_needs_arguments_is_noted_beside_the_checked_one
 def test_a_module_level_instance_inside_another_is_a_part(tmp_path):
     f = write(tmp_path / "m.py", MODEL + "\nstem = nn.Conv2d(3, 3, 1)\nmodel = nn.Sequential(stem, Net())\n")
     assert names(check_targets([str(f)], Options(probe=False))) == ["model"]
+
+
+# -- models that did not run: the load side (issue 18) ------------------------------------------
+
+WEIGHT_NORM = """
+import threading
+import torch.nn as nn
+from torch.nn.utils import weight_norm
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = weight_norm(nn.Conv2d(3, 8, 3))  # a computed, non-leaf weight: deepcopy refuses it
+        self.bn = nn.BatchNorm2d(8)
+        self.lock = threading.Lock()  # and it refuses a lock
+    def forward(self, x):
+        with self.lock:
+            return self.bn(self.conv(x))
+"""
+
+
+def findings(report):
+    return [(f.code, f.module) for m in report.models for f in m.findings]
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_a_module_level_model_that_refuses_deepcopy_is_checked(tmp_path):
+    f = write(tmp_path / "wn.py", WEIGHT_NORM + "\nmodel = Net()\n")
+    report = check_targets([str(f)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["model"] and findings(report) == [("NL002", "conv")]
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_copies_of_a_model_that_refuses_deepcopy_leave_it_as_it_was(tmp_path):
+    import torch
+
+    from netlint.load.models import ModelSpec, meta_copy
+    from netlint.probing.recalibrate import recalibrate
+
+    namespace: dict = {}
+    exec(compile(WEIGHT_NORM, str(tmp_path / "wn.py"), "exec"), namespace)
+    model = namespace["Net"]()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    weight = model.conv.weight
+    meta, real = meta_copy(model), ModelSpec("wn", instance=model).real()
+    assert meta(torch.empty(2, 3, 8, 8, device="meta")).shape == (2, 8, 6, 6)
+    real.train()(torch.randn(2, 3, 8, 8))  # updates the copy's running statistics, not the model's
+    for copy in (meta, real):
+        assert copy.conv is not model.conv and copy.bn.running_mean is not model.bn.running_mean
+        # what cannot be copied (the lock) is shared
+        assert copy.conv.weight_v is not model.conv.weight_v and copy.lock is model.lock
+    assert meta.conv.weight_g.device.type == "meta" and not torch.equal(real.bn.running_mean, model.bn.running_mean)
+    assert "bn.running_mean" in recalibrate(model, [torch.randn(4, 3, 8, 8)]).state  # on a copy too
+    assert model.conv.weight is weight and all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 import importlib
 import importlib.util
 import inspect
@@ -23,6 +22,7 @@ from typing import Any, NoReturn
 
 from ..errors import NetlintError, describe_exception
 from ..source import CreationSites, relpath
+from .copying import copy_module
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
 from .targets import package_root, python_files, split_target
@@ -54,7 +54,7 @@ class ModelSpec:
         from ..state import preserved_rng
 
         if self.instance is not None:
-            return copy.deepcopy(self.instance).to(device)
+            return copy_module(self.instance).to(device)
         assert self.factory is not None
         with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
             return self.factory()
@@ -628,7 +628,7 @@ def meta_copy(model):
         except Exception:
             continue
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
-    return copy.deepcopy(model, memo)
+    return copy_module(model, memo)
 
 
 class _SkipInit:
