@@ -462,3 +462,65 @@ def test_copies_of_a_model_that_refuses_deepcopy_leave_it_as_it_was(tmp_path):
     assert meta.conv.weight_g.device.type == "meta" and not torch.equal(real.bn.running_mean, model.bn.running_mean)
     assert "bn.running_mean" in recalibrate(model, [torch.randn(4, 3, 8, 8)]).state  # on a copy too
     assert model.conv.weight is weight and all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+
+
+HUB_LIBRARY = """
+import torch.nn as nn
+
+
+class Config:
+    def __init__(self, width=8):
+        self.width = width
+
+
+class Model(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.conv = nn.Conv2d(3, config.width, 3)
+        self.bn = nn.BatchNorm2d(config.width)
+    def forward(self, x):
+        return self.bn(self.conv(x))
+    @classmethod
+    def from_config(cls, config):
+        return cls(config)
+    @classmethod
+    def from_pretrained(cls, name):
+        raise OSError(f"cannot reach the hub to download {name}")
+"""
+
+
+@pytest.fixture
+def hub_library(tmp_path, monkeypatch):
+    """An installed library (it lives under site-packages) whose model class has classmethod factories."""
+    write(tmp_path / "site-packages" / "hubfake_netlint" / "__init__.py", HUB_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] == "hubfake_netlint"]:
+        del sys.modules[name]
+
+
+def test_classmethod_factories_of_libraries_and_of_the_project_build_models(tmp_path, hub_library):
+    lib = write(tmp_path / "lib_model.py", "import torch\nfrom hubfake_netlint import Config, Model\n"
+                "model = Model.from_config(Config(width=4)).eval()\n")  # fmt: skip
+    write(tmp_path / "nets.py", MODEL + "\n    @classmethod\n    def build(cls, width=4):\n        return cls(width)\n")
+    own = write(tmp_path / "main.py", "from nets import Net\nnet = Net.build(width=2)\n")  # no class, no torch import
+    report = check_targets([str(lib), str(own)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["model", "net"] and findings(report) == [("NL002", "conv")]
+
+
+def test_pretrained_weights_that_cannot_be_had_say_how_to_check_without_them(tmp_path, hub_library):
+    hub = write(tmp_path / "hub.py", "import torch\nfrom hubfake_netlint import Model\n"
+                "model = Model.from_pretrained('big-model')\n")  # fmt: skip
+    inner = write(tmp_path / "inner.py", "import torch.nn as nn\nfrom hubfake_netlint import Model\n"
+                  "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.backbone = Model.from_pretrained('big-model')\n"
+                  "    def forward(self, x):\n        return self.backbone(x)\n")  # fmt: skip
+    report = check_targets([str(hub), str(inner)], Options(probe=False))
+    assert not report.models and len(report.errors) == 2
+    imported, built = (e.text for e in report.errors)
+    assert "importing the file failed: OSError: cannot reach the hub to download big-model" in imported
+    assert "building the model failed: OSError: cannot reach the hub" in built
+    for text, file in ((imported, hub), (built, inner)):
+        assert "It failed in from_pretrained, which needs pretrained weights that are not available here" in text
+        assert "AutoModel.from_config(config)" in text and f"{file}:factory" in text

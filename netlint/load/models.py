@@ -15,6 +15,7 @@ import inspect
 import itertools
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -466,9 +467,35 @@ def import_file(path: str, sites: CreationSites) -> ModuleType:
             raise
         raise NetlintError(
             display, f"importing the file failed: {describe_exception(exc)}.",
-            "netlint imports model files (never as __main__) to build their models; fix the error or "
-            "guard top-level code with if __name__ == '__main__':.",
+            _weights_hint(exc, display) or "netlint imports model files (never as __main__) to build their "
+            "models; fix the error or guard top-level code with if __name__ == '__main__':.",
         ) from None  # fmt: skip
+
+
+# Library functions that download or read pretrained weights (transformers, diffusers, Lightning, torch.hub).
+_WEIGHT_LOADERS = frozenset({
+    "from_pretrained", "load_from_checkpoint", "hf_hub_download", "snapshot_download", "load_state_dict_from_url",
+    "download_url_to_file",
+})  # fmt: skip
+
+
+def _weights_hint(exc: BaseException, display: str) -> str:
+    """For pretrained weights that could not be had (no network, no local copy): how to check without them."""
+    chain, seen = [], exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(isinstance(e, OSError) for e in chain):
+        return ""
+    loader = next((f.name for f in traceback.extract_tb(exc.__traceback__) if f.name in _WEIGHT_LOADERS), None)
+    if loader is None:
+        return ""
+    return (
+        f"It failed in {loader}, which needs pretrained weights that are not available here (no network, or no "
+        "local copy). netlint checks the architecture, which needs no weights: build the model from a "
+        "configuration (AutoModel.from_config(config), or the model class called with one) at module level or "
+        f"in a factory checked as {display.split(':')[0]}:factory; --weights FILE.pt gives the probe trained weights."
+    )
 
 
 def _same_file(a: str | None, b: str) -> bool:
@@ -551,7 +578,8 @@ def _not_a_model(obj: Any) -> str | None:
 
 
 def library_class_check(dotted: str) -> bool | str:
-    """Whether ``package.module.Name`` of an installed library is a torch.nn.Module class.
+    """Whether ``package.module.Name`` of an installed library is a torch.nn.Module class, or
+    ``package.module.Name.method`` a classmethod or staticmethod of one (``BertModel.from_pretrained``).
 
     Imports that library module (library code, never the user's file); a string says why it cannot tell.
     """
@@ -565,10 +593,12 @@ def library_class_check(dotted: str) -> bool | str:
     where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
     if not INSTALLED.search(where):
         return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
+    owner: Any = None
     try:
         with user_code():
             obj: Any = importlib.import_module(parts[0])
             for i, part in enumerate(parts[1:], start=2):
+                owner = obj
                 try:  # a module may load names lazily (module __getattr__); a class is read statically
                     obj = getattr(obj, part) if isinstance(obj, ModuleType) else inspect.getattr_static(obj, part)
                 except AttributeError:
@@ -577,6 +607,8 @@ def library_class_check(dotted: str) -> bool | str:
         raise
     except BaseException as exc:
         return f"{dotted} could not be imported to check it ({describe_exception(exc, 120)})"
+    if isinstance(obj, (classmethod, staticmethod)):  # a factory: Model.from_config(cfg)
+        return _is_module_class(owner)
     return _is_module_class(obj)
 
 
@@ -598,7 +630,8 @@ def build_meta(spec: ModelSpec):
         return meta_copy(model)
     except Exception:
         raise NetlintError(spec.name, f"building the model failed: {describe_exception(first)}.",
-                           "netlint builds models with random weights and no arguments; name a factory "
+                           _weights_hint(first, relpath(spec.file) if spec.file else "FILE.py")
+                           or "netlint builds models with random weights and no arguments; name a factory "
                            "that needs none.") from None  # fmt: skip
 
 
