@@ -246,7 +246,7 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
         loaded.notes[:0] = notes
         return loaded
     top = set(scan.top_classes)
-    unchecked = [(name, params) for name, cls, params in needs if name in top]
+    unchecked = [name for name, _, _ in needs if name in top]
     for name, cls, params in needs:  # a network of its own beside the checked ones: say it was not checked
         if name in top:
             tried = f" (without them, {failures[cls].message.rstrip('.')})" if cls in failures else ""
@@ -255,9 +255,13 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     for name, cls, params in alone:  # a block that no model here builds, and that cannot be built alone
         if cls in inner or cls in built:
             continue
-        unchecked.append((name, params))
-        why = (f"it needs constructor arguments ({', '.join(params)}); check it as {_check_as(display, name, params)}"
-               if cls in blocks_need_args else blocks_failed[cls].message.replace("the model", "it alone", 1).rstrip("."))  # fmt: skip
+        unchecked.append(name)
+        if cls in blocks_need_args:
+            why = (
+                f"it needs constructor arguments ({', '.join(params)}); check it as {_check_as(display, name, params)}"
+            )
+        else:
+            why = blocks_failed[cls].message.replace("building the model", "building it alone", 1).rstrip(".")
         notes.append(f"{display}: {name} was not checked: no model of the file builds one, and {why}.")
     whole = [os.path.abspath(path)] if models and not errors and not unchecked else []
     return Loaded(models, notes, errors, files=1, whole_files=whole)
