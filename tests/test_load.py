@@ -406,3 +406,307 @@ def test_a_separate_network_that_needs_arguments_is_noted_beside_the_checked_one
 def test_a_module_level_instance_inside_another_is_a_part(tmp_path):
     f = write(tmp_path / "m.py", MODEL + "\nstem = nn.Conv2d(3, 3, 1)\nmodel = nn.Sequential(stem, Net())\n")
     assert names(check_targets([str(f)], Options(probe=False))) == ["model"]
+
+
+# -- models that did not run: the load side (issue 18) ------------------------------------------
+
+WEIGHT_NORM = """
+import threading
+import torch.nn as nn
+from torch.nn.utils import weight_norm
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = weight_norm(nn.Conv2d(3, 8, 3))  # a computed, non-leaf weight: deepcopy refuses it
+        self.bn = nn.BatchNorm2d(8)
+        self.lock = threading.Lock()  # and it refuses a lock
+    def forward(self, x):
+        with self.lock:
+            return self.bn(self.conv(x))
+"""
+
+
+def findings(report):
+    return [(f.code, f.module) for m in report.models for f in m.findings]
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_a_module_level_model_that_refuses_deepcopy_is_checked(tmp_path):
+    f = write(tmp_path / "wn.py", WEIGHT_NORM + "\nmodel = Net()\n")
+    report = check_targets([str(f)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["model"] and findings(report) == [("NL002", "conv")]
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_copies_of_a_model_that_refuses_deepcopy_leave_it_as_it_was(tmp_path):
+    import torch
+
+    from netlint.load.models import ModelSpec, meta_copy
+    from netlint.probing.recalibrate import recalibrate
+
+    namespace: dict = {}
+    exec(compile(WEIGHT_NORM, str(tmp_path / "wn.py"), "exec"), namespace)
+    model = namespace["Net"]()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    weight = model.conv.weight
+    meta, real = meta_copy(model), ModelSpec("wn", instance=model).real()
+    assert meta(torch.empty(2, 3, 8, 8, device="meta")).shape == (2, 8, 6, 6)
+    real.train()(torch.randn(2, 3, 8, 8))  # updates the copy's running statistics, not the model's
+    for copy in (meta, real):
+        assert copy.conv is not model.conv and copy.bn.running_mean is not model.bn.running_mean
+        # what cannot be copied (the lock) is shared
+        assert copy.conv.weight_v is not model.conv.weight_v and copy.lock is model.lock
+    assert meta.conv.weight_g.device.type == "meta" and not torch.equal(real.bn.running_mean, model.bn.running_mean)
+    assert "bn.running_mean" in recalibrate(model, [torch.randn(4, 3, 8, 8)]).state  # on a copy too
+    assert model.conv.weight is weight and all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+
+
+KWARGS_ONLY = """
+import torch.nn as nn
+
+
+class Base(nn.Module):
+    def __init__(self, width, depth=1, num_classes=10):
+        super().__init__()
+        self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else width, width, 3) for i in range(depth)])
+        self.bn = nn.BatchNorm2d(width)
+        self.fc = nn.Linear(width, num_classes)
+    def forward(self, x):
+        return self.fc(self.bn(self.convs(x)).mean((2, 3)))
+
+
+class Wide(Base):
+    def __init__(self, **kwargs):  # builds without arguments: only trying tells
+        super().__init__(width=16, depth=2, **kwargs)
+"""
+
+
+CONV = """import torch.nn as nn
+class Conv(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.conv = nn.Conv2d(*args, **kwargs)
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def test_a_constructor_of_only_kwargs_is_built_and_fails_only_when_it_must(tmp_path):
+    f = write(tmp_path / "wide.py", KWARGS_ONLY)
+    report = check_targets([str(f), f"{f}:Wide", f"{f}:Wide(num_classes=3)"], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["Wide", "Wide", "Wide(num_classes=3)"]
+    assert report.notes == [f'{f}: Base was not checked: it needs constructor arguments (width); '
+                            f'check it as "{f}:Base(width=...)".']  # fmt: skip
+    g = write(tmp_path / "conv.py", CONV)
+    two = write(tmp_path / "two.py", KWARGS_ONLY + CONV.replace("import torch.nn as nn\n", ""))
+    beside = check_targets([str(two)], Options(probe=False))
+    assert names(beside) == ["Wide"] and not beside.errors
+    assert beside.notes[1].startswith(f"{two}: Conv was not checked: it needs constructor arguments "
+                                      "(*args, **kwargs) (without them, building the model failed: TypeError")  # fmt: skip
+    failed = check_targets([str(g), f"{g}:Conv"], Options(probe=False))
+    assert not failed.models and len(failed.errors) == 2
+    whole, named = (e.text for e in failed.errors)
+    assert (
+        "Conv(*args, **kwargs) needs constructor arguments (without them, building the model failed: TypeError" in whole
+    )
+    assert (
+        "Conv needs constructor arguments (*args, **kwargs): without them, building the model failed: TypeError"
+        in named
+    )
+    assert f'"{g}:Conv(...)"' in whole and f"{g}:Conv(name=...)" in named
+
+
+FLAGGED_BLOCKS = """
+import torch.nn as nn
+
+
+class Transform(nn.Module):  # built by Net only with feature_transform=True
+    def __init__(self, k=16):
+        super().__init__()
+        self.conv = nn.Conv1d(k, k, 1)
+        self.bn = nn.BatchNorm1d(k)
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class Sized(nn.Module):  # also only under the flag, and it cannot be built alone
+    def __init__(self, k):
+        super().__init__()
+        self.fc = nn.Linear(k, k)
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Fragile(nn.Module):  # only under the flag, and its defaults fail alone
+    def __init__(self, k=None):
+        super().__init__()
+        self.fc = nn.Linear(k, k)
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Stem(nn.Module):  # always built by Net: checked through it
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 16, 1, bias=False)
+        self.bn = nn.BatchNorm1d(16)
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class Net(nn.Module):
+    def __init__(self, feature_transform=False):
+        super().__init__()
+        self.stem = Stem()
+        if feature_transform:
+            self.transform = Transform(k=16)
+            self.sized = Sized(16)
+            self.fragile = Fragile(16)
+    def forward(self, x):
+        return self.stem(x)
+"""
+
+
+def test_a_block_is_checked_through_a_model_only_when_its_build_holds_one(tmp_path):
+    f = write(tmp_path / "pointnet.py", FLAGGED_BLOCKS)
+    report = check_targets([str(f)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["Transform", "Net"] and findings(report) == [("NL002", "conv")]
+    sized, fragile = report.notes
+    assert sized == (f"{f}: Sized was not checked: no model of the file builds one, and it needs constructor "
+                     f'arguments (k); check it as "{f}:Sized(k=...)".')  # fmt: skip
+    assert fragile.startswith(f"{f}: Fragile was not checked: no model of the file builds one, and building it "
+                              "alone failed: TypeError")  # fmt: skip
+    on = write(tmp_path / "on.py", FLAGGED_BLOCKS.replace("feature_transform=False", "feature_transform=True"))
+    built = check_targets([str(on)], Options(probe=False))
+    assert names(built) == ["Net"] and not built.notes and not built.errors
+
+
+ABSTRACT_AND_PARAMETER_FREE = """
+import torch
+import torch.nn as nn
+
+
+class BaseVAE(nn.Module):  # an abstract base: its forward only raises
+    def __init__(self):
+        super().__init__()
+    def encode(self, x):
+        raise NotImplementedError
+    def forward(self, *inputs):
+        \"\"\"Encode, sample, decode.\"\"\"
+        raise NotImplementedError()
+
+
+class Interaction(nn.Module):  # a parameter-free layer
+    def forward(self, x):
+        return 0.5 * (x.sum(1) ** 2 - (x**2).sum(1))
+"""
+
+REAL_MODELS = """
+
+class VAE(BaseVAE):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(8, 4)
+        self.act = Interaction()
+    def forward(self, x):
+        return self.enc(x)
+
+
+class Wrapper(nn.Module):  # no parameter of its own at the top: its children hold them
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    def forward(self, x):
+        return self.body(x)
+
+
+class Pool(nn.Module):  # parameter-free, but the file says how to run it
+    def forward(self, x):
+        return torch.nn.functional.max_pool2d(x, 2)
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 3, 8, 8)
+
+
+layer = Interaction()
+"""
+
+
+def test_parameter_free_and_abstract_classes_are_not_models(tmp_path):
+    only = write(tmp_path / "base.py", ABSTRACT_AND_PARAMETER_FREE)
+    report = check_targets([str(only)])
+    assert not report.models and len(report.errors) == 1
+    assert (f"no model in {only}: BaseVAE has no forward; Interaction holds no parameter or buffer (not a model; "
+            "define example_inputs() to check it).") in report.errors[0].text  # fmt: skip
+    assert not check_targets([str(only)], Options(strict=False)).errors
+    mixed = write(tmp_path / "vae.py", ABSTRACT_AND_PARAMETER_FREE + REAL_MODELS)
+    report = check_targets([str(mixed)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["VAE", "Wrapper", "Pool"]
+
+
+HUB_LIBRARY = """
+import torch.nn as nn
+
+
+class Config:
+    def __init__(self, width=8):
+        self.width = width
+
+
+class Model(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.conv = nn.Conv2d(3, config.width, 3)
+        self.bn = nn.BatchNorm2d(config.width)
+    def forward(self, x):
+        return self.bn(self.conv(x))
+    @classmethod
+    def from_config(cls, config):
+        return cls(config)
+    @classmethod
+    def from_pretrained(cls, name):
+        raise OSError(f"cannot reach the hub to download {name}")
+"""
+
+
+@pytest.fixture
+def hub_library(tmp_path, monkeypatch):
+    """An installed library (it lives under site-packages) whose model class has classmethod factories."""
+    write(tmp_path / "site-packages" / "hubfake_netlint" / "__init__.py", HUB_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] == "hubfake_netlint"]:
+        del sys.modules[name]
+
+
+def test_classmethod_factories_of_libraries_and_of_the_project_build_models(tmp_path, hub_library):
+    lib = write(tmp_path / "lib_model.py", "import torch\nfrom hubfake_netlint import Config, Model\n"
+                "model = Model.from_config(Config(width=4)).eval()\n")  # fmt: skip
+    write(tmp_path / "nets.py", MODEL + "\n    @classmethod\n    def build(cls, width=4):\n        return cls(width)\n")
+    own = write(tmp_path / "main.py", "from nets import Net\nnet = Net.build(width=2)\n")  # no class, no torch import
+    report = check_targets([str(lib), str(own)], Options(probe=False))
+    assert not report.errors, [e.text for e in report.errors]
+    assert names(report) == ["model", "net"] and findings(report) == [("NL002", "conv")]
+
+
+def test_pretrained_weights_that_cannot_be_had_say_how_to_check_without_them(tmp_path, hub_library):
+    hub = write(tmp_path / "hub.py", "import torch\nfrom hubfake_netlint import Model\n"
+                "model = Model.from_pretrained('big-model')\n")  # fmt: skip
+    inner = write(tmp_path / "inner.py", "import torch.nn as nn\nfrom hubfake_netlint import Model\n"
+                  "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.backbone = Model.from_pretrained('big-model')\n"
+                  "    def forward(self, x):\n        return self.backbone(x)\n")  # fmt: skip
+    report = check_targets([str(hub), str(inner)], Options(probe=False))
+    assert not report.models and len(report.errors) == 2
+    imported, built = (e.text for e in report.errors)
+    assert "importing the file failed: OSError: cannot reach the hub to download big-model" in imported
+    assert "building the model failed: OSError: cannot reach the hub" in built
+    for text, file in ((imported, hub), (built, inner)):
+        assert "It failed in from_pretrained, which needs pretrained weights that are not available here" in text
+        assert "AutoModel.from_config(config)" in text and f"{file}:factory" in text

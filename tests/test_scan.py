@@ -299,3 +299,29 @@ def test_project_modules_above_a_script_folder(tmp_path):
         "import sys\nimport torch\nsys.path.append('../..')\nfrom common.layers import Block\nclass Net(Block): pass\n",
     )
     assert scan_file(str(script)).classes == ["Net"]
+
+
+def test_classmethod_factories_build_models():
+    asked = []
+
+    def check(dotted):
+        asked.append(dotted)
+        verdicts = {"hub_like.Net": True, "hub_like.Net.from_config": True, "hub_like.Config.from_pretrained": False}
+        return verdicts.get(dotted, "not installed")
+
+    source = (
+        "import torch\nimport torch.nn as nn\nfrom hub_like import Net, Config\n"
+        "from transformers import AutoModel, AutoModelForCausalLM, AutoConfig, AutoTokenizer\n"
+        "class Own(nn.Module):\n    @classmethod\n    def from_config(cls, cfg):\n        return cls()\n"
+        "    @staticmethod\n    def build(depth=2):\n        return Own()\n    def method(self):\n        return self\n"
+        "class Child(Own): pass\nclass Sub(Net): pass\n"
+        "class Cfg:\n    @classmethod\n    def from_config(cls, c):\n        return cls()\n"
+        "a = Own.from_config(None)\nb = Child.build()\nc = Net.from_config(None).eval()\nd = Sub.from_config(None)\n"
+        "e = AutoModel.from_config(cfg)\nf = AutoModelForCausalLM.from_pretrained('x')\n"
+        "g = Own.method(None)\nh = Cfg.from_config(None)\ni = Config.from_pretrained('x')\n"
+        "j = AutoConfig.from_pretrained('x')\nk = AutoTokenizer.from_pretrained('x')\n"
+    )  # fmt: skip
+    scan = scan_source(source, "/nonexistent/f.py", project=Project(check))
+    assert scan.instances == ["a", "b", "c", "d", "e", "f"]
+    assert not [a for a in asked if a.startswith("transformers.AutoModel")]  # known: transformers is not imported
+    assert scan.classes == scan.blocks == ["Own", "Child", "Sub"]  # each instance replaces its class

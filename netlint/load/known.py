@@ -62,6 +62,9 @@ _TV_MODEL_HELPERS = frozenset({"get_weight", "get_model_weights", "list_models",
 _TIMM_FACTORIES = frozenset({"create_model"})
 _TIMM_MODEL_HELPERS = frozenset({"list_models", "is_model", "model_entrypoint"})
 _TIMM_NOT_MODELS = frozenset({"data", "optim", "scheduler", "loss", "utils"})
+# Classmethods of transformers' auto classes (AutoModel, AutoModelForCausalLM, AutoBackbone) build the
+# model class a configuration names; the auto classes themselves are not modules.
+_AUTO_MODEL_FACTORIES = frozenset({"from_config", "from_pretrained"})
 
 
 def parameter_free(name: str) -> bool:
@@ -86,7 +89,8 @@ def class_verdict(dotted: str) -> bool | None:
 def call_kind(dotted: str) -> str:
     """What a call to ``dotted`` builds: "model", "none", "container" (a model when a layer is inside),
     "wrapper" (the model it is given), "library" (a model if ``dotted`` is a module class of an installed
-    library) or "pretrained" (a model if the class before ``.from_pretrained`` is a module class)."""
+    library) or "factory" (``Model.from_config``: a model if it is a classmethod or staticmethod of a
+    module class of an installed library)."""
     parts = dotted.split(".")
     last = parts[-1]
     if dotted in _WRAPPERS:
@@ -108,8 +112,13 @@ def call_kind(dotted: str) -> str:
         return "none" if len(parts) > 1 and parts[1] in _TIMM_NOT_MODELS else "library"
     if parts[0] == "torch":
         return "model" if dotted in _TORCH_MODULE_CLASSES else "none"
-    if last == "from_pretrained" and len(parts) > 1:  # AutoModel.from_pretrained(...)
-        return "pretrained"
-    if parts[0] in NOT_TORCH or not last[:1].isupper():
+    auto = len(parts) > 2 and (parts[-2].startswith("AutoModel") or parts[-2] == "AutoBackbone")
+    if parts[0] == "transformers" and auto and last in _AUTO_MODEL_FACTORIES:
+        return "model"
+    if parts[0] in NOT_TORCH:
+        return "none"
+    if len(parts) > 2 and parts[-2][:1].isupper() and not last[:1].isupper():
+        return "factory"  # smp.Unet.from_pretrained(...), BertModel.from_pretrained(...)
+    if not last[:1].isupper():
         return "none"
     return "library"  # smp.Unet(...): a class of an installed library

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 import importlib
 import importlib.util
 import inspect
 import itertools
 import os
 import sys
+import textwrap
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 from ..cells import is_notebook
 from ..errors import NetlintError, describe_exception
 from ..source import CreationSites, relpath
+from .copying import copy_module
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
 from .targets import is_source_file, package_root, python_files, split_target
@@ -55,7 +57,7 @@ class ModelSpec:
         from ..state import preserved_rng
 
         if self.instance is not None:
-            return copy.deepcopy(self.instance).to(device)
+            return copy_module(self.instance).to(device)
         assert self.factory is not None
         with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
             return self.factory()
@@ -207,40 +209,46 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     notes: list[str] = []
     module = _import(path, scan, sites, notes)
     instances, skipped = _module_instances(module, scan)
-    buildable, needs_args, no_forward = _candidate_classes(module, scan, has_instances=bool(instances))
+    classes, no_forward = _candidate_classes(module, scan)
     skipped += no_forward
 
     specs: list[ModelSpec] = []
-    failures: list[tuple[type, NetlintError]] = []
     for name, obj in instances:
         key = f"{os.path.abspath(path)}:{name}"
         specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key))
-    for name, cls, _ in buildable:
-        key = f"{os.path.abspath(path)}:{name}"
-        spec = ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key)
-        try:
-            spec.meta()
-        except NetlintError as exc:
-            failures.append((cls, exc))
-            continue
-        specs.append(spec)
 
-    # A class that appears inside another model of this file is a building block, not a model: decided
-    # before a construction failure is reported (a block may not build alone).
-    inner: set[type] = set()
-    parts: set[int] = set()  # module-level instances inside another one (backbone = ...; model = Net(backbone))
-    for spec in specs:
-        model = spec.instance if spec.instance is not None else spec.meta()
-        for module_ in itertools.islice(model.modules(), 1, None):
-            inner.add(type(module_))
-            parts.add(id(module_))
-        if spec.instance is not None:
-            inner.add(type(spec.instance))
-    models = [s for s in specs if (id(s.instance) not in parts if s.instance is not None else s.factory not in inner)]
-    errors = [exc for cls, exc in failures if cls not in inner]
+    def spec_of(name: str, cls: type) -> ModelSpec:
+        key = f"{os.path.abspath(path)}:{name}"
+        return ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key)
+
+    # A class is a building block, checked through another model, when a model that is built holds an
+    # instance of it. Classes that the syntax tree sees used by others are built last, and only when
+    # nothing built holds one (a block made only under a flag that is off by default); those used by a
+    # class that needs arguments wait for it (the message about that class covers them).
+    blocks = set(scan.blocks)
+    built, needs_args, failures = _build_classes([c for c in classes if c[0] not in blocks], spec_of)
+    inner, parts = _contents([*specs, *built.values()])
+    unbuilt = {name for name, cls, _ in classes if (cls in failures or cls in needs_args) and cls not in inner}
+    waiting = _waiting(scan, blocks, unbuilt)
+    alone = [c for c in classes if c[0] in blocks and c[1] not in inner and c[0] not in waiting]
+    built_alone, blocks_need_args, blocks_failed = _build_classes(alone, spec_of)
+    built.update(built_alone)
+    inner, parts = _contents([*specs, *built.values()])
+
+    models = [s for s in specs if id(s.instance) not in parts]
+    for name, cls, _ in classes:  # in file order
+        spec = built.get(cls)
+        if spec is None or cls in inner:
+            continue
+        if _parameter_free(spec.meta()) and not _declares_inputs(cls, module):  # an interaction layer
+            skipped.append(f"{name} holds no parameter or buffer (not a model; define example_inputs() to check it)")
+        else:
+            models.append(spec)
+    errors = [exc for cls, exc in failures.items() if cls not in inner and cls not in needs_args]
+    needs = [c for c in classes if c[1] in needs_args and c[1] not in inner]
     if not models and not errors:
-        if needs_args:
-            why, hint = _needs_args_message(display, scan, needs_args)
+        if needs:
+            why, hint = _needs_args_message(display, scan, needs, failures)
             if strict:
                 raise NetlintError(display, why, hint)
             notes.append(why)
@@ -250,13 +258,84 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
         loaded.notes[:0] = notes
         return loaded
     top = set(scan.top_classes)
-    unchecked = [(name, params) for name, cls, params in needs_args if name in top and cls not in inner]
-    for name, params in unchecked:  # a network of its own beside the checked ones: say it was not checked
-        example = ", ".join(f"{p}=..." for p in params if not p.startswith("*")) or "..."
-        notes.append(f'{display}: {name} was not checked: it needs constructor arguments ({", ".join(params)}); '
-                     f'check it as "{display}:{name}({example})".')  # fmt: skip
+    unchecked = [name for name, _, _ in needs if name in top]
+    for name, cls, params in needs:  # a network of its own beside the checked ones: say it was not checked
+        if name in top:
+            tried = f" (without them, {failures[cls].message.rstrip('.')})" if cls in failures else ""
+            notes.append(f"{display}: {name} was not checked: it needs constructor arguments ({', '.join(params)})"
+                         f"{tried}; check it as {_check_as(display, name, params)}.")  # fmt: skip
+    for name, cls, params in alone:  # a block that no model here builds, and that cannot be built alone
+        if cls in inner or cls in built:
+            continue
+        unchecked.append(name)
+        if cls in blocks_need_args:
+            why = (
+                f"it needs constructor arguments ({', '.join(params)}); check it as {_check_as(display, name, params)}"
+            )
+        else:
+            why = blocks_failed[cls].message.replace("building the model", "building it alone", 1).rstrip(".")
+        notes.append(f"{display}: {name} was not checked: no model of the file builds one, and {why}.")
     whole = [os.path.abspath(path)] if models and not errors and not unchecked else []
     return Loaded(models, notes, errors, files=1, whole_files=whole)
+
+
+def _contents(specs: list[ModelSpec]) -> tuple[set[type], set[int]]:
+    """The classes built inside these models (an instance replaces its class), and the ids of their
+    submodules (a module-level instance inside another one is a part: backbone = ...; model = Net(backbone))."""
+    inner: set[type] = set()
+    parts: set[int] = set()
+    for spec in specs:
+        model = spec.instance if spec.instance is not None else spec.meta()
+        for module_ in itertools.islice(model.modules(), 1, None):
+            inner.add(type(module_))
+            parts.add(id(module_))
+        if spec.instance is not None:
+            inner.add(type(spec.instance))
+    return inner, parts
+
+
+def _waiting(scan: FileScan, blocks: set[str], unbuilt: set[str]) -> set[str]:
+    """Blocks used, directly or through other blocks, by a class that could not be built."""
+    waiting: set[str] = set()
+    frontier = set(unbuilt)
+    while frontier:
+        frontier = {b for user in frontier for b in scan.uses.get(user, []) if b in blocks} - waiting
+        waiting |= frontier
+    return waiting
+
+
+def _build_classes(
+    candidates: list[Candidate], spec_of: Callable[[str, type], ModelSpec]
+) -> tuple[dict[type, ModelSpec], dict[type, list[str]], dict[type, NetlintError]]:
+    """Build each class on the meta device: those built, those that need arguments (named ones, or only
+    ``*args, **kwargs`` that it cannot do without), and the failures."""
+    built: dict[type, ModelSpec] = {}
+    needs_args: dict[type, list[str]] = {}
+    failures: dict[type, NetlintError] = {}
+    for name, cls, params in candidates:
+        if params and not params[0].startswith("*"):
+            needs_args[cls] = params
+            continue
+        spec = spec_of(name, cls)
+        try:
+            spec.meta()
+        except NetlintError as exc:
+            failures[cls] = exc
+            if params:
+                needs_args[cls] = params
+            continue
+        built[cls] = spec
+    return built, needs_args, failures
+
+
+def _parameter_free(model: Any) -> bool:
+    return next(itertools.chain(model.parameters(), model.buffers()), None) is None
+
+
+def _declares_inputs(cls: type, module: ModuleType) -> bool:
+    """Whether the file says how to run the class (``example_inputs()`` on it, or in the file): then it is
+    a model even without parameters (a pooling example)."""
+    return hasattr(cls, "example_inputs") or callable(module.__dict__.get("example_inputs"))
 
 
 def _module_instances(module: ModuleType, scan: FileScan) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -269,7 +348,7 @@ def _module_instances(module: ModuleType, scan: FileScan) -> tuple[list[tuple[st
         if not _is_module_instance(obj) or id(obj) in seen:
             continue
         seen.add(id(obj))
-        why_not = _not_a_model(obj)
+        why_not = _not_a_model(obj, module)
         if why_not:
             skipped.append(f"{name} is {why_not}")
         else:
@@ -280,39 +359,41 @@ def _module_instances(module: ModuleType, scan: FileScan) -> tuple[list[tuple[st
 Candidate = tuple[str, type, list[str]]  # the name the file binds, the class, the arguments it needs
 
 
-def _candidate_classes(
-    module: ModuleType, scan: FileScan, *, has_instances: bool
-) -> tuple[list[Candidate], list[Candidate], list[str]]:
-    """The file's module classes that are models: those that build without arguments, those that need
-    some, and why the others are not (no forward). Building blocks are left out: checked through others."""
-    blocks = set(scan.blocks)
-    if not has_instances and blocks >= set(scan.classes):  # classes that use each other: keep the top ones
-        blocks -= set(scan.top_classes)
-    buildable: list[Candidate] = []
-    needs_args: list[Candidate] = []
+def _candidate_classes(module: ModuleType, scan: FileScan) -> tuple[list[Candidate], list[str]]:
+    """The file's module classes with a forward, in file order, and why the others are not models."""
+    candidates: list[Candidate] = []
     skipped: list[str] = []
     seen: list[type] = []
     for name in [*scan.classes, *scan.unresolved_classes]:  # bases the syntax tree could not decide: now known
         cls = module.__dict__.get(name)
-        if not _is_module_class(cls) or cls.__module__ != module.__name__ or cls in seen or name in blocks:
+        if not _is_module_class(cls) or cls.__module__ != module.__name__ or cls in seen:
             continue
         seen.append(cls)
         if inspect.isabstract(cls) or not has_forward(cls):
             skipped.append(f"{name} has no forward")
             continue
-        missing = required_params(cls)
-        (needs_args if missing else buildable).append((name, cls, missing))
-    return buildable, needs_args, skipped
+        candidates.append((name, cls, required_params(cls)))
+    return candidates, skipped
 
 
-def _needs_args_message(display: str, scan: FileScan, needs_args: list[Candidate]) -> tuple[str, str]:
+def _check_as(display: str, name: str, params: list[str]) -> str:
+    example = ", ".join(f"{p}=..." for p in params if not p.startswith("*")) or "..."
+    return f'"{display}:{name}({example})"'
+
+
+def _needs_args_message(
+    display: str, scan: FileScan, needs_args: list[Candidate], failures: dict[type, NetlintError]
+) -> tuple[str, str]:
     """Name the top-level class (the one no other class of the file uses), its parameters and both remedies."""
-    by_name = {name: params for name, _, params in needs_args}
+    by_name = {name: (cls, params) for name, cls, params in needs_args}
     top = [c for c in scan.top_classes if c in by_name] or list(by_name)
-    listed = ", ".join(f"{c}({', '.join(by_name[c])})" for c in top)
+    listed = ", ".join(f"{c}({', '.join(by_name[c][1])})" for c in top)
     first = top[0]
-    example = ", ".join(f"{p}=..." for p in by_name[first] if not p.startswith("*")) or "..."
+    cls, params = by_name[first]
+    example = ", ".join(f"{p}=..." for p in params if not p.startswith("*")) or "..."
     why = f"no model in {display} can be built without arguments: {listed} need{'s' * (len(top) == 1)} constructor arguments"
+    if cls in failures:  # it takes only *args, **kwargs: say what building it without them did
+        why += f" (without them, {failures[cls].message.rstrip('.')})"
     others = [c for c in scan.classes if c not in top]
     if others:
         why += f" (its building blocks {', '.join(others)} are checked through it)"
@@ -367,17 +448,21 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
         raise NetlintError(display, f"{attr} is a {type(obj).__name__}, not a model, class or factory.")
     if isinstance(obj, type) and not _is_module_class(obj):
         raise NetlintError(display, f"{attr} is a class, but not a subclass of torch.nn.Module.")
-    missing = [p for p in required_params(obj) if p not in kwargs and not (kwargs and p.startswith("*"))]
+    params = required_params(obj)
+    missing = [p for p in params if p not in kwargs and not p.startswith("*")]
+    hint = (f"Pass literal keyword arguments ({display.split(':')[0]}:{attr}({(missing or ['name'])[0]}=...)), "
+            "or name a factory function that takes none.")  # fmt: skip
     if missing:
-        raise NetlintError(
-            display,
-            f"{attr} needs constructor arguments ({', '.join(missing)}).",
-            f"Pass literal keyword arguments ({display.split(':')[0]}:{attr}({missing[0]}=...)), or name "
-            "a factory function that takes none.",
-        )
+        raise NetlintError(display, f"{attr} needs constructor arguments ({', '.join(missing)}).", hint)
     factory = (lambda: obj(**kwargs)) if kwargs else obj
     spec = ModelSpec(display, file, module, factory=factory, sites=sites, key=key)
-    model = spec.meta()
+    try:
+        model = spec.meta()
+    except NetlintError as exc:
+        if params and params[0].startswith("*") and not kwargs:  # only *args, **kwargs: it cannot do without them
+            message = f"{attr} needs constructor arguments ({', '.join(params)}): without them, {exc.message}"
+            raise NetlintError(display, message, hint) from None
+        raise
     if not _is_module_instance(model):
         raise NetlintError(display, f"{attr}() returned a {type(model).__name__}, not a torch.nn.Module.")
     return spec
@@ -484,9 +569,35 @@ def import_file(path: str, sites: CreationSites, source: str | None = None) -> M
             raise
         raise NetlintError(
             display, f"importing the file failed: {describe_exception(exc)}.",
-            "netlint imports model files (never as __main__) to build their models; fix the error or "
-            "guard top-level code with if __name__ == '__main__':.",
+            _weights_hint(exc, display) or "netlint imports model files (never as __main__) to build their "
+            "models; fix the error or guard top-level code with if __name__ == '__main__':.",
         ) from None  # fmt: skip
+
+
+# Library functions that download or read pretrained weights (transformers, diffusers, Lightning, torch.hub).
+_WEIGHT_LOADERS = frozenset({
+    "from_pretrained", "load_from_checkpoint", "hf_hub_download", "snapshot_download", "load_state_dict_from_url",
+    "download_url_to_file",
+})  # fmt: skip
+
+
+def _weights_hint(exc: BaseException, display: str) -> str:
+    """For pretrained weights that could not be had (no network, no local copy): how to check without them."""
+    chain, seen = [], exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(isinstance(e, OSError) for e in chain):
+        return ""
+    loader = next((f.name for f in traceback.extract_tb(exc.__traceback__) if f.name in _WEIGHT_LOADERS), None)
+    if loader is None:
+        return ""
+    return (
+        f"It failed in {loader}, which needs pretrained weights that are not available here (no network, or no "
+        "local copy). netlint checks the architecture, which needs no weights: build the model from a "
+        "configuration (AutoModel.from_config(config), or the model class called with one) at module level or "
+        f"in a factory checked as {display.split(':')[0]}:factory; --weights FILE.pt gives the probe trained weights."
+    )
 
 
 def _same_file(a: str | None, b: str) -> bool:
@@ -521,15 +632,34 @@ def _defining_class(cls: type, attr: str) -> type | None:
 
 
 def has_forward(cls: type) -> bool:
-    """Whether a module class defines a forward (nn.Module's own raises NotImplementedError)."""
+    """Whether a module class defines a forward: nn.Module's own raises NotImplementedError, and so does
+    an abstract base's (``def forward(self, *inputs): raise NotImplementedError``)."""
     import torch.nn as nn
 
-    return _defining_class(cls, "forward") not in (None, nn.Module)
+    owner = _defining_class(cls, "forward")
+    return owner not in (None, nn.Module) and not _only_raises_not_implemented(owner.__dict__["forward"])
+
+
+def _only_raises_not_implemented(fn: Any) -> bool:
+    """Whether a function's body (past its docstring) is ``raise NotImplementedError[(...)]``."""
+    if not inspect.isfunction(fn):
+        return False
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except Exception:  # no source (a REPL, a compiled file): it may well be a forward
+        return False
+    body = [s for s in getattr(node, "body", []) if not isinstance(s, ast.Pass)]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    exc = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
 def required_params(fn: Any) -> list[str]:
-    """The arguments a class or function needs; a constructor that takes only ``*args, **kwargs``
-    needs them too (what it does with them is unknown)."""
+    """The arguments a class or function needs. A constructor that takes only ``*args, **kwargs`` gets
+    them, written ``*args``, ``**kwargs``: whether it needs them is told by building it without any."""
     target = fn
     if isinstance(fn, type):
         import torch.nn as nn
@@ -555,21 +685,27 @@ def required_params(fn: Any) -> list[str]:
     return required
 
 
-def _not_a_model(obj: Any) -> str | None:
+def _not_a_model(obj: Any, module: ModuleType) -> str | None:
     """Why a module-level module is not a model: a parameter-free library layer (``criterion =
-    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container, a transform) or one without forward."""
+    nn.CrossEntropyLoss()``, ``act = nn.ReLU()``, an empty container, a transform), a parameter-free
+    layer of the file that it gives no example input, or one without forward."""
     cls = type(obj)
     if not has_forward(cls):
         return f"a {cls.__name__} (no forward)"
+    if not _parameter_free(obj):
+        return None
     package = cls.__module__.split(".")
-    if package[0] in TORCH_PACKAGES and next(itertools.chain(obj.parameters(), obj.buffers()), None) is None:
+    if package[0] in TORCH_PACKAGES:
         where = "torch.nn" if package[:2] == ["torch", "nn"] else cls.__module__
         return f"a parameter-free {where}.{cls.__name__}, not a model"
+    if not _declares_inputs(cls, module):
+        return f"a parameter-free {cls.__name__}, not a model (define example_inputs() to check it)"
     return None
 
 
 def library_class_check(dotted: str) -> bool | str:
-    """Whether ``package.module.Name`` of an installed library is a torch.nn.Module class.
+    """Whether ``package.module.Name`` of an installed library is a torch.nn.Module class, or
+    ``package.module.Name.method`` a classmethod or staticmethod of one (``BertModel.from_pretrained``).
 
     Imports that library module (library code, never the user's file); a string says why it cannot tell.
     """
@@ -583,10 +719,12 @@ def library_class_check(dotted: str) -> bool | str:
     where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
     if not INSTALLED.search(where):
         return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
+    owner: Any = None
     try:
         with user_code():
             obj: Any = importlib.import_module(parts[0])
             for i, part in enumerate(parts[1:], start=2):
+                owner = obj
                 try:  # a module may load names lazily (module __getattr__); a class is read statically
                     obj = getattr(obj, part) if isinstance(obj, ModuleType) else inspect.getattr_static(obj, part)
                 except AttributeError:
@@ -595,6 +733,8 @@ def library_class_check(dotted: str) -> bool | str:
         raise
     except BaseException as exc:
         return f"{dotted} could not be imported to check it ({describe_exception(exc, 120)})"
+    if isinstance(obj, (classmethod, staticmethod)):  # a factory: Model.from_config(cfg)
+        return _is_module_class(owner)
     return _is_module_class(obj)
 
 
@@ -616,7 +756,8 @@ def build_meta(spec: ModelSpec):
         return meta_copy(model)
     except Exception:
         raise NetlintError(spec.name, f"building the model failed: {describe_exception(first)}.",
-                           "netlint builds models with random weights and no arguments; name a factory "
+                           _weights_hint(first, relpath(spec.file) if spec.file else "FILE.py")
+                           or "netlint builds models with random weights and no arguments; name a factory "
                            "that needs none.") from None  # fmt: skip
 
 
@@ -646,7 +787,7 @@ def meta_copy(model):
         except Exception:
             continue
         memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
-    return copy.deepcopy(model, memo)
+    return copy_module(model, memo)
 
 
 class _SkipInit:

@@ -424,6 +424,10 @@ class Project:
             values = self._values(file, func.value.id, scope)
             if values and func.attr in SELF_METHODS:  # net.to(device)
                 return any(self.call_verdict(file, v, scope) for v in values)
+        if isinstance(func, ast.Attribute):  # Net.from_config(cfg), Net.build(): a classmethod of a model class
+            for ref in self._resolve_expr(file, func.value, scope):
+                if ref.kind == "class" and self.class_verdict(ref) is True and self._factory_method(ref, func.attr):
+                    return True
         for ref in self._resolve_expr(file, func, scope):
             if ref.kind == "class" and self.class_verdict(ref) is True:
                 return True
@@ -432,6 +436,31 @@ class Project:
             if ref.kind == "ext" and self._ext_call_verdict(file, ref.name, call, scope):
                 return True
         return False
+
+    def _factory_method(self, ref: _Ref, attr: str) -> bool:
+        """Whether ``attr`` is a classmethod or staticmethod of a project class, defined in it or inherited
+        (from the project's classes, read here, or from a library's, imported by the library check)."""
+
+        def compute() -> bool | str:
+            node = self._binding(ref)
+            file = self._file(ref.file)
+            if isinstance(node, ast.ClassDef):
+                for stmt in node.body:
+                    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == attr:
+                        names = {ast.unparse(d).rsplit(".", 1)[-1] for d in stmt.decorator_list}
+                        return bool(names & {"classmethod", "staticmethod"})
+                    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and attr in _assigned(stmt):
+                        return False
+            bases = node.bases if isinstance(node, ast.ClassDef) else node.args[1].elts  # type: ignore[attr-defined]
+            for base in bases:
+                for base_ref in self._resolve_expr(file, base):
+                    if base_ref.kind == "class" and self._factory_method(base_ref, attr):
+                        return True
+                    if base_ref.kind == "ext" and self._ext_class_verdict(file, f"{base_ref.name}.{attr}") is True:
+                        return True
+            return False
+
+        return self._memoised(("factory", ref, attr), compute) is True
 
     def _values(self, file: _File, name: str, scope: _Scope | None) -> list[ast.AST]:
         if scope is not None and name in scope.values:
@@ -446,8 +475,8 @@ class Project:
             return self._holds_layers(file, call, local)
         if kind == "library":
             return self._library_class(file, dotted)
-        if kind == "pretrained":
-            return self._library_class(file, dotted.rsplit(".", 1)[0])
+        if kind == "factory":  # a string (undecided) is not a model: the file is not imported for it
+            return self._ext_class_verdict(file, dotted) is True
         return kind == "model"
 
     def _library_class(self, file: _File, dotted: str) -> bool:
@@ -549,6 +578,11 @@ class Project:
                 blocks |= passed
         result.blocks = [c for c in result.classes if c in blocks]
         return result
+
+
+def _assigned(stmt: ast.Assign | ast.AnnAssign) -> set[str]:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _uses_of(node: ast.AST) -> list[ast.AST]:

@@ -10,7 +10,6 @@ work happens on a copy).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..load.copying import copy_module
 from ..state import preserved_rng
 from .shift import _intercept, _Moments, batchnorms, recording_eval_handler, training_flags_restored
 
@@ -60,7 +60,7 @@ def as_batches(value: Any) -> list[tuple[Any, ...]]:
 
 def recalibrate(model: nn.Module, batches: Sequence[Any], *, device: str | torch.device = "cpu") -> Recalibration:
     """New running statistics for every BatchNorm of ``model`` (left untouched), from ``batches``."""
-    return _recalibrated(copy.deepcopy(model), batches, torch.device(device))
+    return _recalibrated(copy_module(model), batches, torch.device(device))
 
 
 def _recalibrated(work: nn.Module, batches: Sequence[Any], device: torch.device) -> Recalibration:

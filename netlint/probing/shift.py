@@ -580,9 +580,9 @@ def on_device(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
     if current == device or (current.type == device.type == "cuda" and device.index is None):
         yield model
         return
-    import copy
+    from ..load.copying import copy_module
 
-    copied = copy.deepcopy(model).to(device)
+    copied = copy_module(model).to(device)
     try:
         yield copied
     finally:
