@@ -175,7 +175,7 @@ def _import(
     if is_notebook(path):  # only the code that defines its models runs: never a training cell
         from .notebook import import_notebook
 
-        return import_notebook(path, scan, sites, notes, names)
+        return import_notebook(path, scan, sites, notes, names, import_file)
     if scan.top_level_code is not None:
         display = relpath(path)
         notes.append(

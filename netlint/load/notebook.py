@@ -26,7 +26,7 @@ import importlib.abc
 import importlib.util
 import linecache
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -80,10 +80,12 @@ def runnable_source(path: str, scan: FileScan, names: Iterable[str] = ()) -> tup
     return _blank(notebook.python, dropped, statements, kept), left_out
 
 
-def import_notebook(path: str, scan: FileScan, sites, notes: list[str], names: Iterable[str] = ()) -> ModuleType:
-    """Import the part of the notebook its models need; ``notes`` gets what was left out."""
+def import_notebook(
+    path: str, scan: FileScan, sites, notes: list[str], names: Iterable[str], import_file: Callable[..., ModuleType]
+) -> ModuleType:
+    """Import (with ``import_file``, the loader's) the part of the notebook its models need; ``notes`` gets
+    what was left out."""
     from ..errors import NetlintError
-    from .models import import_file
 
     source, left_out = runnable_source(path, scan, names)
     if left_out:
