@@ -29,7 +29,9 @@ class ZooModel:
         return f"zoo_{PREFIX[self.library]}_{slug}.py"
 
     def source(self) -> str:
-        text = f"import torch\n{self.imports}\n\nmodel = {self.build}\n"
+        # Seeded: where netlint runs a model for real (data-dependent code, such as a mixture of experts'
+        # routing), what it sees depends on the random weights, and the sweep must give the same rows twice.
+        text = f"import torch\n{self.imports}\n\ntorch.manual_seed(0)\nmodel = {self.build}\n"
         if self.inputs is not None:
             text += f"\n\ndef example_inputs():\n    return {self.inputs}\n"
         return text
