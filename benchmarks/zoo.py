@@ -69,18 +69,9 @@ def _numel(shape) -> int:
     return out
 
 
-def check_one(name: str, targets: list[str], args) -> dict:
-    import netlint
-    from netlint.options import Options
-    from netlint.run.targets import check_targets
-
-    row: dict = {"model": name}
-    report, start = None, time.perf_counter()
-    for target in targets:  # timm: without drop_path_rate where the model does not take it
-        report = check_targets([target], Options(probe=False, isolate=False))  # in-process: the graph is kept
-        if not (report.errors and "drop_path_rate" in report.errors[0].text):
-            break
-    row["static_s"] = time.perf_counter() - start
+def model_row(name: str, report, seconds: float) -> dict:
+    """One row of the sweep: the first error, or how the model was analysed and what was found."""
+    row: dict = {"model": name, "static_s": seconds}
     if report.errors:
         row["error"] = report.errors[0].text
         return row
@@ -97,10 +88,25 @@ def check_one(name: str, targets: list[str], args) -> dict:
     )
     row["nodes"] = model.nodes
     row["findings"] = dict(Counter(f.code for f in model.findings))
+    row["sites"] = [{"code": f.code, "module": f.module, "message": f.message} for f in model.findings]
     row["unused"] = len(model.unused)
-    if args.probe:
+    return row
+
+
+def check_one(name: str, targets: list[str], args) -> dict:
+    from netlint.options import Options
+    from netlint.run.targets import check_targets
+
+    report, start = None, time.perf_counter()
+    for target in targets:  # timm: without drop_path_rate where the model does not take it
+        report = check_targets([target], Options(probe=False, isolate=False))  # in-process: the graph is kept
+        if not (report.errors and "drop_path_rate" in report.errors[0].text):
+            break
+    row = model_row(name, report, time.perf_counter() - start)
+    if args.probe and "error" not in row:
         from netlint.probing.budget import not_needed
 
+        model = report.models[0]
         reason = not_needed(model.graph)  # the engine's own default decision
         if reason is not None:
             row["probe"] = reason
@@ -117,8 +123,43 @@ def check_one(name: str, targets: list[str], args) -> dict:
                 shifted = [x for x in result.layers if x.shifted]
                 drift = "not measurable" if result.output_drift is None else f"{result.output_drift:.1%}"
                 row["probe"] = f"{len(shifted)} of {len(result.layers)} BatchNorms shifted, drift {drift}"
-    del netlint
     return row
+
+
+def print_rows(rows: list[dict], out) -> None:
+    """The table: one line per model, findings per rule."""
+    table = Table(box=None, header_style="bold")
+    for column in ("model", "analysis", "nodes", *CODES, "static s", "probe s", "note"):
+        table.add_column(column, justify="right" if column not in ("model", "analysis", "note") else "left")
+    for row in rows:
+        counts = [str(row.get("findings", {}).get(c, "")) for c in CODES]
+        note = row.get("crash") or row.get("error") or row.get("probe") or ""
+        table.add_row(row["model"], row.get("method", "-"), str(row.get("nodes", "-")), *counts,
+                      f"{row['static_s']:.2f}" if "static_s" in row else "-",
+                      f"{row['probe_s']:.2f}" if "probe_s" in row else "", note[:90])  # fmt: skip
+    out.print(table)
+
+
+def summarize(rows: list[dict]) -> dict:
+    analysed = [r for r in rows if "nodes" in r]
+    by_rule = Counter()
+    for r in analysed:
+        by_rule.update(r["findings"])
+    return {
+        "models": len(rows),
+        "analysed": len(analysed),
+        "crashes": sum(1 for r in rows if "crash" in r),
+        "errors": sum(1 for r in rows if "error" in r),
+        "methods": dict(Counter(r["method"] for r in analysed)),
+        "findings_by_rule": {c: by_rule.get(c, 0) for c in sorted(by_rule)},
+        "probe_skipped_for_memory": [r["model"] for r in rows if r.get("probe", "").startswith("skipped")],
+        "static_seconds": round(sum(r.get("static_s", 0.0) for r in rows), 2),
+    }
+
+
+def summary_line(summary: dict) -> str:
+    return (f"analysed {summary['analysed']} of {summary['models']} models; {summary['crashes']} crashes, "
+            f"{summary['errors']} errors; methods {summary['methods']}; findings {summary['findings_by_rule']}")  # fmt: skip
 
 
 def main() -> int:
@@ -147,35 +188,10 @@ def main() -> int:
                 rows.append({"model": name, "crash": f"{type(exc).__name__}: {exc}"[:300]})
             progress.advance(task)
     total = time.perf_counter() - START
-
-    table = Table(box=None, header_style="bold")
-    for column in ("model", "analysis", "nodes", *CODES, "static s", "probe s", "note"):
-        table.add_column(column, justify="right" if column not in ("model", "analysis", "note") else "left")
-    for row in rows:
-        counts = [str(row.get("findings", {}).get(c, "")) for c in CODES]
-        note = row.get("crash") or row.get("error") or row.get("probe") or ""
-        table.add_row(row["model"], row.get("method", "-"), str(row.get("nodes", "-")), *counts,
-                      f"{row['static_s']:.2f}" if "static_s" in row else "-",
-                      f"{row['probe_s']:.2f}" if "probe_s" in row else "", note[:90])  # fmt: skip
     out = make_console(sys.stdout)
-    out.print(table)
-    analysed = [r for r in rows if "nodes" in r]
-    by_rule = Counter()
-    for r in analysed:
-        by_rule.update(r["findings"])
-    summary = {
-        "models": len(rows),
-        "analysed": len(analysed),
-        "crashes": sum(1 for r in rows if "crash" in r),
-        "errors": sum(1 for r in rows if "error" in r),
-        "methods": dict(Counter(r["method"] for r in analysed)),
-        "findings_by_rule": {c: by_rule.get(c, 0) for c in sorted(by_rule)},
-        "probe_skipped_for_memory": [r["model"] for r in rows if r.get("probe", "").startswith("skipped")],
-        "static_seconds": round(sum(r.get("static_s", 0.0) for r in rows), 2),
-        "total_seconds_with_imports": round(total, 2),
-    }
-    out.print(f"analysed {summary['analysed']} of {summary['models']} models; {summary['crashes']} crashes, "
-              f"{summary['errors']} errors; methods {summary['methods']}; findings {summary['findings_by_rule']}")  # fmt: skip
+    print_rows(rows, out)
+    summary = {**summarize(rows), "total_seconds_with_imports": round(total, 2)}
+    out.print(summary_line(summary))
     if summary["probe_skipped_for_memory"]:
         out.print(f"probe skipped (memory): {', '.join(summary['probe_skipped_for_memory'])}")
     out.print(f"static time {summary['static_seconds']:.1f} s; total wall time, torch import included: {total:.1f} s")
