@@ -33,7 +33,10 @@ class ParametersWithoutGradient(Rule):
     differentiably in training mode: a layer that forward never calls, or whose output is used only
     through `.detach()`, `.data`, `torch.no_grad()`, an integer cast, `argmax`, a comparison, or only
     for its shape. Every tensor of tuple, list and dict outputs counts (auxiliary heads returned in
-    training mode train). One finding per outermost module whose trainable parameters are all
+    training mode train). A custom `torch.autograd.Function` is differentiable as its backward says,
+    whatever its forward computes with gradients off: its outputs carry a gradient to every argument
+    except those its backward always returns a literal `None` for, and except the outputs its forward
+    marks non-differentiable. One finding per outermost module whose trainable parameters are all
     affected (a lone `nn.Parameter` at its own path), with the parameter count; a model whose
     outputs carry no gradient at all (it returns indices) is one finding at the root. Not reported:
     frozen parameters, buffers, a stop-gradient branch when the same parameters also reach an output
@@ -171,6 +174,8 @@ def _why(graph: Graph, owners: list[Node], root: bool) -> tuple[str, str, Node |
 
 def _describe(node: Node) -> str:
     """``detach()``, ``.data``, ``argmax()``, ``gt()`` (a comparison)..."""
+    if node.params.get("autograd_function"):
+        return f"{node.params['autograd_function']}.apply() ({node.params['why']})"
     if node.kind == "function" and node.type_name == "getattr" and len(node.args) > 1:
         return f".{node.args[1]}"
     if node.kind in ("function", "method"):

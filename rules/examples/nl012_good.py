@@ -101,3 +101,89 @@ class StraightThroughGate(nn.Module):
         soft = torch.sigmoid(self.gate(x))
         hard = (soft > 0.5).float()
         return self.fc(x) * (hard + soft - soft.detach())
+
+
+class SwishFunction(torch.autograd.Function):
+    """A memory-saving Swish: forward runs with gradients off, backward recomputes from the input."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad * s * (1 + x * (1 - s))
+
+
+class MemoryEfficientSwish(nn.Module):
+    def forward(self, x):
+        return SwishFunction.apply(x)
+
+
+class CustomFunctionActivation(nn.Module):
+    """EfficientNet-like: every parameter before a custom autograd Function still trains through its backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), MemoryEfficientSwish())
+        self.expand = nn.Conv2d(8, 16, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = MemoryEfficientSwish()
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = self.act(self.bn(self.expand(self.stem(x))))
+        return self.head(h.mean((2, 3)))
+
+
+class TanhGelu(torch.autograd.Function):
+    """A GeLU with its own backward, as language models write it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 0.5 * x * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x))
+        slope = 0.5 * x * ((1 - t * t) * (0.79788456 + 0.1070322243 * x * x)) + 0.5 * (1 + t)
+        return slope * grad
+
+
+class GeluFunctionMlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Linear(8, 32)
+        self.down = nn.Linear(32, 8)
+
+    def forward(self, x):
+        h = self.up(x)
+        h = TanhGelu.apply(h) if self.training else torch.nn.functional.gelu(h, approximate="tanh")
+        return self.down(h)
+
+
+class SignWithIdentityGradient(torch.autograd.Function):
+    """A straight-through sign: the comparison inside is not where the gradient goes, backward is."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return (x > 0).float() * 2 - 1
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class BinaryCodes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(8, 16)
+        self.decoder = nn.Linear(16, 8)
+
+    def forward(self, x):
+        return self.decoder(SignWithIdentityGradient.apply(self.encoder(x)))
