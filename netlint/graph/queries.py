@@ -164,3 +164,39 @@ def has_spatial_extent(node: Node) -> bool:
     for d in shape[2:]:
         positions *= d
     return positions > 1
+
+
+def differentiable_producers(graph: Graph) -> list[Node]:
+    """Nodes with a path of differentiable values (autograd's ``requires_grad``) to a model output."""
+    frontier = [i for out in graph.ops(Op.OUTPUT) for i in out.inputs if i.grad is not False]
+    seen: dict[int, Node] = {}
+    while frontier:
+        node = frontier.pop()
+        if node.index in seen:
+            continue
+        seen[node.index] = node
+        frontier.extend(i for i in node.inputs if i.grad is not False and i.is_tensor)
+    return list(seen.values())
+
+
+def trained_parameters(graph: Graph) -> set[str]:
+    """Paths of the parameters some output depends on differentiably (tied copies of one tensor together)."""
+    return used_parameters(graph, differentiable_producers(graph))
+
+
+def used_parameters(graph: Graph, nodes: list[Node] | None = None) -> set[str]:
+    """Paths of the parameters ``nodes`` (default: the whole graph) read in forward or hold as called layers;
+    tied copies of one tensor together."""
+    under: dict[str, list[str]] = {}  # module path -> the parameter paths below it
+    for p in graph.parameters:
+        parts = p.path.split(".")
+        for i in range(len(parts)):
+            under.setdefault(".".join(parts[:i]), []).append(p.path)
+    used = set()
+    for node in graph.nodes if nodes is None else nodes:
+        if node.op == Op.PARAM:
+            used.add(node.target)
+        elif node.kind == "module":
+            used.update(under.get(node.module, ()))
+    aliases = {p.alias for p in graph.parameters if p.path in used}
+    return {p.path for p in graph.parameters if p.alias in aliases}

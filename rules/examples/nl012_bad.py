@@ -16,6 +16,8 @@ EXPECTED = {
     "ReturnsIndices": [""],
     "FunctionWithoutGradientForAnInput": ["scale"],
     "FunctionWithNonDifferentiableOutput": ["router"],
+    "AuxHeadSwitchedOff": ["aux"],
+    "UnusedBesideTrainingStep": ["spare"],
 }
 
 
@@ -174,3 +176,34 @@ class FunctionWithNonDifferentiableOutput(nn.Module):
     def forward(self, x):
         _, choice = TopChoice.apply(self.router(x))
         return torch.einsum("bi,bio->bo", x, self.experts[choice])
+
+
+class AuxHeadSwitchedOff(nn.Module):
+    """The auxiliary head runs only under a flag of the instance, which is off: no call can train it."""
+
+    def __init__(self, use_aux=False):
+        super().__init__()
+        self.use_aux = use_aux
+        self.fc = nn.Linear(8, 4)
+        self.aux = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        if self.use_aux:
+            return self.fc(x) + self.aux(x)
+        return self.fc(x)
+
+
+class UnusedBesideTrainingStep(nn.Module):
+    """A training step that trains the projection does not excuse a layer that no code refers to."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(8, 8)
+        self.projection = nn.Linear(8, 8)
+        self.spare = nn.Linear(8, 8)  # expect: NL012
+
+    def forward(self, x):
+        return self.encoder(x)
+
+    def training_step(self, batch, batch_idx):
+        return self.projection(self(batch)).pow(2).mean()

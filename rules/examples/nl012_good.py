@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class SimSiamStopGradient(nn.Module):
@@ -163,7 +164,7 @@ class GeluFunctionMlp(nn.Module):
 
     def forward(self, x):
         h = self.up(x)
-        h = TanhGelu.apply(h) if self.training else torch.nn.functional.gelu(h, approximate="tanh")
+        h = TanhGelu.apply(h) if self.training else F.gelu(h, approximate="tanh")
         return self.down(h)
 
 
@@ -187,3 +188,78 @@ class BinaryCodes(nn.Module):
 
     def forward(self, x):
         return self.decoder(SignWithIdentityGradient.apply(self.encoder(x)))
+
+
+class AuxHeadWithLabels(nn.Module):
+    """UperNet-like: the auxiliary head runs only when labels are passed, and then feeds the loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.decode = nn.Conv2d(8, 4, 1)
+        self.aux_head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x, labels=None):
+        features = self.backbone(x)
+        logits = self.decode(features)
+        if labels is None:
+            return logits
+        aux = self.aux_head(features)
+        loss = F.cross_entropy(logits, labels) + 0.4 * F.cross_entropy(aux, labels)
+        return logits, loss
+
+
+class AuxLogitsKeptForTheLoss(nn.Module):
+    """The auxiliary head always runs, but its output reaches the loss only when labels are passed."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.decode = nn.Conv2d(8, 4, 1)
+        self.auxiliary = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x, labels=None):
+        features = self.backbone(x)
+        logits = self.decode(features)
+        aux_logits = self.auxiliary(features)
+        loss = None
+        if labels is not None:
+            loss = self.loss(logits, aux_logits, labels)
+        return logits if loss is None else (logits, loss)
+
+    def loss(self, logits, aux_logits, labels):
+        return F.cross_entropy(logits, labels) + 0.4 * F.cross_entropy(aux_logits, labels)
+
+
+class ProjectionInTrainingStep(nn.Module):
+    """SimCLR-like: the projection head is used only by the training step's contrastive loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+        self.projection = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 8))
+
+    def forward(self, x):
+        return self.encoder(x)
+
+    def training_step(self, batch, batch_idx):
+        first, second = batch
+        z1, z2 = self.projection(self(first)), self.projection(self(second))
+        return -F.cosine_similarity(z1, z2).mean()
+
+
+class DeepSupervision(nn.Module):
+    """Side heads that a flag computed from the targets argument switches on."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 4)
+        self.side = nn.ModuleList([nn.Linear(8, 4) for _ in range(2)])
+
+    def forward(self, x, targets=None):
+        h = torch.relu(self.body(x))
+        supervised = targets is not None
+        if supervised:
+            return sum(F.mse_loss(head(h), targets) for head in self.side)
+        return self.out(h)

@@ -1,0 +1,320 @@
+"""Code the recorded forward did not run, read as syntax trees: layers that may train there.
+
+netlint records one forward call, with the inputs it chose. A layer that forward uses only when an
+argument netlint left at its default is passed (``if labels is not None: loss += ce(self.aux(f))``),
+or that another method uses (a LightningModule's ``training_step`` calling ``self.projection``),
+may train all the same: NL012 must not call it dead. This module finds the modules such code
+refers to (``self.aux``, ``self.heads[i]``), by path; what it cannot read counts for nothing, so
+a layer no code refers to stays a finding.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from .ir import Graph
+from .queries import trained_parameters, used_parameters
+
+# Base classes whose methods refer to no user layer by name (and are large to read).
+_LIBRARY_BASES = ("torch.", "lightning.", "pytorch_lightning.", "builtins", "typing")
+_ANY = "*"  # a chain component indexed by a value: ``self.heads[i]``
+
+
+def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[str, str]:
+    """``{module or parameter path: why it may train}`` for the parameters the recorded forward
+    leaves without a gradient that code it did not run refers to.
+
+    ``given``: how many positional arguments of the root's ``forward`` netlint passed; the others
+    kept their defaults, so a branch on them is a path the recording did not take.
+    """
+    trainable = {p.path for p in graph.parameters if p.trainable}
+    untrained = sorted(trainable - trained_parameters(graph))
+    if not untrained:
+        return {}
+    called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
+    read = used_parameters(graph)
+    found: dict[str, str] = {}
+    for path, module in root.named_modules():
+        prefix = path + "." if path else ""
+        below = [p[len(prefix) :] for p in untrained if p.startswith(prefix)]
+        if not below:
+            continue
+        uses = _class_uses(type(module), given if not path else None)
+        for rel in below:
+            for chain, why in uses:
+                covered = _covers(_through_containers(module, chain), rel.split("."))
+                # Code that calls a layer the recording called too uses no more of it than the recording
+                # did: the layer's own code decides (a mask token its forward reads only when masked).
+                if covered is not None and (prefix + covered not in called or prefix + rel in read):
+                    found.setdefault(prefix + covered, why)
+    return found
+
+
+def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tuple[str, ...]:
+    """A chain that ends at a ModuleList, ModuleDict or Sequential reaches every element (iterated or called)."""
+    try:
+        target = module.get_submodule(".".join(c for c in chain))
+    except (AttributeError, TypeError):
+        return chain
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
+    return (*chain, _ANY) if isinstance(target, containers) else chain
+
+
+def _covers(chain: tuple[str, ...], rel: list[str]) -> str | None:
+    """The path (relative to the class) that ``chain`` reaches on the way to parameter ``rel``: the
+    chain must end at or below the module that holds it or at the parameter itself."""
+    if len(chain) > len(rel):
+        chain = chain[: len(rel)]
+    if len(chain) < len(rel) - 1 or not chain:
+        return None
+    if all(c in (r, _ANY) for c, r in zip(chain, rel)):
+        return ".".join(rel[: len(chain)])
+    return None
+
+
+@dataclass
+class _Method:
+    node: ast.FunctionDef
+    params: list[str] = field(default_factory=list)  # without self
+
+
+@functools.cache
+def _class_uses(cls: type, given: int | None) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """``(attribute chain below self, why)`` for each layer reference of ``cls`` in code the recording did not run.
+
+    ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
+    count as taken only through the methods that call it; methods besides forward always count.
+    """
+    methods = _methods(cls)
+    if "forward" not in methods:
+        return ()
+    init = _reach(methods, ["__init__"])
+    forward = _reach(methods, ["forward"])
+    uses: list[tuple[tuple[str, ...], str]] = []
+    others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
+    for name in _reach(methods, others) - init:
+        uses.extend((chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
+    if given is not None:
+        fwd = methods["forward"]
+        defaults = set(fwd.params[given:]) | _star_params(fwd.node)
+        uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set()))
+    return tuple(uses)
+
+
+def _methods(cls: type) -> dict[str, _Method]:
+    """The methods of ``cls`` and its user-written bases, the nearest definition first."""
+    found: dict[str, _Method] = {}
+    for klass in cls.__mro__:
+        if (klass.__module__ or "").startswith(_LIBRARY_BASES) or klass.__module__ == "builtins":
+            continue
+        tree = _class_tree(klass)
+        if tree is None:
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name not in found:
+                args = stmt.args
+                params = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]][1:]
+                found[stmt.name] = _Method(stmt, params)
+    return found
+
+
+@functools.cache
+def _class_tree(cls: type) -> ast.ClassDef | None:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, ValueError, SyntaxError):
+        return None
+    node = tree.body[0] if tree.body else None
+    return node if isinstance(node, ast.ClassDef) else None
+
+
+def _star_params(fn: ast.FunctionDef) -> set[str]:
+    return {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
+
+
+def _reach(methods: dict[str, _Method], start: Iterable[str]) -> set[str]:
+    """The methods ``start`` refers to through ``self.name``, transitively (called or passed on)."""
+    seen: set[str] = set()
+    todo = [m for m in start if m in methods]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(c[0] for c in _chains(methods[name].node) if c[0] in methods)
+    return seen
+
+
+def _chain(node: ast.AST) -> tuple[str, ...] | None:
+    """``self.a.b[0].c`` -> ``("a", "b", "0", "c")``; ``self.heads[i]`` -> ``("heads", "*")``."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            key = node.slice
+            parts.append(str(key.value) if isinstance(key, ast.Constant) and isinstance(key.value, int) else _ANY)
+            node = node.value
+        elif isinstance(node, ast.Name) and node.id == "self" and parts:
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def _chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
+    """Every maximal ``self...`` chain in ``tree``."""
+    for node, _ in _walk(tree, False, frozenset()):
+        chain = _chain(node)
+        if chain is not None:
+            yield chain
+
+
+def _walk(node: ast.AST, guarded: bool, tainted: frozenset[str]) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node with whether it runs only on a branch that a name in ``tainted`` decides.
+
+    A ``self...`` chain is yielded whole (its inner attributes are not). Branches: ``if``/``while``
+    tests, conditional expressions, ``and``/``or``, and the statements after an ``if`` that returns.
+    """
+    if _chain(node) is not None:
+        yield node, guarded
+        for part in _subscripts(node):
+            yield from _walk(part, guarded, tainted)
+        return
+    yield node, guarded
+    if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+        inner = guarded or _mentions(node.test, tainted)
+        yield from _walk(node.test, guarded, tainted)
+        for part in (node.body, node.orelse):
+            yield from (_block(part, inner, tainted) if isinstance(part, list) else _walk(part, inner, tainted))
+        return
+    if isinstance(node, ast.BoolOp):
+        inner = guarded
+        for value in node.values:
+            yield from _walk(value, inner, tainted)
+            inner = inner or _mentions(value, tainted)
+        return
+    for _, value in ast.iter_fields(node):
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            yield from _block(value, guarded, tainted)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield from _walk(item, guarded, tainted)
+        elif isinstance(value, ast.AST):
+            yield from _walk(value, guarded, tainted)
+
+
+def _block(stmts: list[ast.stmt], guarded: bool, tainted: frozenset[str]) -> Iterator[tuple[ast.AST, bool]]:
+    for stmt in stmts:
+        yield from _walk(stmt, guarded, tainted)
+        if isinstance(stmt, ast.If) and _mentions(stmt.test, tainted) and any(map(_exits, (stmt.body, stmt.orelse))):
+            guarded = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+
+
+def _exits(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+
+
+def _subscripts(node: ast.AST) -> Iterator[ast.AST]:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript):
+            yield node.slice
+        node = node.value
+
+
+def _mentions(node: ast.AST, names: frozenset[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+
+
+def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
+    """``names`` and the local names computed from them (``has_labels = labels is not None``)."""
+    tainted = set(names)
+    assigns = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if a.value is None or not _mentions(a.value, frozenset(tainted)):
+                continue
+            for target in a.targets if isinstance(a, ast.Assign) else [a.target]:
+                for n in ast.walk(target):
+                    if isinstance(n, ast.Name) and n.id not in tainted:
+                        tainted.add(n.id)
+                        changed = True
+    return frozenset(tainted)
+
+
+def _guarded_uses(
+    methods: dict[str, _Method], name: str, defaults: set[str], owner: str, seen: set[tuple[str, frozenset[str]]]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Layer references of method ``name`` on branches decided by arguments left at their defaults.
+
+    A layer whose output is kept in a name that only such a branch reads counts too
+    (``aux = self.aux(f)`` ... ``if labels is not None: loss += ce(aux, labels)``), and so do the
+    methods such a branch calls; a method called elsewhere is read with the arguments it is given.
+    """
+    method = methods[name]
+    tainted = _tainted(method.node, defaults)
+    key = (name, tainted)
+    if key in seen or not tainted:
+        return
+    seen.add(key)
+    why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
+    reads = [(n.id, g) for n, g in _walk(method.node, False, tainted) if isinstance(n, ast.Name) and _loads(n)]
+    # Names that only such branches read: what is kept in them is used there alone.
+    guarded_reads = {n for n, g in reads if g} - {n for n, g in reads if not g}
+    for node, guarded in _walk(method.node, False, tainted):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and not guarded:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            kept = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if kept & guarded_reads and node.value is not None:
+                yield from ((c, why) for c in _chains(node.value))
+        chain = _chain(node)
+        if chain is None:
+            continue
+        if guarded:
+            yield chain, why
+            if chain[0] in methods:
+                for callee in _reach(methods, [chain[0]]):
+                    yield from ((c, why) for c in _chains(methods[callee].node))
+        elif chain[0] in methods and len(chain) == 1:
+            call = _call_of(method.node, node)
+            if call is not None:
+                passed = _tainted_params(methods[chain[0]], call, tainted)
+                yield from _guarded_uses(methods, chain[0], passed, owner, seen)
+
+
+def _loads(node: ast.Name) -> bool:
+    return isinstance(node.ctx, ast.Load)
+
+
+def _call_of(tree: ast.AST, func: ast.AST) -> ast.Call | None:
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func is func), None)
+
+
+def _tainted_params(callee: _Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
+    """The callee's parameters that receive a value decided by a tainted name."""
+    out = set()
+    for param, arg in zip(callee.params, call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        if _mentions(arg, tainted):
+            out.add(param)
+    for kw in call.keywords:
+        if kw.arg is not None and kw.arg in callee.params and _mentions(kw.value, tainted):
+            out.add(kw.arg)
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+        out |= set(callee.params) | _star_params(callee.node)
+    return out
+
+
+def _listing(names: list[str]) -> str:
+    return " or ".join(f"`{n}`" for n in names[:3]) + (" ..." if len(names) > 3 else "")
