@@ -570,6 +570,32 @@ _HANDLERS = {
 }
 
 
+def returned_statistic(node: Node, states: dict[int, State]) -> bool:
+    """A reduction over the batch that reaches the outputs only as a batch statistic returned beside a
+    per-sample prediction (a VQ commitment loss, a VAE's batch-mean KL): it is combined with no
+    per-sample value on the way, and some output carries the batch without it.
+    """
+    if node.op != Op.REDUCE:
+        return False
+    outputs: list[Node] = []
+    seen = {node.index}
+    frontier = list(node.users)
+    while frontier:
+        n = frontier.pop()
+        if n.index in seen:
+            continue
+        seen.add(n.index)
+        if n.op == Op.OUTPUT:
+            outputs.append(n)
+            continue
+        if not n.is_tensor or n.op in (Op.SHAPE, Op.CONTROL) or _writes_buffer(n):
+            continue
+        if any(isinstance(states.get(i.index), (Axis, Straddle)) for i in n.inputs):
+            return False  # ``pred - stat``: a per-sample value depends on the other samples
+        frontier.extend(n.users)
+    return any(isinstance(states.get(i.index), Axis) for out in outputs for i in out.inputs)
+
+
 def reaches_output(node: Node) -> bool:
     """Whether ``node``'s value flows into a model output (not only into control flow or a buffer write)."""
     seen = {node.index}
