@@ -313,7 +313,7 @@ class BatchFlow:
             return UNKNOWN
         n, s = x
         ndim = len(n.shape)
-        perm = _permutation(node, ndim)
+        perm = permutation(node, ndim)
         if perm is None or sorted(perm) != list(range(ndim)):
             return UNKNOWN
         return Axis(perm.index(s.dim), s.inner, s.size)
@@ -515,7 +515,8 @@ def _dims_of(items: list) -> list[tuple[int, Any]]:
     return out
 
 
-def _permutation(node: Node, ndim: int) -> list[int] | None:
+def permutation(node: Node, ndim: int) -> list[int] | None:
+    """Where each output dimension of a permute-like op comes from: ``x.transpose(1, 2)`` of a 3-D tensor -> [0, 2, 1]."""
     name = node.type_name
     rest = operand_args(node)
     if name in ("permute",):
