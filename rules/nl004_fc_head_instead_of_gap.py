@@ -60,7 +60,7 @@ def _reads_tokens(conv: Node) -> bool:
         stop=lambda n: n.op in WEIGHT_OPS or n.op == Op.INPUT or relayout(n),
         through=lambda n: n.op not in WEIGHT_OPS,
         upstream=True,
-        follow=has_spatial_extent,  # a per-channel gate (N, C, 1) is no part of the map
+        follow=lambda n: n.shape is None or len(n.shape) < 3 or has_spatial_extent(n),  # not a gate (N, C, 1)
     )
     return any(n.op in _FEATURES_LAST for n in found)
 

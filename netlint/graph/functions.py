@@ -59,7 +59,7 @@ def calls_to(handler: Callable[..., Any]) -> Iterator[None]:
         _FUNCTION.apply = previous
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def no_gradient_inputs(cls: type) -> frozenset[int]:
     """Positions of ``apply``'s arguments for which every ``return`` of ``cls.backward`` is a literal None.
 

@@ -85,7 +85,7 @@ class _Method:
     params: list[str] = field(default_factory=list)  # without self
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def _class_uses(cls: type, given: int | None) -> tuple[tuple[tuple[str, ...], str], ...]:
     """``(attribute chain below self, why)`` for each layer reference of ``cls`` in code the recording did not run.
 
@@ -125,7 +125,7 @@ def _methods(cls: type) -> dict[str, _Method]:
     return found
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def _class_tree(cls: type) -> ast.ClassDef | None:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))

@@ -87,23 +87,23 @@ class PooledEcgNet(nn.Module):
 
 
 class TokensAggregatedByConv(nn.Module):
-    """CoaT-like: a Conv1d mixes 3 class tokens into one, and the head reads its features.
+    """CoaT-like: a Conv1d mixes 3 class tokens, and the head reads the features of the result.
 
     The (N, 3, 24) tensor holds tokens with their features last: the convolution's "length" is
-    features, and pooling over it would leave Linear(1->10).
+    features, not positions.
     """
 
     def __init__(self):
         super().__init__()
         self.embed = nn.Linear(8, 24)
         self.norm = nn.LayerNorm(24)
-        self.aggregate = nn.Conv1d(3, 1, 1)
-        self.head = nn.Linear(24, 10)
+        self.aggregate = nn.Conv1d(3, 2, 1)
+        self.head = nn.Linear(2 * 24, 10)
 
     def forward(self, x):
         tokens = self.norm(self.embed(x))
         stacked = torch.stack([tokens[:, 0], tokens[:, 1], tokens[:, 2]], dim=1)
-        return self.head(self.aggregate(stacked).squeeze(1))
+        return self.head(torch.flatten(self.aggregate(stacked), 1))
 
     @staticmethod
     def example_inputs():
