@@ -129,7 +129,7 @@ def _methods(cls: type) -> dict[str, _Method]:
 def _class_tree(cls: type) -> ast.ClassDef | None:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError, ValueError, SyntaxError):
+    except Exception:  # no source (built by exec, a C extension), or source that does not parse alone
         return None
     node = tree.body[0] if tree.body else None
     return node if isinstance(node, ast.ClassDef) else None
