@@ -48,13 +48,24 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
             continue
         uses = _class_uses(type(module), given if not path else None)
         for rel in below:
-            for chain, why in uses:
-                covered = _covers(_through_containers(module, chain), rel.split("."))
-                # Code that calls a layer the recording called too uses no more of it than the recording
-                # did: the layer's own code decides (a mask token its forward reads only when masked).
-                if covered is not None and (prefix + covered not in called or prefix + rel in read):
-                    found.setdefault(prefix + covered, why)
+            for use in uses:
+                covered = _covers(_through_containers(module, use.chain), rel.split("."))
+                if covered is None:
+                    continue
+                # A value kept for an untaken branch is one the recording computed and dropped: the layer
+                # ran. Code that calls a layer the recording called too uses no more of it than the
+                # recording did: the layer's own code decides (a mask token its forward reads only when masked).
+                ran = prefix + rel in read
+                if ran if use.kept else (prefix + covered not in called or ran):
+                    found.setdefault(prefix + covered, use.why)
     return found
+
+
+@dataclass(frozen=True)
+class _Use:
+    chain: tuple[str, ...]  # attributes below self: ("aux_head",), ("heads", "*")
+    why: str
+    kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
 
 
 def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tuple[str, ...]:
@@ -86,8 +97,8 @@ class _Method:
 
 
 @functools.lru_cache(maxsize=512)
-def _class_uses(cls: type, given: int | None) -> tuple[tuple[tuple[str, ...], str], ...]:
-    """``(attribute chain below self, why)`` for each layer reference of ``cls`` in code the recording did not run.
+def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
+    """The layer references of ``cls`` in code the recording did not run.
 
     ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
     count as taken only through the methods that call it; methods besides forward always count.
@@ -97,10 +108,10 @@ def _class_uses(cls: type, given: int | None) -> tuple[tuple[tuple[str, ...], st
         return ()
     init = _reach(methods, ["__init__"])
     forward = _reach(methods, ["forward"])
-    uses: list[tuple[tuple[str, ...], str]] = []
+    uses: list[_Use] = []
     others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
     for name in _reach(methods, others) - init:
-        uses.extend((chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
+        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
     if given is not None:
         fwd = methods["forward"]
         defaults = set(fwd.params[given:]) | _star_params(fwd.node)
@@ -254,10 +265,10 @@ def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
 
 def _guarded_uses(
     methods: dict[str, _Method], name: str, defaults: set[str], owner: str, seen: set[tuple[str, frozenset[str]]]
-) -> Iterator[tuple[tuple[str, ...], str]]:
+) -> Iterator[_Use]:
     """Layer references of method ``name`` on branches decided by arguments left at their defaults.
 
-    A layer whose output is kept in a name that only such a branch reads counts too
+    A layer whose output is kept in names that such a branch reads counts too
     (``aux = self.aux(f)`` ... ``if labels is not None: loss += ce(aux, labels)``), and so do the
     methods such a branch calls; a method called elsewhere is read with the arguments it is given.
     """
@@ -268,28 +279,49 @@ def _guarded_uses(
         return
     seen.add(key)
     why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
-    reads = [(n.id, g) for n, g in _walk(method.node, False, tainted) if isinstance(n, ast.Name) and _loads(n)]
-    # Names that only such branches read: what is kept in them is used there alone.
-    guarded_reads = {n for n, g in reads if g} - {n for n, g in reads if not g}
-    for node, guarded in _walk(method.node, False, tainted):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and not guarded:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            kept = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-            if kept & guarded_reads and node.value is not None:
-                yield from ((c, why) for c in _chains(node.value))
+    walked = list(_walk(method.node, False, tainted))
+    kept = _kept_for_branches(walked)
+    for node, guarded in walked:
+        if not guarded and _assigned(node) & kept:
+            yield from (_Use(c, why, kept=True) for c in _chains(node.value))
         chain = _chain(node)
         if chain is None:
             continue
         if guarded:
-            yield chain, why
+            yield _Use(chain, why)
             if chain[0] in methods:
                 for callee in _reach(methods, [chain[0]]):
-                    yield from ((c, why) for c in _chains(methods[callee].node))
+                    yield from (_Use(c, why) for c in _chains(methods[callee].node))
         elif chain[0] in methods and len(chain) == 1:
             call = _call_of(method.node, node)
             if call is not None:
                 passed = _tainted_params(methods[chain[0]], call, tainted)
                 yield from _guarded_uses(methods, chain[0], passed, owner, seen)
+
+
+def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
+    """Names whose values reach a read on an untaken branch, through assignments outside such branches."""
+    kept = {n.id for n, g in walked if g and isinstance(n, ast.Name) and _loads(n)}
+    assigns = [n for n, g in walked if not g and _assigned(n)]
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if not _assigned(a) & kept:
+                continue
+            new = {n.id for n in ast.walk(a.value) if isinstance(n, ast.Name) and _loads(n)} - kept - {"self"}
+            if new:
+                kept |= new
+                changed = True
+    return kept
+
+
+def _assigned(node: ast.AST) -> set[str]:
+    """The names an assignment with a value binds (``a, b = ...``, ``x: T = ...``, ``x += ...``)."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or node.value is None:
+        return set()
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _loads(node: ast.Name) -> bool:

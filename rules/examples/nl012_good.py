@@ -210,18 +210,19 @@ class AuxHeadWithLabels(nn.Module):
 
 
 class AuxLogitsKeptForTheLoss(nn.Module):
-    """The auxiliary head always runs, but its output reaches the loss only when labels are passed."""
+    """The auxiliary head always runs (and is resized), but its output reaches the loss only when labels are passed."""
 
     def __init__(self):
         super().__init__()
-        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU())
         self.decode = nn.Conv2d(8, 4, 1)
         self.auxiliary = nn.Conv2d(8, 4, 1)
 
     def forward(self, x, labels=None):
         features = self.backbone(x)
-        logits = self.decode(features)
+        logits = F.interpolate(self.decode(features), size=x.shape[-2:])
         aux_logits = self.auxiliary(features)
+        aux_logits = F.interpolate(aux_logits, size=x.shape[-2:])
         loss = None
         if labels is not None:
             loss = self.loss(logits, aux_logits, labels)
