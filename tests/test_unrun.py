@@ -125,3 +125,30 @@ def test_a_helper_called_with_the_argument_reads_it_as_its_own():
 
     graph, _ = static_graph(Helper(), torch.randn(2, 8))
     assert graph.context["trained_elsewhere"] == {"aux": "Helper.head uses it when `target` is passed"}
+
+
+def test_a_branch_the_recorded_call_took_or_a_raise_it_did_not_hides_nothing():
+    """Tests are evaluated with the defaults: ``if not return_aux: return`` was taken, so what follows
+    did not run; ``if labels is not None: raise`` was not, so what follows did."""
+
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.aux = nn.Linear(8, 4)
+            self.spare = nn.Linear(8, 4)
+
+        def forward(self, x, labels=None, return_aux=False):
+            if labels is not None and labels.dim() != 2:
+                raise ValueError("labels must be (N, 4)")
+            out = self.fc(x)
+            unused = self.spare(x)  # a dead end on the path the recording took  # noqa: F841
+            if not return_aux:
+                return out
+            return out, self.aux(x)
+
+    graph, _ = static_graph(Branches(), torch.randn(2, 8))
+    assert graph.context["trained_elsewhere"] == {
+        "aux": "Branches.forward uses it when `labels` or `return_aux` is passed"
+    }
+    assert nl012(Branches(), torch.randn(2, 8)) == ["spare"]

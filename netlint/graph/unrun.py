@@ -16,6 +16,7 @@ import inspect
 import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -79,11 +80,10 @@ def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tupl
 
 
 def _covers(chain: tuple[str, ...], rel: list[str]) -> str | None:
-    """The path (relative to the class) that ``chain`` reaches on the way to parameter ``rel``: the
-    chain must end at or below the module that holds it or at the parameter itself."""
-    if len(chain) > len(rel):
-        chain = chain[: len(rel)]
-    if len(chain) < len(rel) - 1 or not chain:
+    """The path (relative to the class) where ``chain`` meets the way to parameter ``rel``: a module
+    above it, or the parameter itself (whether using that module uses the parameter: the caller's question)."""
+    chain = chain[: len(rel)]
+    if not chain:
         return None
     if all(c in (r, _ANY) for c, r in zip(chain, rel)):
         return ".".join(rel[: len(chain)])
@@ -115,8 +115,22 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
     if given is not None:
         fwd = methods["forward"]
         defaults = set(fwd.params[given:]) | _star_params(fwd.node)
-        uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set()))
+        known = _defaults(cls, fwd, defaults)
+        uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
+
+
+def _defaults(cls: type, method: _Method, names: set[str]) -> dict[str, Any]:
+    """The default values of ``names`` that forward never reassigns: what the recorded call saw."""
+    try:
+        params = inspect.signature(cls.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    reassigned = {n for a in ast.walk(method.node) for n in _assigned(a)}
+    return {
+        name: p.default for name, p in params.items()
+        if name in names and name not in reassigned and p.default is not inspect.Parameter.empty
+    }  # fmt: skip
 
 
 def _methods(cls: type) -> dict[str, _Method]:
@@ -182,56 +196,135 @@ def _chain(node: ast.AST) -> tuple[str, ...] | None:
 
 def _chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
     """Every maximal ``self...`` chain in ``tree``."""
-    for node, _ in _walk(tree, False, frozenset()):
+    for node, _ in _walk(tree, False, _Scope()):
         chain = _chain(node)
         if chain is not None:
             yield chain
 
 
-def _walk(node: ast.AST, guarded: bool, tainted: frozenset[str]) -> Iterator[tuple[ast.AST, bool]]:
-    """Every node with whether it runs only on a branch that a name in ``tainted`` decides.
+@dataclass(frozen=True)
+class _Scope:
+    """What decides a branch: names computed from arguments left at their defaults, and the defaults
+    that are known (the recorded call saw them)."""
 
-    A ``self...`` chain is yielded whole (its inner attributes are not). Branches: ``if``/``while``
-    tests, conditional expressions, ``and``/``or``, and the statements after an ``if`` that returns.
+    tainted: frozenset[str] = frozenset()
+    known: tuple[tuple[str, Any], ...] = ()
+
+
+_UNKNOWN = object()
+
+
+def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node with whether it may lie on a branch the recorded call did not take.
+
+    A branch (``if``/``while``, a conditional expression, the right side of ``and``/``or``, what
+    follows an ``if`` that returns) counts when its test depends on a tainted name and, evaluated
+    with the known defaults, does not take it (or cannot be evaluated). A ``self...`` chain is
+    yielded whole (its inner attributes are not).
     """
     if _chain(node) is not None:
-        yield node, guarded
+        yield node, unrun
         for part in _subscripts(node):
-            yield from _walk(part, guarded, tainted)
+            yield from _walk(part, unrun, scope)
         return
-    yield node, guarded
+    yield node, unrun
     if isinstance(node, (ast.If, ast.While, ast.IfExp)):
-        inner = guarded or _mentions(node.test, tainted)
-        yield from _walk(node.test, guarded, tainted)
-        for part in (node.body, node.orelse):
-            yield from (_block(part, inner, tainted) if isinstance(part, list) else _walk(part, inner, tainted))
+        taken = _taken(node.test, scope)
+        yield from _walk(node.test, unrun, scope)
+        for part, skipped in ((node.body, taken is not True), (node.orelse, taken is not False)):
+            inner = unrun or (skipped and _mentions(node.test, scope.tainted))
+            yield from (_block(part, inner, scope) if isinstance(part, list) else _walk(part, inner, scope))
         return
     if isinstance(node, ast.BoolOp):
-        inner = guarded
+        inner = unrun
         for value in node.values:
-            yield from _walk(value, inner, tainted)
-            inner = inner or _mentions(value, tainted)
+            yield from _walk(value, inner, scope)
+            taken = _taken(value, scope)  # ``a and b`` runs b when a holds; ``a or b`` when it does not
+            runs_next = taken if isinstance(node.op, ast.And) else (None if taken is None else not taken)
+            inner = inner or (runs_next is not True and _mentions(value, scope.tainted))
         return
     for _, value in ast.iter_fields(node):
         if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
-            yield from _block(value, guarded, tainted)
+            yield from _block(value, unrun, scope)
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, ast.AST):
-                    yield from _walk(item, guarded, tainted)
+                    yield from _walk(item, unrun, scope)
         elif isinstance(value, ast.AST):
-            yield from _walk(value, guarded, tainted)
+            yield from _walk(value, unrun, scope)
 
 
-def _block(stmts: list[ast.stmt], guarded: bool, tainted: frozenset[str]) -> Iterator[tuple[ast.AST, bool]]:
+def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
     for stmt in stmts:
-        yield from _walk(stmt, guarded, tainted)
-        if isinstance(stmt, ast.If) and _mentions(stmt.test, tainted) and any(map(_exits, (stmt.body, stmt.orelse))):
-            guarded = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+        yield from _walk(stmt, unrun, scope)
+        if isinstance(stmt, ast.If) and not unrun:
+            taken = _taken(stmt.test, scope)
+            if taken is None and _raises(stmt.body):
+                continue  # the recorded call did not raise: it went on past this statement
+            exits = (_exits(stmt.body) and taken is not False) or (_exits(stmt.orelse) and taken is not True)
+            if exits and _mentions(stmt.test, scope.tainted):
+                unrun = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+
+
+def _taken(test: ast.AST, scope: _Scope) -> bool | None:
+    """Whether the recorded call took a branch on ``test``; None when that cannot be told."""
+    value = _evaluate(test, dict(scope.known))
+    if value is _UNKNOWN:
+        return None
+    try:
+        return bool(value)
+    except Exception:  # a default whose truth value raises (a tensor)
+        return None
+
+
+def _evaluate(node: ast.AST, known: dict[str, Any]) -> Any:
+    """``labels is not None``, ``not flag``, ``mode == "train"``, ``and``/``or``: evaluated with the known
+    defaults; ``_UNKNOWN`` for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return known.get(node.id, _UNKNOWN)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        value = _evaluate(node.operand, known)
+        return _UNKNOWN if value is _UNKNOWN else _truth(value, negate=True)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, right = _evaluate(node.left, known), _evaluate(node.comparators[0], known)
+        if left is _UNKNOWN or right is _UNKNOWN:
+            return _UNKNOWN
+        op = node.ops[0]
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            return (left is right) == isinstance(op, ast.Is)
+        if isinstance(op, (ast.Eq, ast.NotEq)) and all(
+            isinstance(v, (int, float, str, bool, type(None))) for v in (left, right)
+        ):
+            return (left == right) == isinstance(op, ast.Eq)
+        return _UNKNOWN
+    if isinstance(node, ast.BoolOp):
+        unknown = False
+        for value_node in node.values:
+            value = _evaluate(value_node, known)
+            truth = _UNKNOWN if value is _UNKNOWN else _truth(value)
+            if truth is _UNKNOWN:
+                unknown = True
+            elif truth is (not isinstance(node.op, ast.And)):
+                return value  # ``False and ...`` / ``True or ...``: decided whatever follows
+        return _UNKNOWN if unknown else value
+    return _UNKNOWN
+
+
+def _truth(value: Any, negate: bool = False) -> Any:
+    try:
+        return bool(value) != negate
+    except Exception:
+        return _UNKNOWN
 
 
 def _exits(stmts: list[ast.stmt]) -> bool:
     return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+
+
+def _raises(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], ast.Raise)
 
 
 def _subscripts(node: ast.AST) -> Iterator[ast.AST]:
@@ -264,7 +357,12 @@ def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
 
 
 def _guarded_uses(
-    methods: dict[str, _Method], name: str, defaults: set[str], owner: str, seen: set[tuple[str, frozenset[str]]]
+    methods: dict[str, _Method],
+    name: str,
+    defaults: set[str],
+    owner: str,
+    seen: set[tuple[str, frozenset[str]]],
+    known: dict[str, Any] | None = None,
 ) -> Iterator[_Use]:
     """Layer references of method ``name`` on branches decided by arguments left at their defaults.
 
@@ -279,7 +377,7 @@ def _guarded_uses(
         return
     seen.add(key)
     why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
-    walked = list(_walk(method.node, False, tainted))
+    walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
     kept = _kept_for_branches(walked)
     for node, guarded in walked:
         if not guarded and _assigned(node) & kept:
