@@ -35,7 +35,8 @@ class DropoutBetweenConvolutions(Rule):
     Finds element-wise dropout (`nn.Dropout`, `F.dropout`, `nn.AlphaDropout`) with `p > 0` on a
     feature map with a spatial extent greater than one, when the nearest weight layers upstream
     (through activations, norms, pooling, additions, concatenations, element-wise arithmetic, and
-    padding, cropping, resampling, views and permutes that keep the channel axis) are all
+    padding, cropping, resampling, views and permutes that keep the channel axis, or move it and
+    bring it back, as a 1-D shortcut that pads channels between two transposes does) are all
     convolutions and a convolution also reads the result. Operands without spatial extent (a
     per-channel bias, a time or class embedding broadcast as N x C x 1 x 1) are not part of the
     feature map and do not change the verdict. Channel dropout (`Dropout2d`), DropBlock and drop-path are

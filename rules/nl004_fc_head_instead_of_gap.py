@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, format_count, shape_str, walk
-from netlint.graph.queries import keeps_channel_axis
+from netlint.graph.queries import has_spatial_extent, keeps_channel_axis
 
 from ._common import prod
 
@@ -23,24 +23,99 @@ def _is_map(node: Node) -> bool:
 
 
 def _convolutional(source: Node) -> bool:
-    """Whether the nearest weight layers upstream of ``source`` are all convolutions.
+    """Whether the nearest weight layers upstream of ``source`` are all convolutions over positions.
 
     An (N, C, L) tensor is a 1-D conv feature map only when convolutions made it: the same rank
-    holds token sequences (N, L, D) that Linear layers and attention produce.
+    holds token sequences (N, L, D) that Linear layers and attention produce. A convolution over
+    such tokens as they are (timm's CoaT aggregates 3 class tokens with a Conv1d) slides along the
+    features, not along positions: its output is no map either.
     """
-    if source.op in WEIGHT_OPS:
-        return source.op == Op.CONV
-    found, open_end = walk(source, stop=lambda n: n.op in WEIGHT_OPS, through=_is_map, upstream=True)
-    return bool(found) and not open_end and all(n.op == Op.CONV for n in found)
+    found = [source] if source.op in WEIGHT_OPS else []
+    if not found:
+        found, open_end = walk(source, stop=lambda n: n.op in WEIGHT_OPS, through=_is_map, upstream=True)
+        if not found or open_end:
+            return False
+    return all(n.op == Op.CONV and not _reads_tokens(n) for n in found)
+
+
+# Layers whose output keeps its features on the last dimension: (N, L, D) tokens.
+_FEATURES_LAST = frozenset({Op.LINEAR, Op.EMBEDDING, Op.ATTENTION, Op.MATMUL, Op.RNN})
+
+
+def _reads_tokens(conv: Node) -> bool:
+    """A 1-D convolution whose input still has the features of Linear layers (or attention, embeddings)
+    on its last dimension: nothing moved them to the channel axis (a transpose, or a reshape that
+    lays them out anew), so its "length" is features, not positions."""
+    if conv.params.get("dims") != 1:
+        return False
+
+    def relayout(n: Node) -> bool:
+        before = n.in_shape
+        return n.op == Op.PERMUTE or (
+            n.op == Op.RESHAPE and (before is None or n.shape is None or before[-1:] != n.shape[-1:])
+        )
+
+    found, _ = walk(
+        conv,
+        stop=lambda n: n.op in WEIGHT_OPS or n.op == Op.INPUT or relayout(n),
+        through=lambda n: n.op not in WEIGHT_OPS,
+        upstream=True,
+        follow=lambda n: n.shape is None or len(n.shape) < 3 or has_spatial_extent(n),  # not a gate (N, C, 1)
+    )
+    return any(n.op in _FEATURES_LAST for n in found)
 
 
 def _flatten_behind(linear: Node) -> Node | None:
-    """The reshape that feeds ``linear`` through element-wise ops only, if any."""
+    """The reshape that feeds ``linear`` through element-wise ops only, if any; a flatten of what is already
+    flat (``nn.Flatten()`` after ``torch.flatten(x, 1)``) is passed through to the one that flattened the map."""
     inputs = linear.data_inputs
     node = inputs[0] if inputs else None
-    while node is not None and node.op in _ELEMENTWISE and len(node.data_inputs) == 1:
+    while node is not None and len(node.data_inputs) == 1 and (node.op in _ELEMENTWISE or _unchanged(node)):
         node = node.data_inputs[0]
     return node if node is not None and node.op == Op.RESHAPE else None
+
+
+def _unchanged(node: Node) -> bool:
+    return node.op == Op.RESHAPE and node.shape is not None and node.shape == node.in_shape
+
+
+def _decoded_or_sampled(linear: Node) -> bool:
+    """Whether the Linear's output is a code whose positions matter: it is sampled as a latent
+    (``mu + eps * exp(logvar / 2)`` with a Gaussian draw) or, through more Linear layers, laid out
+    again as a map (a view into (N, C, H, W), a transposed convolution, a resampling grid).
+    A VAE's fc_mu and fc_logvar, a spatial transformer's localisation head."""
+    through = _ELEMENTWISE | {Op.ADD, Op.MUL, Op.LINEAR, Op.RESHAPE, Op.SPLIT, Op.GETITEM}
+    seen = {linear.index}
+    frontier = list(linear.users)
+    while frontier:
+        node = frontier.pop()
+        if node.index in seen or not node.is_tensor:
+            continue
+        seen.add(node.index)
+        if any(_gaussian(i) for i in node.inputs if i.index not in seen):
+            return True
+        if _laid_out_as_map(node):
+            return True
+        if (node.op == Op.CONV and node.params.get("transposed")) or node.op == Op.RESAMPLE:
+            return True
+        if node.op in through:
+            frontier.extend(node.users)
+    return False
+
+
+def _laid_out_as_map(node: Node) -> bool:
+    """A reshape that spreads a vector over several axes (``z.view(n, 64, 7, 7)``); ``unsqueeze(1)`` does not."""
+    before, after = node.in_shape, node.shape
+    if node.op != Op.RESHAPE or before is None or after is None or len(after) < 3:
+        return False
+    return after[-1] != before[-1] and prod(after[1:]) == prod(before[1:]) and has_spatial_extent(node)
+
+
+def _gaussian(node: Node) -> bool:
+    """A Gaussian draw, or an element-wise function of one (``eps * std``)."""
+    if node.op == Op.RANDOM:
+        return node.type_name.rstrip("_") in ("randn", "randn_like", "normal")
+    return node.op in (Op.MUL, Op.MATH) and any(_gaussian(i) for i in node.inputs)
 
 
 class FcHeadInsteadOfGap(Rule):
@@ -51,8 +126,14 @@ class FcHeadInsteadOfGap(Rule):
     `flatten` or `nn.Flatten` into (N, C*H*W). 1-D maps (N, C, L) of ECG and audio networks and
     3-D maps (N, C, D, H, W) of video networks are found the same way; an (N, C, L) tensor counts
     as a map only when the nearest weight layers upstream are convolutions (the same rank holds
-    token sequences). Token reshapes inside attention are not heads and are not reported; neither
-    is a map already pooled to a single position.
+    token sequences), and not when a Conv1d made it out of tokens as they are (timm's CoaT: the
+    convolution slides along the tokens' features). A flatten of what is already flat
+    (`nn.Flatten()` after `torch.flatten(x, 1)`) is seen through. Token reshapes inside attention
+    are not heads and are not reported; neither is a map already pooled to a single position, a map
+    with a single channel (pooling would leave one input feature), nor a Linear whose output is a
+    code where positions are the point: sampled as a latent (`mu + eps * exp(logvar / 2)`, a VAE's
+    fc_mu and fc_logvar) or laid out again as a map (a decoder's view into (N, C, H, W), a
+    transposed convolution, a spatial transformer's sampling grid).
 
     ## Why is this bad?
     The Linear gets a separate weight for every channel at every position: C*H*W*out parameters.
@@ -73,6 +154,11 @@ class FcHeadInsteadOfGap(Rule):
     Pool globally before flattening and shrink the Linear to the channel count:
     `nn.AdaptiveAvgPool2d(1)`, then `torch.flatten(x, 1)`, then `nn.Linear(512, 4096)`. Pretrained
     weights of the large Linear cannot be reused as they are.
+
+    When the positions are the point and the structure does not show it, keep the head and
+    suppress the finding on the Linear's line (`# netlint: ignore[NL004]`): the Nature-DQN head's
+    Q-values depend on where things are on the screen, a known limitation, since that is an
+    argument about the task, not the graph.
 
     ## References
     - M. Lin, Q. Chen, S. Yan. "Network In Network", ICLR 2014 (global average pooling).
@@ -100,7 +186,10 @@ class FcHeadInsteadOfGap(Rule):
             if len(fmap) == 3 and not _convolutional(source):
                 continue
             channels, spatial = fmap[1], prod(fmap[2:])
-            if spatial <= 1 or flat != (fmap[0], channels * spatial):
+            # One channel: pooling would leave a Linear with a single input feature, never the fix.
+            if spatial <= 1 or channels <= 1 or flat != (fmap[0], channels * spatial):
+                continue
+            if _decoded_or_sampled(linear):
                 continue
             in_features = linear.params.get("in_features") or channels * spatial
             out_features = linear.params.get("out_features")

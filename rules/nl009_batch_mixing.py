@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.batch import BatchFlow, reaches_output
+from netlint.graph.batch import BatchFlow, reaches_output, returned_statistic
 from netlint.graph.ir import Graph
 
 
@@ -21,7 +21,10 @@ class BatchMixing(Rule):
     outer product of samples (`x @ x.T`), and an op that mixes within rows after a reshape whose
     rows straddle samples (`x.view(x.size(1), -1)`, `x.view(-1, k)` where k does not divide one
     sample). Only values that reach an output count: a batch statistic used for control flow or
-    written into a buffer is not reported. BatchNorm in training mode mixes by design and is not
+    written into a buffer is not reported, nor a reduction over the batch whose value leaves the
+    model only as a statistic returned beside a per-sample output, combined with no per-sample value
+    on the way (a VQ-VAE's commitment loss, a VAE's batch-mean KL term: a loss, not a prediction; a
+    prediction centred on the same mean is reported). BatchNorm in training mode mixes by design and is not
     reported; a reshape that flattens whole per-sample blocks into rows (`logits.view(-1, vocab)`)
     mixes nothing.
 
@@ -62,9 +65,10 @@ class BatchMixing(Rule):
     summary = "An op mixes the samples of a batch: a prediction depends on the other samples."
 
     def check(self, graph: Graph) -> Iterator[Finding]:
-        for mix in BatchFlow(graph).mixing:
+        flow = BatchFlow(graph)
+        for mix in flow.mixing:
             node = mix.node
-            if not reaches_output(node):
+            if not reaches_output(node) or returned_statistic(node, flow.states):
                 continue
             what = node.label if node.kind == "module" else f"{node.type_name}()"
             batch = f" (batch of {mix.batch})" if mix.batch else ""

@@ -4,26 +4,13 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op, format_count
-from netlint.graph.queries import random_decisions
+from netlint.graph.queries import differentiable_producers, random_decisions
 
 
 def _ancestors(path: str) -> list[str]:
     """``a.b.weight`` -> ``["", "a", "a.b"]``: the modules that own a parameter, outermost first."""
     parts = path.split(".")
     return ["", *(".".join(parts[:i]) for i in range(1, len(parts)))]
-
-
-def _differentiable_producers(graph: Graph) -> list[Node]:
-    """Nodes with a path of differentiable values (autograd's ``requires_grad``) to a model output."""
-    frontier = [i for out in graph.ops(Op.OUTPUT) for i in out.inputs if i.grad is not False]
-    seen: dict[int, Node] = {}
-    while frontier:
-        node = frontier.pop()
-        if node.index in seen:
-            continue
-        seen[node.index] = node
-        frontier.extend(i for i in node.inputs if i.grad is not False and i.is_tensor)
-    return list(seen.values())
 
 
 class ParametersWithoutGradient(Rule):
@@ -33,12 +20,21 @@ class ParametersWithoutGradient(Rule):
     differentiably in training mode: a layer that forward never calls, or whose output is used only
     through `.detach()`, `.data`, `torch.no_grad()`, an integer cast, `argmax`, a comparison, or only
     for its shape. Every tensor of tuple, list and dict outputs counts (auxiliary heads returned in
-    training mode train). One finding per outermost module whose trainable parameters are all
+    training mode train). A custom `torch.autograd.Function` is differentiable as its backward says,
+    whatever its forward computes with gradients off: its outputs carry a gradient to every argument
+    except those its backward always returns a literal `None` for, and except the outputs its forward
+    marks non-differentiable. One finding per outermost module whose trainable parameters are all
     affected (a lone `nn.Parameter` at its own path), with the parameter count; a model whose
     outputs carry no gradient at all (it returns indices) is one finding at the root. Not reported:
     frozen parameters, buffers, a stop-gradient branch when the same parameters also reach an output
-    differentiably (SimSiam, BYOL), and blocks that a random draw skips in some steps (stochastic
-    depth: they train whenever they run).
+    differentiably (SimSiam, BYOL), blocks that a random draw skips in some steps (stochastic
+    depth: they train whenever they run), and layers that code netlint did not run refers to, read
+    from the source: a branch of the model's `forward` on an argument netlint left at its default
+    (`if labels is not None:` around an auxiliary head's loss, or a value kept for such a branch),
+    and the model's other methods (a LightningModule's `training_step` calling a projection head),
+    but not methods that only `__init__` calls. A layer that no code refers to, or that only a flag
+    of the instance switches on (`if self.use_aux:`), is still reported; a submodule's branch on its
+    own argument is judged by the recorded call alone (a mask token that no caller masks is found).
 
     ## Why is this bad?
     These parameters never change: the optimizer keeps state for them, they are saved and loaded,
@@ -96,10 +92,16 @@ class ParametersWithoutGradient(Rule):
         if not under:
             return
         reached = set()
-        for node in _differentiable_producers(graph):
+        for node in differentiable_producers(graph):
             reached |= self._owned(node, alias_of, under)
         skipped = {a for d in random_decisions(graph) for a in under.get(d.module, ())}
-        affected = under[""] - reached - skipped
+        # Code the recorded forward did not run may train them (a branch on an argument left at its
+        # default, a LightningModule's training_step): graph/unrun.py.
+        elsewhere = tuple(graph.context.get("trained_elsewhere", {}))
+        covered = {
+            p.alias for p in graph.parameters if any(p.path == c or p.path.startswith(c + ".") for c in elsewhere)
+        }
+        affected = under[""] - reached - skipped - covered
         reported: set[str] = set()
         for p in graph.parameters:
             if p.path != p.alias or p.alias not in affected:
@@ -171,6 +173,8 @@ def _why(graph: Graph, owners: list[Node], root: bool) -> tuple[str, str, Node |
 
 def _describe(node: Node) -> str:
     """``detach()``, ``.data``, ``argmax()``, ``gt()`` (a comparison)..."""
+    if node.params.get("autograd_function"):
+        return f"{node.params['autograd_function']}.apply() ({node.params['why']})"
     if node.kind == "function" and node.type_name == "getattr" and len(node.args) > 1:
         return f".{node.args[1]}"
     if node.kind in ("function", "method"):

@@ -313,7 +313,7 @@ class BatchFlow:
             return UNKNOWN
         n, s = x
         ndim = len(n.shape)
-        perm = _permutation(node, ndim)
+        perm = permutation(node, ndim)
         if perm is None or sorted(perm) != list(range(ndim)):
             return UNKNOWN
         return Axis(perm.index(s.dim), s.inner, s.size)
@@ -515,7 +515,8 @@ def _dims_of(items: list) -> list[tuple[int, Any]]:
     return out
 
 
-def _permutation(node: Node, ndim: int) -> list[int] | None:
+def permutation(node: Node, ndim: int) -> list[int] | None:
+    """Where each output dimension of a permute-like op comes from: ``x.transpose(1, 2)`` of a 3-D tensor -> [0, 2, 1]."""
     name = node.type_name
     rest = operand_args(node)
     if name in ("permute",):
@@ -568,6 +569,32 @@ _HANDLERS = {
     Op.MATMUL: BatchFlow._matmul,
     Op.EMBEDDING: BatchFlow._embedding,
 }
+
+
+def returned_statistic(node: Node, states: dict[int, State]) -> bool:
+    """A reduction over the batch that reaches the outputs only as a batch statistic returned beside a
+    per-sample prediction (a VQ commitment loss, a VAE's batch-mean KL): it is combined with no
+    per-sample value on the way, and some output carries the batch without it.
+    """
+    if node.op != Op.REDUCE:
+        return False
+    outputs: list[Node] = []
+    seen = {node.index}
+    frontier = list(node.users)
+    while frontier:
+        n = frontier.pop()
+        if n.index in seen:
+            continue
+        seen.add(n.index)
+        if n.op == Op.OUTPUT:
+            outputs.append(n)
+            continue
+        if not n.is_tensor or n.op in (Op.SHAPE, Op.CONTROL) or _writes_buffer(n):
+            continue
+        if any(isinstance(states.get(i.index), (Axis, Straddle)) for i in n.inputs):
+            return False  # ``pred - stat``: a per-sample value depends on the other samples
+        frontier.extend(n.users)
+    return any(isinstance(states.get(i.index), Axis) for out in outputs for i in out.inputs)
 
 
 def reaches_output(node: Node) -> bool:

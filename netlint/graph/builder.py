@@ -141,6 +141,16 @@ class Builder:
         node.args, node.kwargs = call
         return node
 
+    def gradient_cut(self, cls: type, producer: Node, value: Any, owner: str, site: Site | None, engine: str,
+                     why: str) -> Node:  # fmt: skip
+        """A value that a custom autograd Function passes on without a gradient (graph/functions.py)."""
+        name = ops.qualname(cls).lstrip(".")
+        params = {"autograd_function": cls.__name__, "why": why}
+        node = self._add("function", Op.IDENTITY, f"{name}.apply", owner, params, [producer], value,
+                         self._call_site(site, owner), engine)  # fmt: skip
+        node.grad = False
+        return node
+
     def _layer_of(self, owner: str, op: str):
         """The layer whose own forward made this call: a subclass of the matching torch layer."""
         kinds = _LAYER_KINDS.get(op)

@@ -20,7 +20,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure
 from ..source import call_site, location
-from . import ops, shapes
+from . import functions, ops, shapes
 from .builder import Builder
 from .guards import running_only_in_training
 from .ir import Node
@@ -41,6 +41,7 @@ class Recorder(TorchFunctionMode):
         self.leaf: torch.nn.Module | None = None  # the leaf layer now running, if any
         self.leaf_depth = 0
         self._hooks: list[Any] = []
+        self._functions: Any = None
 
     # -- data edges -----------------------------------------------------------------------
     def seed(self, value: Any, node: Node | None) -> None:
@@ -115,6 +116,34 @@ class Recorder(TorchFunctionMode):
                 element = self.builder.method("__getitem__", [node], t, self.owners[-1], call_site(), self.engine, (i,))
                 self.producers[t] = element
 
+    def _apply(self, cls: type, args: tuple, kwargs: dict) -> Any:
+        """``Fn.apply(...)`` of a custom autograd Function: the ops of its forward, graded as its backward says."""
+        apply = functions.original_apply(cls)
+        if self.leaf_depth:
+            return apply(*args, **kwargs)
+        skip = functions.no_gradient_inputs(cls)
+        differentiable = self.inputs_of([a for i, a in enumerate(args) if i not in skip], kwargs)
+        cut: dict[torch.Tensor, Node] = {}  # arguments backward returns None for: their producers, cut meanwhile
+        for t in tree_leaves([a for i, a in enumerate(args) if i in skip]):
+            if isinstance(t, torch.Tensor) and (producer := next(iter(self.inputs_of(t)), None)) is not None:
+                cut[t] = producer
+                self.producers[t] = self._cut(cls, producer, t, "its backward returns None for this input")
+        start = len(self.builder.graph.nodes)
+        out = apply(*args, **kwargs)
+        for t, producer in cut.items():
+            self.producers[t] = producer
+        functions.regrade(self.builder.graph.nodes[start:], differentiable)
+        for t in tree_leaves(out):  # mark_non_differentiable, or no argument requires grad
+            producer = self.producers.get(t) if isinstance(t, torch.Tensor) else None
+            if producer is not None and producer.index >= start and producer.grad and not t.requires_grad:
+                self.producers[t] = self._cut(cls, producer, t, "it returns this output without a gradient")
+        return out
+
+    def _cut(self, cls: type, producer: Node, value: torch.Tensor, why: str) -> Node:
+        node = self.builder.gradient_cut(cls, producer, value, self.owners[-1], call_site(), self.engine, why)
+        node.call = self.calls[-1][1]
+        return node
+
     # -- module calls ---------------------------------------------------------------------
     def _pre(self, module, args):
         if self.leaf_depth:
@@ -156,12 +185,15 @@ class Recorder(TorchFunctionMode):
             register_module_forward_pre_hook(self._pre),
             register_module_forward_hook(self._post, with_kwargs=True),
         ]
+        self._functions = functions.calls_to(self._apply)
+        self._functions.__enter__()
         return super().__enter__()
 
     def __exit__(self, *exc):
         for handle in self._hooks:
             handle.remove()
         self._hooks = []
+        self._functions.__exit__(*exc)
         return super().__exit__(*exc)
 
 

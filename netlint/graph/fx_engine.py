@@ -21,7 +21,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure, describe_exception
 from ..source import call_site, location
-from . import ops, shapes
+from . import functions, ops, shapes
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
 from .guards import running_only_in_training
@@ -130,7 +130,12 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
         try:
-            with _RandomBranchGuard(), torch.enable_grad(), script_functions_in_python(root):
+            with (
+                _RandomBranchGuard(),
+                torch.enable_grad(),
+                script_functions_in_python(root),
+                functions.calls_to(_apply_node),
+            ):
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
             culprit = getattr(exc, "_netlint_module", "")
@@ -152,6 +157,15 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
 
 class _Unsupported(Exception):
     pass
+
+
+def _apply_node(cls: type, args: tuple, kwargs: dict) -> Any:
+    """``Fn.apply(proxy)`` is one node: its forward runs with gradients off, so the interpreter records it
+    with the capture engine, which knows what backward makes of it (graph/functions.py)."""
+    proxy = next((a for a in tree_leaves((args, kwargs)) if isinstance(a, fx.Proxy)), None)
+    if proxy is None:
+        return functions.original_apply(cls)(*args, **kwargs)
+    return proxy.tracer.create_proxy("call_function", functions.Apply(cls), args, kwargs)
 
 
 def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, Any], list[str]]:
@@ -253,6 +267,9 @@ class _Interpreter:
             else:
                 value = _as_output(value, (args, list(module.parameters())))
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
+        if n.op == "call_function" and isinstance(n.target, functions.Apply):
+            owner, call = n.meta.get("netlint_owner", ""), n.meta.get("netlint_call")
+            return self._record(n, owner, lambda: n.target(*args, **kwargs), self.engine, call)
         if n.op == "call_function":
             value = shapes.function_output(n.target, args, kwargs)
             value = n.target(*args, **kwargs) if value is None else _as_output(value, (args, kwargs))
@@ -274,14 +291,17 @@ class _Interpreter:
 
     def opaque(self, n: fx.Node, module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[Any, Any]:
         """A submodule fx could not trace: record its forward with the capture engine."""
+        self.builder.part(n.target, self.capture_engine, self.t.opaque[n.target])
+        own = self.t.calls.get(n.meta.get("netlint_call", -1))  # the recording makes this call's record anew
+        parent = own.parent if own is not None else None
+        return self._record(n, n.target, lambda: module(*args, **kwargs), self.capture_engine, parent)
+
+    def _record(self, n: fx.Node, owner: str, call, engine: str, parent: int | None) -> tuple[Any, Any]:
+        """Run ``call`` under the capture engine, its inputs connected to ``n``'s producers."""
         if self.paths is None:
             self.paths = module_paths(self.root)
         seeds = [(self.env[p][0], self.env[p][1]) for p in n.all_input_nodes if isinstance(self.env[p][1], Node)]
-        self.builder.part(n.target, self.capture_engine, self.t.opaque[n.target])
-        call = lambda: module(*args, **kwargs)  # noqa: E731
-        own = self.t.calls.get(n.meta.get("netlint_call", -1))  # the recording makes this call's record anew
-        parent = own.parent if own is not None else None
-        return record_call(self.builder, self.paths, n.target, call, seeds, self.capture_engine, parent)
+        return record_call(self.builder, self.paths, owner, call, seeds, engine, parent)
 
 
 def _where(n: fx.Node) -> str:

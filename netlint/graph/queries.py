@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .batch import permutation
 from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, walk
 
 
@@ -151,7 +152,39 @@ def keeps_channel_axis(node: Node) -> bool:
         return False
     if node.op in (Op.GETITEM, Op.SPLIT):
         return all(len(a) == len(before) and a[0] == before[0] for a in afters)
-    return all(len(a) >= 3 and a[:2] == before[:2] for a in afters)
+    return all(len(a) >= 3 and a[:2] == before[:2] for a in afters) or _round_trip(node)
+
+
+# What may sit between a permute and the one that undoes it: padding, crops, copies.
+_BETWEEN_PERMUTES = frozenset({Op.PAD, Op.GETITEM, Op.IDENTITY})
+
+
+def _round_trip(node: Node) -> bool:
+    """A permute that another undoes, with only padding, crops or copies between them: the map comes back.
+
+    ``x.transpose(1, 2)``, ``F.pad`` on the last (now channel) axis, ``transpose(1, 2)``: a shortcut
+    that pads channels in a 1-D ResNet is the same feature map with more channels.
+    """
+    shape = node.in_shape
+    if node.op != Op.PERMUTE or shape is None or node.shape is None or len(node.shape) != len(shape):
+        return False
+    mine = permutation(node, len(shape))
+    if mine is None:
+        return False
+    for step in (lambda n: n.users, lambda n: n.data_inputs):
+        partner, nxt = None, step(node)
+        while len(nxt) == 1:
+            n = nxt[0]
+            if n.op == Op.PERMUTE:
+                partner = n
+                break
+            if n.op not in _BETWEEN_PERMUTES or n.shape is None or len(n.shape) != len(shape):
+                break
+            nxt = step(n)
+        theirs = permutation(partner, len(shape)) if partner is not None else None
+        if theirs is not None and len(theirs) == len(mine) and all(mine[t] == i for i, t in enumerate(theirs)):
+            return True
+    return False
 
 
 def has_spatial_extent(node: Node) -> bool:
@@ -164,3 +197,39 @@ def has_spatial_extent(node: Node) -> bool:
     for d in shape[2:]:
         positions *= d
     return positions > 1
+
+
+def differentiable_producers(graph: Graph) -> list[Node]:
+    """Nodes with a path of differentiable values (autograd's ``requires_grad``) to a model output."""
+    frontier = [i for out in graph.ops(Op.OUTPUT) for i in out.inputs if i.grad is not False]
+    seen: dict[int, Node] = {}
+    while frontier:
+        node = frontier.pop()
+        if node.index in seen:
+            continue
+        seen[node.index] = node
+        frontier.extend(i for i in node.inputs if i.grad is not False and i.is_tensor)
+    return list(seen.values())
+
+
+def trained_parameters(graph: Graph) -> set[str]:
+    """Paths of the parameters some output depends on differentiably (tied copies of one tensor together)."""
+    return used_parameters(graph, differentiable_producers(graph))
+
+
+def used_parameters(graph: Graph, nodes: list[Node] | None = None) -> set[str]:
+    """Paths of the parameters ``nodes`` (default: the whole graph) read in forward or hold as called layers;
+    tied copies of one tensor together."""
+    under: dict[str, list[str]] = {}  # module path -> the parameter paths below it
+    for p in graph.parameters:
+        parts = p.path.split(".")
+        for i in range(len(parts)):
+            under.setdefault(".".join(parts[:i]), []).append(p.path)
+    used = set()
+    for node in graph.nodes if nodes is None else nodes:
+        if node.op == Op.PARAM:
+            used.add(node.target)
+        elif node.kind == "module":
+            used.update(under.get(node.module, ()))
+    aliases = {p.alias for p in graph.parameters if p.path in used}
+    return {p.path for p in graph.parameters if p.alias in aliases}

@@ -14,10 +14,14 @@ def model_graph(spec, options: Options):
     model = spec.meta()
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
     candidates = _input_candidates(model, spec, options)
+    from .unrun import trained_elsewhere
+
     try:
-        return build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+        graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure) from None
+    graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
+    return graph, used
 
 
 def static_graph(model, inputs=None):

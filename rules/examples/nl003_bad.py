@@ -15,6 +15,7 @@ EXPECTED = {
     "BiasAndEmbeddingOperands": ["drop"],
     "ChannelsKeptPermute": ["drop"],
     "ScriptedActivation": ["drop"],
+    "PaddedChannelShortcut": ["blocks.0.drop", "blocks.1.drop"],
 }
 
 
@@ -181,3 +182,41 @@ class ScriptedActivation(nn.Module):
 
     def forward(self, x):
         return self.conv2(self.drop(scripted_swish(self.conv1(x))))
+
+
+class PreActivationBlock1d(nn.Module):
+    """A pre-activation 1-D residual block whose shortcut pads the new channels with zeros:
+    transpose, F.pad on the (now last) channel axis, transpose back."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(cin)
+        self.drop = nn.Dropout(0.2)  # expect: NL003
+        self.conv1 = nn.Conv1d(cin, cout, 7, padding=3, bias=False)
+        self.bn2 = nn.BatchNorm1d(cout)
+        self.conv2 = nn.Conv1d(cout, cout, 7, padding=3, bias=False)
+        self.extra = cout - cin
+
+    def forward(self, x):
+        shortcut = x
+        if self.extra:
+            shortcut = F.pad(shortcut.transpose(1, 2), (0, self.extra)).transpose(1, 2)
+        h = self.conv1(self.drop(F.relu(self.bn1(x))))
+        return self.conv2(F.relu(self.bn2(h))) + shortcut
+
+
+class PaddedChannelShortcut(nn.Module):
+    """The second block's dropout sees, through the sum, a shortcut padded to more channels: still one map."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv1d(1, 8, 7, padding=3, bias=False)
+        self.blocks = nn.Sequential(PreActivationBlock1d(8, 16), PreActivationBlock1d(16, 16))
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean(-1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 1, 64)

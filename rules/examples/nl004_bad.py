@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 EXPECTED = {
     "VggStyleHead": ["classifier.0"],
@@ -12,6 +13,9 @@ EXPECTED = {
     "EcgNet": ["classifier"],
     "AudioViewHead": ["fc"],
     "SequenceConv1d": ["fc"],
+    "FlattenTwice": ["fcs.1"],
+    "TextConvolution": ["fc"],
+    "ImageCaptionEncoder": ["project"],
 }
 
 
@@ -140,3 +144,60 @@ class SequenceConv1d(nn.Module):
     @staticmethod
     def example_inputs():
         return torch.randn(2, 4, 64)
+
+
+class FlattenTwice(nn.Module):
+    """torch.flatten(x, 1), then an nn.Flatten() that finds nothing left to flatten: the map is still behind it."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.fcs = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * 16 * 16, 64),  # expect: NL004
+            nn.ReLU(),
+            nn.Linear(64, 10),
+        )
+
+    def forward(self, x):
+        return self.fcs(torch.flatten(self.features(x), 1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 3, 32, 32)
+
+
+class TextConvolution(nn.Module):
+    """Embeddings transposed to (N, D, L): the Conv1d slides over positions, and its map is flattened."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.conv = nn.Conv1d(16, 32, 3, padding=1)
+        self.fc = nn.Linear(32 * 20, 2)  # expect: NL004
+
+    def forward(self, x):
+        h = F.relu(self.conv(self.embed(x).transpose(1, 2)))
+        return self.fc(torch.flatten(h, 1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randint(0, 100, (2, 20))
+
+
+class ImageCaptionEncoder(nn.Module):
+    """The image feature is flattened into a projection that the decoder reads as one step: a head like any other."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU())
+        self.project = nn.Linear(16 * 16 * 16, 32)  # expect: NL004
+        self.decoder = nn.LSTM(32, 32, batch_first=True)
+
+    def forward(self, x):
+        step = self.project(torch.flatten(self.cnn(x), 1)).unsqueeze(1)
+        return self.decoder(step)[0]
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 3, 32, 32)

@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class GlobalPoolHead(nn.Module):
@@ -83,3 +84,85 @@ class PooledEcgNet(nn.Module):
 
     def example_inputs(self):
         return torch.randn(2, 1, 500)
+
+
+class TokensAggregatedByConv(nn.Module):
+    """CoaT-like: a Conv1d mixes 3 class tokens, and the head reads the features of the result.
+
+    The (N, 3, 24) tensor holds tokens with their features last: the convolution's "length" is
+    features, not positions.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 24)
+        self.norm = nn.LayerNorm(24)
+        self.aggregate = nn.Conv1d(3, 2, 1)
+        self.head = nn.Linear(2 * 24, 10)
+
+    def forward(self, x):
+        tokens = self.norm(self.embed(x))
+        stacked = torch.stack([tokens[:, 0], tokens[:, 1], tokens[:, 2]], dim=1)
+        return self.head(torch.flatten(self.aggregate(stacked), 1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 5, 8)
+
+
+class SingleChannelMap(nn.Module):
+    """A conv map with one channel flattened: pooling it would leave one feature, never the fix."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 1, 5, padding=2)
+        self.fc = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 4, 64)
+
+
+class ConvVaeEncoder(nn.Module):
+    """fc_mu and fc_logvar read the flattened map: the latent must encode where things are, since
+    it is sampled and decoded back into an image."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 16, 4, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU())
+        self.fc_mu = nn.Linear(32 * 7 * 7, 16)
+        self.fc_logvar = nn.Linear(32 * 7 * 7, 16)
+        self.fc_decode = nn.Linear(16, 32 * 7 * 7)
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(16, 1, 4, 2, 1))
+
+    def forward(self, x):
+        h = torch.flatten(self.encoder(x), 1)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decoder(self.fc_decode(z).view(-1, 32, 7, 7)), mu, logvar
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 1, 28, 28)
+
+
+class SpatialTransformer(nn.Module):
+    """The localisation head regresses an affine transform from the flattened map: positions are its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.localise = nn.Sequential(nn.Conv2d(1, 8, 7), nn.MaxPool2d(2), nn.ReLU())
+        self.fc_loc = nn.Sequential(nn.Linear(8 * 11 * 11, 32), nn.ReLU(), nn.Linear(32, 6))
+        self.classify = nn.Sequential(nn.Conv2d(1, 10, 5), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, x):
+        theta = self.fc_loc(torch.flatten(self.localise(x), 1)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return self.classify(F.grid_sample(x, grid, align_corners=False))
+
+    @staticmethod
+    def example_inputs():
+        return torch.randn(2, 1, 28, 28)

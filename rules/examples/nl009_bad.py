@@ -17,6 +17,7 @@ EXPECTED = {
     "AttentionNotBatchFirst": ["attn"],
     "GramOfBatch": [""],
     "TwoPaths": ["", ""],
+    "StatisticAlsoReturned": [""],
 }
 
 
@@ -174,3 +175,16 @@ class TwoPaths(nn.Module):
         a = h.softmax(dim=0)  # expect: NL009
         b = h - h.amax()  # expect: NL009
         return a.softmax(dim=0) + b
+
+
+class StatisticAlsoReturned(nn.Module):
+    """The batch mean is returned beside the prediction, but the prediction is also centred on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        centre = h.mean()  # expect: NL009
+        return h - centre, centre

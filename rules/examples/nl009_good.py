@@ -123,3 +123,41 @@ class TwoViewsJoined(nn.Module):
         both = torch.cat([x, x.flip(-1)], dim=0)
         a, b = self.fc(both).softmax(-1).chunk(2, dim=0)
         return a - b
+
+
+class VectorQuantiser(nn.Module):
+    """VQ-VAE-like: the batch-mean commitment loss is returned beside the reconstruction, which it never feeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Conv2d(3, 8, 4, stride=2, padding=1)
+        self.codebook = nn.Parameter(torch.randn(16, 8))
+        self.decoder = nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)
+
+    def forward(self, x):
+        z = self.encoder(x)
+        n, c, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        codes = (flat.unsqueeze(2) - self.codebook).pow(2).sum(-1).argmin(-1)
+        q = F.embedding(codes, self.codebook).view(n, h, w, c).permute(0, 3, 1, 2)
+        commitment = ((q.detach() - z) ** 2).mean() + 0.25 * ((q - z.detach()) ** 2).mean()
+        q = z + (q - z).detach()  # straight-through
+        return self.decoder(q), commitment
+
+
+class VariationalWithKl(nn.Module):
+    """A VAE that returns its batch-mean KL term beside the reconstruction."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(16, 8)
+        self.mu = nn.Linear(8, 4)
+        self.logvar = nn.Linear(8, 4)
+        self.decoder = nn.Linear(4, 16)
+
+    def forward(self, x):
+        h = F.relu(self.encoder(x))
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1))
+        return self.decoder(z), kl

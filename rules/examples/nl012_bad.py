@@ -14,6 +14,10 @@ EXPECTED = {
     "DetachedAuxInTuple": ["aux"],
     "DataInDict": ["b"],
     "ReturnsIndices": [""],
+    "FunctionWithoutGradientForAnInput": ["scale"],
+    "FunctionWithNonDifferentiableOutput": ["router"],
+    "AuxHeadSwitchedOff": ["aux"],
+    "UnusedBesideTrainingStep": ["spare"],
 }
 
 
@@ -118,3 +122,88 @@ class ReturnsIndices(nn.Module):  # expect: NL012
 
     def forward(self, x):
         return self.fc(x).argmax(dim=1)
+
+
+class ScaleWithoutGradient(torch.autograd.Function):
+    """Its backward returns None for ``scale``: whatever computes the scale never trains."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (scale,) = ctx.saved_tensors
+        return grad * scale, None
+
+
+class FunctionWithoutGradientForAnInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.scale = nn.Parameter(torch.ones(8))  # expect: NL012
+
+    def forward(self, x):
+        return ScaleWithoutGradient.apply(self.fc(x), self.scale)
+
+
+class TopChoice(torch.autograd.Function):
+    """Returns the best score and its index; the index is marked non-differentiable."""
+
+    @staticmethod
+    def forward(ctx, logits):
+        best, index = logits.max(dim=-1)
+        ctx.mark_non_differentiable(index)
+        ctx.save_for_backward(index)
+        ctx.size = logits.shape[-1]
+        return best, index
+
+    @staticmethod
+    def backward(ctx, grad_best, grad_index):
+        (index,) = ctx.saved_tensors
+        return F.one_hot(index, ctx.size).to(grad_best) * grad_best.unsqueeze(-1)
+
+
+class FunctionWithNonDifferentiableOutput(nn.Module):
+    """The router's scores are used only through the index a Function marks non-differentiable."""
+
+    def __init__(self):
+        super().__init__()
+        self.experts = nn.Parameter(torch.randn(4, 8, 8))
+        self.router = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        _, choice = TopChoice.apply(self.router(x))
+        return torch.einsum("bi,bio->bo", x, self.experts[choice])
+
+
+class AuxHeadSwitchedOff(nn.Module):
+    """The auxiliary head runs only under a flag of the instance, which is off: no call can train it."""
+
+    def __init__(self, use_aux=False):
+        super().__init__()
+        self.use_aux = use_aux
+        self.fc = nn.Linear(8, 4)
+        self.aux = nn.Linear(8, 4)  # expect: NL012
+
+    def forward(self, x):
+        if self.use_aux:
+            return self.fc(x) + self.aux(x)
+        return self.fc(x)
+
+
+class UnusedBesideTrainingStep(nn.Module):
+    """A training step that trains the projection does not excuse a layer that no code refers to."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(8, 8)
+        self.projection = nn.Linear(8, 8)
+        self.spare = nn.Linear(8, 8)  # expect: NL012
+
+    def forward(self, x):
+        return self.encoder(x)
+
+    def training_step(self, batch, batch_idx):
+        return self.projection(self(batch)).pow(2).mean()

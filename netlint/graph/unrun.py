@@ -1,0 +1,450 @@
+"""Code the recorded forward did not run, read as syntax trees: layers that may train there.
+
+netlint records one forward call, with the inputs it chose. A layer that forward uses only when an
+argument netlint left at its default is passed (``if labels is not None: loss += ce(self.aux(f))``),
+or that another method uses (a LightningModule's ``training_step`` calling ``self.projection``),
+may train all the same: NL012 must not call it dead. This module finds the modules such code
+refers to (``self.aux``, ``self.heads[i]``), by path; what it cannot read counts for nothing, so
+a layer no code refers to stays a finding.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .ir import Graph
+from .queries import trained_parameters, used_parameters
+
+# Base classes whose methods refer to no user layer by name (and are large to read).
+_LIBRARY_BASES = ("torch.", "lightning.", "pytorch_lightning.", "builtins", "typing")
+_ANY = "*"  # a chain component indexed by a value: ``self.heads[i]``
+
+
+def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[str, str]:
+    """``{module or parameter path: why it may train}`` for the parameters the recorded forward
+    leaves without a gradient that code it did not run refers to.
+
+    ``given``: how many positional arguments of the root's ``forward`` netlint passed; the others
+    kept their defaults, so a branch on them is a path the recording did not take.
+    """
+    trainable = {p.path for p in graph.parameters if p.trainable}
+    untrained = sorted(trainable - trained_parameters(graph))
+    if not untrained:
+        return {}
+    called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
+    read = used_parameters(graph)
+    found: dict[str, str] = {}
+    for path, module in root.named_modules():
+        prefix = path + "." if path else ""
+        below = [p[len(prefix) :] for p in untrained if p.startswith(prefix)]
+        if not below:
+            continue
+        uses = _class_uses(type(module), given if not path else None)
+        for rel in below:
+            for use in uses:
+                covered = _covers(_through_containers(module, use.chain), rel.split("."))
+                if covered is None:
+                    continue
+                # A value kept for an untaken branch is one the recording computed and dropped: the layer
+                # ran. Code that calls a layer the recording called too uses no more of it than the
+                # recording did: the layer's own code decides (a mask token its forward reads only when masked).
+                ran = prefix + rel in read
+                if ran if use.kept else (prefix + covered not in called or ran):
+                    found.setdefault(prefix + covered, use.why)
+    return found
+
+
+@dataclass(frozen=True)
+class _Use:
+    chain: tuple[str, ...]  # attributes below self: ("aux_head",), ("heads", "*")
+    why: str
+    kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
+
+
+def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tuple[str, ...]:
+    """A chain that ends at a ModuleList, ModuleDict or Sequential reaches every element (iterated or called)."""
+    try:
+        target = module.get_submodule(".".join(c for c in chain))
+    except (AttributeError, TypeError):
+        return chain
+    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
+    return (*chain, _ANY) if isinstance(target, containers) else chain
+
+
+def _covers(chain: tuple[str, ...], rel: list[str]) -> str | None:
+    """The path (relative to the class) where ``chain`` meets the way to parameter ``rel``: a module
+    above it, or the parameter itself (whether using that module uses the parameter: the caller's question)."""
+    chain = chain[: len(rel)]
+    if not chain:
+        return None
+    if all(c in (r, _ANY) for c, r in zip(chain, rel)):
+        return ".".join(rel[: len(chain)])
+    return None
+
+
+@dataclass
+class _Method:
+    node: ast.FunctionDef
+    params: list[str] = field(default_factory=list)  # without self
+
+
+@functools.lru_cache(maxsize=512)
+def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
+    """The layer references of ``cls`` in code the recording did not run.
+
+    ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
+    count as taken only through the methods that call it; methods besides forward always count.
+    """
+    methods = _methods(cls)
+    if "forward" not in methods:
+        return ()
+    init = _reach(methods, ["__init__"])
+    forward = _reach(methods, ["forward"])
+    uses: list[_Use] = []
+    others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
+    for name in _reach(methods, others) - init:
+        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
+    if given is not None:
+        fwd = methods["forward"]
+        defaults = set(fwd.params[given:]) | _star_params(fwd.node)
+        known = _defaults(cls, fwd, defaults)
+        uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
+    return tuple(uses)
+
+
+def _defaults(cls: type, method: _Method, names: set[str]) -> dict[str, Any]:
+    """The default values of ``names`` that forward never reassigns: what the recorded call saw."""
+    try:
+        params = inspect.signature(cls.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    reassigned = {n for a in ast.walk(method.node) for n in _assigned(a)}
+    return {
+        name: p.default for name, p in params.items()
+        if name in names and name not in reassigned and p.default is not inspect.Parameter.empty
+    }  # fmt: skip
+
+
+def _methods(cls: type) -> dict[str, _Method]:
+    """The methods of ``cls`` and its user-written bases, the nearest definition first."""
+    found: dict[str, _Method] = {}
+    for klass in cls.__mro__:
+        if (klass.__module__ or "").startswith(_LIBRARY_BASES) or klass.__module__ == "builtins":
+            continue
+        tree = _class_tree(klass)
+        if tree is None:
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name not in found:
+                args = stmt.args
+                params = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]][1:]
+                found[stmt.name] = _Method(stmt, params)
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def _class_tree(cls: type) -> ast.ClassDef | None:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except Exception:  # no source (built by exec, a C extension), or source that does not parse alone
+        return None
+    node = tree.body[0] if tree.body else None
+    return node if isinstance(node, ast.ClassDef) else None
+
+
+def _star_params(fn: ast.FunctionDef) -> set[str]:
+    return {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
+
+
+def _reach(methods: dict[str, _Method], start: Iterable[str]) -> set[str]:
+    """The methods ``start`` refers to through ``self.name``, transitively (called or passed on)."""
+    seen: set[str] = set()
+    todo = [m for m in start if m in methods]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(c[0] for c in _chains(methods[name].node) if c[0] in methods)
+    return seen
+
+
+def _chain(node: ast.AST) -> tuple[str, ...] | None:
+    """``self.a.b[0].c`` -> ``("a", "b", "0", "c")``; ``self.heads[i]`` -> ``("heads", "*")``."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            key = node.slice
+            parts.append(str(key.value) if isinstance(key, ast.Constant) and isinstance(key.value, int) else _ANY)
+            node = node.value
+        elif isinstance(node, ast.Name) and node.id == "self" and parts:
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def _chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
+    """Every maximal ``self...`` chain in ``tree``."""
+    for node, _ in _walk(tree, False, _Scope()):
+        chain = _chain(node)
+        if chain is not None:
+            yield chain
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What decides a branch: names computed from arguments left at their defaults, and the defaults
+    that are known (the recorded call saw them)."""
+
+    tainted: frozenset[str] = frozenset()
+    known: tuple[tuple[str, Any], ...] = ()
+
+
+_UNKNOWN = object()
+
+
+def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node with whether it may lie on a branch the recorded call did not take.
+
+    A branch (``if``/``while``, a conditional expression, the right side of ``and``/``or``, what
+    follows an ``if`` that returns) counts when its test depends on a tainted name and, evaluated
+    with the known defaults, does not take it (or cannot be evaluated). A ``self...`` chain is
+    yielded whole (its inner attributes are not).
+    """
+    if _chain(node) is not None:
+        yield node, unrun
+        for part in _subscripts(node):
+            yield from _walk(part, unrun, scope)
+        return
+    yield node, unrun
+    if isinstance(node, (ast.If, ast.While, ast.IfExp)):
+        taken = _taken(node.test, scope)
+        yield from _walk(node.test, unrun, scope)
+        for part, skipped in ((node.body, taken is not True), (node.orelse, taken is not False)):
+            inner = unrun or (skipped and _mentions(node.test, scope.tainted))
+            yield from (_block(part, inner, scope) if isinstance(part, list) else _walk(part, inner, scope))
+        return
+    if isinstance(node, ast.BoolOp):
+        inner = unrun
+        for value in node.values:
+            yield from _walk(value, inner, scope)
+            taken = _taken(value, scope)  # ``a and b`` runs b when a holds; ``a or b`` when it does not
+            runs_next = taken if isinstance(node.op, ast.And) else (None if taken is None else not taken)
+            inner = inner or (runs_next is not True and _mentions(value, scope.tainted))
+        return
+    for _, value in ast.iter_fields(node):
+        if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+            yield from _block(value, unrun, scope)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield from _walk(item, unrun, scope)
+        elif isinstance(value, ast.AST):
+            yield from _walk(value, unrun, scope)
+
+
+def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
+    for stmt in stmts:
+        yield from _walk(stmt, unrun, scope)
+        if isinstance(stmt, ast.If) and not unrun:
+            taken = _taken(stmt.test, scope)
+            if taken is None and _raises(stmt.body):
+                continue  # the recorded call did not raise: it went on past this statement
+            exits = (_exits(stmt.body) and taken is not False) or (_exits(stmt.orelse) and taken is not True)
+            if exits and _mentions(stmt.test, scope.tainted):
+                unrun = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+
+
+def _taken(test: ast.AST, scope: _Scope) -> bool | None:
+    """Whether the recorded call took a branch on ``test``; None when that cannot be told."""
+    value = _evaluate(test, dict(scope.known))
+    if value is _UNKNOWN:
+        return None
+    try:
+        return bool(value)
+    except Exception:  # a default whose truth value raises (a tensor)
+        return None
+
+
+def _evaluate(node: ast.AST, known: dict[str, Any]) -> Any:
+    """``labels is not None``, ``not flag``, ``mode == "train"``, ``and``/``or``: evaluated with the known
+    defaults; ``_UNKNOWN`` for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return known.get(node.id, _UNKNOWN)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        value = _evaluate(node.operand, known)
+        return _UNKNOWN if value is _UNKNOWN else _truth(value, negate=True)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, right = _evaluate(node.left, known), _evaluate(node.comparators[0], known)
+        if left is _UNKNOWN or right is _UNKNOWN:
+            return _UNKNOWN
+        op = node.ops[0]
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            return (left is right) == isinstance(op, ast.Is)
+        if isinstance(op, (ast.Eq, ast.NotEq)) and all(
+            isinstance(v, (int, float, str, bool, type(None))) for v in (left, right)
+        ):
+            return (left == right) == isinstance(op, ast.Eq)
+        return _UNKNOWN
+    if isinstance(node, ast.BoolOp):
+        unknown = False
+        for value_node in node.values:
+            value = _evaluate(value_node, known)
+            truth = _UNKNOWN if value is _UNKNOWN else _truth(value)
+            if truth is _UNKNOWN:
+                unknown = True
+            elif truth is (not isinstance(node.op, ast.And)):
+                return value  # ``False and ...`` / ``True or ...``: decided whatever follows
+        return _UNKNOWN if unknown else value
+    return _UNKNOWN
+
+
+def _truth(value: Any, negate: bool = False) -> Any:
+    try:
+        return bool(value) != negate
+    except Exception:
+        return _UNKNOWN
+
+
+def _exits(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+
+
+def _raises(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], ast.Raise)
+
+
+def _subscripts(node: ast.AST) -> Iterator[ast.AST]:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript):
+            yield node.slice
+        node = node.value
+
+
+def _mentions(node: ast.AST, names: frozenset[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+
+
+def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
+    """``names`` and the local names computed from them (``has_labels = labels is not None``)."""
+    tainted = set(names)
+    assigns = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if a.value is None or not _mentions(a.value, frozenset(tainted)):
+                continue
+            for target in a.targets if isinstance(a, ast.Assign) else [a.target]:
+                for n in ast.walk(target):
+                    if isinstance(n, ast.Name) and n.id not in tainted:
+                        tainted.add(n.id)
+                        changed = True
+    return frozenset(tainted)
+
+
+def _guarded_uses(
+    methods: dict[str, _Method],
+    name: str,
+    defaults: set[str],
+    owner: str,
+    seen: set[tuple[str, frozenset[str]]],
+    known: dict[str, Any] | None = None,
+) -> Iterator[_Use]:
+    """Layer references of method ``name`` on branches decided by arguments left at their defaults.
+
+    A layer whose output is kept in names that such a branch reads counts too
+    (``aux = self.aux(f)`` ... ``if labels is not None: loss += ce(aux, labels)``), and so do the
+    methods such a branch calls; a method called elsewhere is read with the arguments it is given.
+    """
+    method = methods[name]
+    tainted = _tainted(method.node, defaults)
+    key = (name, tainted)
+    if key in seen or not tainted:
+        return
+    seen.add(key)
+    why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
+    walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
+    kept = _kept_for_branches(walked)
+    for node, guarded in walked:
+        if not guarded and _assigned(node) & kept:
+            yield from (_Use(c, why, kept=True) for c in _chains(node.value))
+        chain = _chain(node)
+        if chain is None:
+            continue
+        if guarded:
+            yield _Use(chain, why)
+            if chain[0] in methods:
+                for callee in _reach(methods, [chain[0]]):
+                    yield from (_Use(c, why) for c in _chains(methods[callee].node))
+        elif chain[0] in methods and len(chain) == 1:
+            call = _call_of(method.node, node)
+            if call is not None:
+                passed = _tainted_params(methods[chain[0]], call, tainted)
+                yield from _guarded_uses(methods, chain[0], passed, owner, seen)
+
+
+def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
+    """Names whose values reach a read on an untaken branch, through assignments outside such branches."""
+    kept = {n.id for n, g in walked if g and isinstance(n, ast.Name) and _loads(n)}
+    assigns = [n for n, g in walked if not g and _assigned(n)]
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            if not _assigned(a) & kept:
+                continue
+            new = {n.id for n in ast.walk(a.value) if isinstance(n, ast.Name) and _loads(n)} - kept - {"self"}
+            if new:
+                kept |= new
+                changed = True
+    return kept
+
+
+def _assigned(node: ast.AST) -> set[str]:
+    """The names an assignment with a value binds (``a, b = ...``, ``x: T = ...``, ``x += ...``)."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or node.value is None:
+        return set()
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _loads(node: ast.Name) -> bool:
+    return isinstance(node.ctx, ast.Load)
+
+
+def _call_of(tree: ast.AST, func: ast.AST) -> ast.Call | None:
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func is func), None)
+
+
+def _tainted_params(callee: _Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
+    """The callee's parameters that receive a value decided by a tainted name."""
+    out = set()
+    for param, arg in zip(callee.params, call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        if _mentions(arg, tainted):
+            out.add(param)
+    for kw in call.keywords:
+        if kw.arg is not None and kw.arg in callee.params and _mentions(kw.value, tainted):
+            out.add(kw.arg)
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+        out |= set(callee.params) | _star_params(callee.node)
+    return out
+
+
+def _listing(names: list[str]) -> str:
+    return " or ".join(f"`{n}`" for n in names[:3]) + (" ..." if len(names) > 3 else "")

@@ -1,0 +1,154 @@
+"""Layers that code the recorded forward did not run may train (netlint/graph/unrun.py, NL012)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import netlint
+from netlint.graph.static import static_graph
+
+
+def nl012(model, *inputs):
+    return sorted(f.module for f in netlint.check(model, *inputs).findings if f.code == "NL012")
+
+
+class Embeddings(nn.Module):
+    """DINOv2-like: a mask token used only when a mask is passed to this submodule."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.mask_token = nn.Parameter(torch.zeros(8))
+
+    def forward(self, x, mask=None):
+        h = self.proj(x)
+        if mask is not None:
+            h = torch.where(mask.unsqueeze(-1), self.mask_token, h)
+        return h
+
+
+class Backbone(nn.Module):
+    """Never passes a mask: the token cannot train through this model."""
+
+    def __init__(self):
+        super().__init__()
+        self.embeddings = Embeddings()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.embeddings(x))
+
+
+class Pretraining(nn.Module):
+    """Passes the mask it is given: the token trains when the caller masks."""
+
+    def __init__(self):
+        super().__init__()
+        self.embeddings = Embeddings()
+        self.mask_token = nn.Parameter(torch.zeros(8))
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x, mask=None):
+        h = self.embeddings(x)
+        if mask is not None:
+            h = torch.where(mask.unsqueeze(-1), self.mask_token, h)
+        return self.fc(h)
+
+
+def test_a_submodule_branch_that_no_caller_takes_is_still_found():
+    assert nl012(Backbone(), torch.randn(2, 8)) == ["embeddings.mask_token"]
+
+
+def test_a_root_branch_on_an_argument_left_at_its_default_is_not():
+    graph, _ = static_graph(Pretraining(), torch.randn(2, 8))
+    assert graph.context["trained_elsewhere"] == {"mask_token": "Pretraining.forward uses it when `mask` is passed"}
+    # The submodule's own token: the root passes no mask to it, whatever its caller does.
+    assert nl012(Pretraining(), torch.randn(2, 8)) == ["embeddings.mask_token"]
+
+
+def test_an_argument_that_was_given_decides_nothing():
+    class Given(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.aux = nn.Linear(8, 4)
+
+        def forward(self, x, labels):
+            if labels is None:  # netlint passes both inputs: this branch was recorded as it runs
+                return self.fc(x)
+            return self.fc(x), F.mse_loss(self.aux(x), labels)
+
+    graph, _ = static_graph(Given(), (torch.randn(2, 8), torch.randn(2, 4)))
+    assert graph.context["trained_elsewhere"] == {}
+
+
+def test_methods_reached_from_init_do_not_count():
+    class InitOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.spare = nn.Linear(8, 4)
+            self.apply(self._init)
+            self.reset()
+
+        def _init(self, m):
+            pass
+
+        def reset(self):
+            nn.init.zeros_(self.spare.weight)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    assert nl012(InitOnly(), torch.randn(2, 8)) == ["spare"]
+
+
+def test_a_helper_called_with_the_argument_reads_it_as_its_own():
+    class Helper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.aux = nn.Linear(8, 4)
+            self.never = nn.Linear(8, 4)
+
+        def forward(self, x, target=None):
+            return self.head(x, target, False)
+
+        def head(self, x, target, verbose):
+            if verbose:
+                x = self.never(x)
+            if target is not None:
+                return F.mse_loss(self.aux(x), target)
+            return self.fc(x)
+
+    graph, _ = static_graph(Helper(), torch.randn(2, 8))
+    assert graph.context["trained_elsewhere"] == {"aux": "Helper.head uses it when `target` is passed"}
+
+
+def test_a_branch_the_recorded_call_took_or_a_raise_it_did_not_hides_nothing():
+    """Tests are evaluated with the defaults: ``if not return_aux: return`` was taken, so what follows
+    did not run; ``if labels is not None: raise`` was not, so what follows did."""
+
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.aux = nn.Linear(8, 4)
+            self.spare = nn.Linear(8, 4)
+
+        def forward(self, x, labels=None, return_aux=False):
+            if labels is not None and labels.dim() != 2:
+                raise ValueError("labels must be (N, 4)")
+            out = self.fc(x)
+            unused = self.spare(x)  # a dead end on the path the recording took  # noqa: F841
+            if not return_aux:
+                return out
+            return out, self.aux(x)
+
+    graph, _ = static_graph(Branches(), torch.randn(2, 8))
+    assert graph.context["trained_elsewhere"] == {
+        "aux": "Branches.forward uses it when `labels` or `return_aux` is passed"
+    }
+    assert nl012(Branches(), torch.randn(2, 8)) == ["spare"]
