@@ -195,6 +195,17 @@ def test_summary_links_to_every_model_and_every_link_has_its_target():
     assert "not needed (no dropout reaches a BatchNorm)" in "".join(page.text)
 
 
+def test_a_report_of_errors_only():
+    from netlint.errors import NetlintError
+
+    report = Report(errors=[NetlintError("wrn.py", "no model in wrn.py can be built.", "Add an instance.")],
+                    notes=["importing wrn.py runs top-level code at line 3"])  # fmt: skip
+    page = Page(html(report))
+    text = "".join(page.text)
+    assert "wrn.py: no model in wrn.py can be built. Add an instance." in text and "top-level code at line 3" in text
+    assert "No model checked; 1 error." in text and not page.all("section", "model") and not page.all("table")
+
+
 def test_findings_grouped_by_rule_most_severe_first():
     error = dataclasses.replace(finding("NL009", "mix"), severity=Severity.ERROR, name="batch-mixing")
     info = dataclasses.replace(finding("NL005", "sd"), severity=Severity.INFO, name="drop-path-before-batchnorm")
@@ -202,6 +213,15 @@ def test_findings_grouped_by_rule_most_severe_first():
     assert [d["id"].rsplit("-", 1)[1] for d in page.all("details", "rule")] == ["NL009", "NL001", "NL005"]
     text = "".join(page.text)
     assert "Why is this bad?" in text and "How to fix" in text  # the rule's documentation, from the registry
+
+
+def test_findings_at_one_line_are_one_entry_naming_every_module():
+    group = [finding(module=f"blocks.{i}.drop") for i in range(10)]
+    page = Page(html(Report(models=[model_report([*group, finding(module="head.drop", line=9)])])))
+    cards = page.all("article", "finding")
+    assert [c["id"].rsplit("-", 1)[1] for c in cards] == ["f0", "f10"]  # the loop's ten, then the other
+    text = "".join(page.text)
+    assert "10 findings" in text and "and 2 more" in text and "blocks.9.drop" in text
 
 
 # -- source context and paths -------------------------------------------------------------------

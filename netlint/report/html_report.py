@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 CONTEXT = 2  # source lines shown before and after a finding's line
 PATH_SHOWN = 6  # a longer path shows its first and last steps around a count of the others
+MODULES_SHOWN = 8  # of the modules of findings at one line; the others behind a <details>
 _SEVERITIES = ("error", "warning", "info")
 
 
@@ -230,13 +231,17 @@ def _finding(f: Finding, anchor: str, sources: _Sources) -> str:
 def _finding_group(group: list[Finding], model_id: str, index: dict[int, int], sources: _Sources) -> str:
     """Findings of one rule at one source line (a layer built in a loop): one context, every module named."""
     first = group[0]
-    modules = ", ".join(f.module or "<root>" for f in group)
+    names = [escape(f.module or "<root>") for f in group]
+    modules = f'At <span class="mono">{", ".join(names[:MODULES_SHOWN])}</span>'
+    if len(names) > MODULES_SHOWN:
+        modules += (f"<details><summary>and {len(names) - MODULES_SHOWN} more</summary>"
+                    f'<span class="mono">{", ".join(names[MODULES_SHOWN:])}</span></details>')  # fmt: skip
     fixes = {f.fix for f in group}
     return (
         f'<article class="finding" id="{model_id}-f{index[id(first)]}"><div class="head">{_severity(first)}'
         f"<strong>{plural(len(group), 'finding')}</strong>"
         f'<span class="mono muted">{escape(first.where or "(no source line)")}</span></div>'
-        f'<p>At <span class="mono">{escape(modules)}</span>.</p><p>For example: {escape(first.message)}</p>'
+        f"<div>{modules}</div><p>For example: {escape(first.message)}</p>"
         + (f'<p class="muted">defined in <span class="mono">{escape(first.origin)}</span></p>' if first.origin else "")
         + sources.context(first)
         + path_list(first.data.get("path"))
