@@ -96,7 +96,9 @@ def _rules(report: Report) -> dict[str, Any]:
 
 
 def _badges(by_severity: dict[str, int]) -> str:
-    return " ".join(f'<span class="sev sev-{s}">{n} {s}</span>' for s in _SEVERITIES if (n := by_severity.get(s)))
+    return " ".join(
+        f'<span class="sev sev-{s}">{plural(n, s)}</span>' for s in _SEVERITIES if (n := by_severity.get(s))
+    )
 
 
 def _summary_table(report: Report, ids: list[str]) -> str:
@@ -110,7 +112,7 @@ def _summary_table(report: Report, ids: list[str]) -> str:
         codes = sorted({f.code for f in model.findings})
         found = _badges(severities) if model.findings else '<span class="muted">clean</span>'
         rows.append(
-            f'<tr><td><a href="#{model_id}">{escape(model.name)}</a></td><td>{found}</td>'
+            f'<tr><td><a href="#{model_id}">{_breakable(model.name)}</a></td><td>{found}</td>'
             f'<td class="hide-narrow">{escape(", ".join(codes))}</td><td>{_probe_summary(model)}</td></tr>'
         )
     return (
@@ -120,19 +122,27 @@ def _summary_table(report: Report, ids: list[str]) -> str:
     )
 
 
+def _breakable(name: str) -> str:
+    """A path with a line-break opportunity after each slash and colon."""
+    return re.sub(r"([/:])", r"\1<wbr>", escape(name))
+
+
 def _probe_summary(model: ModelReport) -> str:
     probe = model.probe
     if probe is None:
         return f'<span class="muted">{escape(model.probe_note or "not run")}</span>'
     pts, _ = html_chart.points(probe)
     measured = [p for p in pts if p.ratio is not None]
+    if not pts:
+        return "no BatchNorm to measure"
     if not measured:
-        return f"{plural(len(pts), 'BatchNorm')}, none measured"
+        return f"{plural(len(pts), 'BatchNorm')}, none measurable"
     worst = max(measured, key=lambda p: (abs(math.log(p.ratio)), p.module))
     shifted = sum(p.verdict == "shift" for p in pts)
+    furthest = (f"furthest from 1: {html_chart.ratio_text(worst.ratio)} at "
+                f'<span class="mono">{escape(worst.module)}</span>') if worst.ratio != 1 else "every ratio 1.00x"  # fmt: skip
     return (
-        f"{shifted} of {plural(len(pts), 'BatchNorm')} shifted; furthest from 1: {html_chart.ratio_text(worst.ratio)} "
-        f'at <span class="mono">{escape(worst.module)}</span>; output drift {_drift(probe.output_drift)}'
+        f"{shifted} of {plural(len(pts), 'BatchNorm')} shifted; {furthest}; output drift {_drift(probe.output_drift)}"
     )
 
 
@@ -323,12 +333,16 @@ def _probe(model: ModelReport, model_id: str, timings: bool) -> str:
         facts.append(worst)
     out = [
         f'<section class="probe" id="{model_id}-probe" aria-labelledby="{model_id}-probe-h">',
-        f'<h3 id="{model_id}-probe-h">Variance shift at {plural(len(pts), "BatchNorm layer")}</h3>',
+        f'<h3 id="{model_id}-probe-h">Variance shift'
+        + (f" at {plural(len(pts), 'BatchNorm layer')}" if pts else "")
+        + "</h3>",
         '<div class="facts">' + "".join(f"<p>{f}</p>" for f in facts) + "</div>",
     ]
     if probe.notes:
         out.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in probe.notes) + "</ul>")
-    if pts:
+    if not pts:
+        out.append("<p>No BatchNorm layer that keeps running statistics: nothing to measure.</p>")
+    else:
         row_id = lambda i: f"{model_id}-bn{i}"  # noqa: E731
         out.append(html_chart.chart(pts, band, ordered, f"{model_id}-chart", row_id, model.name))
         out.append(html_chart.legend(pts, band))
