@@ -173,7 +173,10 @@ def chart(pts: list[Point], band: tuple[float, float], ordered: bool, chart_id: 
 
 def _mark(p: Point, cx: float, y, r: float, na_y: float, href: str) -> str:
     row = p.row
-    interval = f", 95 % interval {ratio_text(p.low)} to {ratio_text(p.high)}" if p.low and p.high else ""
+    low, high = row.get("ratio_low"), row.get("ratio_high")
+    interval = (
+        f", 95 % interval {ratio_text(low)} to {ratio_text(high)}" if low is not None and high is not None else ""
+    )
     title = f"{p.module}: {ratio_text(row.get('ratio_mean'))}{interval}, {p.verdict}"
     head = (
         f'<a class="mark {_CLASS.get(p.verdict, "v-na")}" href="#{href}" data-module="{escape(p.module)}" '
