@@ -44,6 +44,7 @@ class Format(str, Enum):
     json = "json"
     sarif = "sarif"
     github = "github"
+    html = "html"
 
 
 class FailOn(str, Enum):
@@ -95,7 +96,12 @@ def check(
             "Named shapes (image=2,3,224,224) build one dict input.",
         ),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.rich,
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="Output format; html is one self-contained page: --format html --output report.html."
+        ),
+    ] = Format.rich,
     output: Annotated[
         str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file.")
     ] = None,
@@ -267,6 +273,8 @@ def check(
     if show_settings:
         _print_settings(settings)
         raise typer.Exit(0)
+    if fmt is Format.html and not output and sys.stdout.isatty():  # a page of markup is no terminal report
+        _fail("--format html writes a web page: add --output report.html (or redirect the output to a file)")
     try:
         settings.check_selection()
     except ConfigError as exc:

@@ -49,3 +49,9 @@ def layer_name(node: Any) -> str:
 def activation_name(node: Any) -> str:
     """``Sigmoid`` for a layer, ``sigmoid()`` for a functional call or a tensor method."""
     return node.type_name if node.kind == "module" else f"{node.params.get('fn', node.type_name)}()"
+
+
+def path_steps(nodes: Sequence[Any]) -> list[str]:
+    """A data path as findings carry it (``data["path"]``): ``input x``, ``features.3 (Dropout)``,
+    ``add() in layer1.0``, from source to sink."""
+    return [f"input {node.target}" if node.kind == "input" else node.label for node in nodes]

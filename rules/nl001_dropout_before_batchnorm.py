@@ -5,9 +5,9 @@ from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph
-from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout
+from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout, path_to_norm
 
-from ._common import listing, with_measured_shift
+from ._common import listing, path_steps, with_measured_shift
 
 
 class DropoutBeforeBatchNorm(Rule):
@@ -70,6 +70,7 @@ class DropoutBeforeBatchNorm(Rule):
                 continue
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
             p = node.params["p"]
+            path = path_steps(path_to_norm(node, affected[0]))
             where = f"{node.type_name}(p={p:g}) at {node.module or '<root>'} feeds {listing(paths, 'BatchNorm')}"
             if active_at_inference(node):
                 # It drops at inference too (NL006): no train/inference shift yet, but random predictions.
@@ -83,6 +84,7 @@ class DropoutBeforeBatchNorm(Rule):
                     related=paths,
                     p=p,
                     active_at_inference=True,
+                    path=path,
                 )
                 continue
             yield self.finding(
@@ -92,6 +94,7 @@ class DropoutBeforeBatchNorm(Rule):
                 "Move the dropout after the last BatchNorm (into the classifier head) or remove it here.",
                 related=paths,
                 p=p,
+                path=path,
             )
 
     def with_probe(self, finding: Finding, probe: Any) -> Finding:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, walk
+from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, data_path, shape_str, walk
 from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
 
-from ._common import prod
+from ._common import path_steps, prod
 
 # Ops a feature map passes through unchanged in kind: the "nearest weight layer" lies beyond them.
 _THROUGH = frozenset(
@@ -89,6 +89,8 @@ class DropoutBetweenConvolutions(Rule):
             if not convs:
                 continue
             p = node.params["p"]
+            before = data_path(node, upstream[-1], through=_through, upstream=True, follow=_part_of_the_map)
+            after = data_path(node, convs[0], through=_through)
             yield self.finding(
                 node,
                 f"Element-wise {node.type_name}(p={p:g}) at {node.module or '<root>'} acts on a "
@@ -99,4 +101,5 @@ class DropoutBetweenConvolutions(Rule):
                 "element-wise dropout for fully-connected layers.",
                 related=[upstream[-1].module, convs[0].module],
                 p=p,
+                path=path_steps(before[::-1] + after[1:]),
             )

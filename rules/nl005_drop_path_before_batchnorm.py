@@ -6,9 +6,9 @@ from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node
-from netlint.graph.queries import batchnorms_reached, gating_sites
+from netlint.graph.queries import batchnorms_reached, gating_sites, path_to_norm
 
-from ._common import listing, with_measured_shift
+from ._common import listing, path_steps, with_measured_shift
 
 
 class DropPathBeforeBatchNorm(Rule):
@@ -66,8 +66,12 @@ class DropPathBeforeBatchNorm(Rule):
             if key in seen:
                 continue
             affected: list[Node] = []
+            path: list[Node] = []
             for start in gated:
-                affected.extend(bn for bn in batchnorms_reached(start) if bn not in affected)
+                reached = batchnorms_reached(start)
+                if reached and not path:  # to the first BatchNorm, from the site (a decision, then its block's exit)
+                    path = ([node] if start is not node else []) + path_to_norm(start, reached[0])
+                affected.extend(bn for bn in reached if bn not in affected)
             if not affected:
                 continue
             seen.add(key)
@@ -80,6 +84,7 @@ class DropPathBeforeBatchNorm(Rule):
                 "Usually fine at moderate rates; if the probe measures a large shift, lower the drop-path rate or "
                 "recalibrate the BatchNorm statistics after training with drop-path off.",
                 related=paths,
+                path=path_steps(path),
             )
 
     def with_probe(self, finding: Finding, probe: Any) -> Finding:

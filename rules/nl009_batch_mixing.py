@@ -4,7 +4,9 @@ from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
 from netlint.graph.batch import BatchFlow, reaches_output, returned_statistic
-from netlint.graph.ir import Graph
+from netlint.graph.ir import Graph, Op, data_path
+
+from ._common import path_steps
 
 
 class BatchMixing(Rule):
@@ -81,4 +83,7 @@ class BatchMixing(Rule):
                 batch_dim=mix.dim,
                 batch_size=mix.batch or None,
                 op=node.type_name,
+                path=path_steps(
+                    data_path(node, lambda n: n.op == Op.INPUT, upstream=True)[::-1]
+                ),  # how the batch got here
             )

@@ -297,6 +297,7 @@ def notebook_report(tmp_path_factory):
             "::warning file=nb.ipynb,line={line},title=NL002 bias-before-batchnorm (cell 3%2C line 4)::",
             "::warning file=net.py,line=9,title=NL002 bias-before-batchnorm::",
         ),
+        ("html", '<span class="mono muted">nb.ipynb:cell 3:4</span>', '<span class="mono muted">net.py:9</span>'),
     ],
 )
 def test_every_format_names_the_cell(notebook_report, fmt, expected, python_file, monkeypatch):

@@ -225,7 +225,7 @@ def test_cli_probe_options(tmp_path):
     probe = auto["models"][0]["probe"]
     assert probe["device"] == "cpu" and probe["batch_size"] == 16 and probe["seconds"] is None
     assert set(probe) == {"device", "batch_size", "seed", "seconds", "output_drift", "layers", "eval_difference",
-                          "batch_reason", "notes"}  # fmt: skip
+                          "batch_reason", "notes", "band"}  # fmt: skip
     assert probe["batch_reason"] == "a real batch, used whole"  # example_inputs() of the file
     assert set(probe["layers"][0]) >= {"module", "ratio_mean", "ratio_min", "ratio_max", "mean_shift", "sources"}
     args = ("--input", str(batch), "--seed", "3", "--timings", "--probe-budget", "0", "--format", "json")

@@ -44,3 +44,4 @@ def test_wheel_ships_rules_as_netlint_rules(tmp_path):
     assert "netlint/rules/nl001_dropout_before_batchnorm.py" in names
     assert "netlint/rules/examples/nl001_bad.py" in names
     assert "netlint/graph/ir.py" in names
+    assert {"netlint/report/html_report.css", "netlint/report/html_report.js"} <= set(names)  # the HTML page's

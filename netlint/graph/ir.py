@@ -237,6 +237,38 @@ def walk(
     return found, open_end
 
 
+def data_path(
+    start: Node,
+    end: Node | Callable[[Node], bool],
+    *,
+    through: Callable[[Node], bool] = lambda n: True,
+    upstream: bool = False,
+    follow: Callable[[Node], bool] = lambda n: True,
+) -> list[Node]:
+    """The shortest data path from ``start`` to ``end`` (or the nearest node where ``end`` holds), both included,
+    along the edges ``walk`` follows (in walking order: against the data flow when ``upstream``);
+    [] when there is none. What reports show as "the path from source to sink"."""
+    is_end = end if callable(end) else lambda n: n is end
+    parent: dict[int, Node | None] = {start.index: None}
+    frontier = [start]
+    while frontier:
+        nxt: list[Node] = []
+        for node in frontier:
+            for n in _neighbours(node, upstream):
+                if n.index in parent or not follow(n) or not n.is_tensor or n.op in (Op.PARAM, Op.SHAPE):
+                    continue
+                parent[n.index] = node
+                if is_end(n):
+                    path = [n]
+                    while (back := parent[path[-1].index]) is not None:
+                        path.append(back)
+                    return path[::-1]
+                if through(n):
+                    nxt.append(n)
+        frontier = sorted(nxt, key=lambda n: n.index)  # the same path on every run
+    return []
+
+
 def _neighbours(node: Node, upstream: bool) -> list[Node]:
     return node.data_inputs if upstream else node.users
 

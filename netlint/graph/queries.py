@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .batch import permutation
-from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, walk
+from .ir import DROPOUT_OPS, LAYOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, data_path, walk
 
 
 def is_active_dropout(node: Node) -> bool:
@@ -31,6 +31,11 @@ def batchnorms_reached(dropout: Node) -> list[Node]:
 
 
 _RENORMALISING = frozenset({Op.SOFTMAX, Op.ATTENTION})
+
+
+def path_to_norm(start: Node, norm: Node) -> list[Node]:
+    """The shortest path ``batchnorms_reached`` follows from ``start`` to ``norm`` (both included)."""
+    return data_path(start, norm, through=lambda n: n.op not in NORM_OPS | _RENORMALISING)
 
 
 def dropout_sources(graph: Graph) -> dict[str, list[Node]]:

@@ -122,6 +122,7 @@ class ProbeResult:
             "seconds": round(self.seconds, 3) if timings else None,
             "batch_reason": self.batch_reason,
             "output_drift": _maybe(self.output_drift),
+            "band": list(SHIFT_WINDOW),  # the neutral band: a ratio outside it is a variance shift
             "layers": [x.to_dict() for x in self.layers],
             "eval_difference": _maybe(self.eval_difference),
             "notes": list(self.notes),

@@ -1,4 +1,4 @@
-"""Stage 5, report: reporters (rich, text, json, sarif, github) and the rule docs; they see findings, probe results and rule metadata, never the model or the graph, and import only the shared top-level modules."""
+"""Stage 5, report: reporters (rich, text, json, sarif, github, html) and the rule docs; they see findings, probe results and rule metadata, never the model or the graph, and import only the shared top-level modules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from ..results import Report
 
-FORMATS = ("rich", "text", "json", "sarif", "github")
+FORMATS = ("rich", "text", "json", "sarif", "github", "html")
 
 
 def render(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -12,37 +11,13 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .summary import finish, make_console, plural, summary_line
+from .summary import GROUP_AT, analysis_text, finish, group_findings, make_console, plural, summary_line, unused_text
 
 if TYPE_CHECKING:
     from ..findings import Finding
-    from ..graph.ir import AnalysisPart
     from ..results import ModelReport, Report
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-
-
-def analysis_text(parts: list[AnalysisPart]) -> str:
-    """``torch.fx`` or ``torch.fx; runtime capture (meta) for blocks.0, blocks.1 (fx: ...)``."""
-    whole = [p for p in parts if not p.module]
-    pieces = []
-    for p in whole:
-        pieces.append(p.engine + (f" (fx could not trace the model: {p.reason})" if p.reason else ""))
-    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for p in parts:
-        if p.module:
-            grouped[(p.engine, p.reason)].append(p.module)
-    for (engine, reason), modules in grouped.items():
-        shown = ", ".join(modules[:4]) + (f" and {len(modules) - 4} more" if len(modules) > 4 else "")
-        pieces.append(f"{engine} for {shown}" + (f" (fx could not trace them: {reason})" if reason else ""))
-    return "; ".join(pieces)
-
-
-def unused_text(unused: tuple[str, ...]) -> str:
-    if not unused:
-        return ""
-    shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
-    return f"never called by the analysed forward, so not checked: {shown}"
 
 
 # One short line per term, printed where the term first appears in a report.
@@ -53,7 +28,6 @@ LEGEND = {
     "0.90-1.10x its running statistics are off); worst channel: the one furthest from 1; mean shift: in "
     "standard deviations; ~: noisy.",
 }
-GROUP_AT = 3  # findings of one rule at one source line (a layer built in a loop) shown as one entry
 
 
 def render(report: Report, out: IO[str], *, color: bool | None = None, elapsed: float | None = None, **_: Any) -> None:
@@ -109,23 +83,6 @@ def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
     elif model.probe is None and model.probe_note:
         console.print(Text(f"  probe: {model.probe_note}", style="dim"), soft_wrap=True)
     console.print()
-
-
-def group_findings(findings: list[Finding], at: int = GROUP_AT) -> list[list[Finding]]:
-    """The findings in order, those of one rule at one source line (``at`` or more) as one group where
-    the first of them stands; the others alone."""
-    sites: dict[tuple, list[Finding]] = {}
-    for f in findings:
-        if f.file and f.line:
-            sites.setdefault((f.code, f.where), []).append(f)
-    out: list[list[Finding]] = []
-    for f in findings:
-        group = sites.get((f.code, f.where), []) if f.file and f.line else []
-        if len(group) < at:
-            out.append([f])
-        elif group[0] is f:
-            out.append(group)
-    return out
 
 
 def _where(f: Finding) -> str:

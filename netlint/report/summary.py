@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..findings import Finding
+    from ..graph.ir import AnalysisPart
     from ..results import Report
+
+GROUP_AT = 3  # findings of one rule at one source line (a layer built in a loop) shown as one entry
 
 
 def counts(report: Report) -> dict[str, Any]:
@@ -114,3 +118,43 @@ def summary_line(report: Report) -> str:
     if c["baselined"]:
         parts.append(f"{plural(c['baselined'], 'finding')} hidden by the baseline")
     return "; ".join(parts)
+
+
+def analysis_text(parts: list[AnalysisPart]) -> str:
+    """``torch.fx`` or ``torch.fx; runtime capture (meta) for blocks.0, blocks.1 (fx: ...)``."""
+    whole = [p for p in parts if not p.module]
+    pieces = []
+    for p in whole:
+        pieces.append(p.engine + (f" (fx could not trace the model: {p.reason})" if p.reason else ""))
+    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in parts:
+        if p.module:
+            grouped[(p.engine, p.reason)].append(p.module)
+    for (engine, reason), modules in grouped.items():
+        shown = ", ".join(modules[:4]) + (f" and {len(modules) - 4} more" if len(modules) > 4 else "")
+        pieces.append(f"{engine} for {shown}" + (f" (fx could not trace them: {reason})" if reason else ""))
+    return "; ".join(pieces)
+
+
+def unused_text(unused: tuple[str, ...]) -> str:
+    if not unused:
+        return ""
+    shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+    return f"never called by the analysed forward, so not checked: {shown}"
+
+
+def group_findings(findings: list[Finding], at: int = GROUP_AT) -> list[list[Finding]]:
+    """The findings in order, those of one rule at one source line (``at`` or more) as one group where
+    the first of them stands; the others alone."""
+    sites: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        if f.file and f.line:
+            sites.setdefault((f.code, f.where), []).append(f)
+    out: list[list[Finding]] = []
+    for f in findings:
+        group = sites.get((f.code, f.where), []) if f.file and f.line else []
+        if len(group) < at:
+            out.append([f])
+        elif group[0] is f:
+            out.append(group)
+    return out
