@@ -82,9 +82,14 @@ def _kind(code) -> int:
 
 
 def site_of_frame(frame: FrameType | None, skip=lambda f: False) -> Site | None:
-    """The first frame outside torch and netlint, and the first in user code, from ``frame`` up."""
+    """The first frame outside torch and netlint, and the first in user code, from ``frame`` up.
+
+    Only frames that netlint called count: its caller (a console script, ``runpy``, a test runner,
+    the script that called the API) is never the place of a layer.
+    """
+    frames = within_netlint(_outward(frame))
     first: tuple[str, int] | None = None
-    while frame is not None:
+    for frame in frames:
         if not skip(frame):
             kind = _kind(frame.f_code)
             if kind != _INTERNAL:
@@ -95,8 +100,33 @@ def site_of_frame(frame: FrameType | None, skip=lambda f: False) -> Site | None:
                     return Site(first[0], first[1], *here)
                 if first is None and not _is_stdlib(frame.f_code.co_filename):
                     first = here
-        frame = frame.f_back
     return Site(*first) if first else None
+
+
+def _outward(frame: FrameType | None) -> list[FrameType]:
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames
+
+
+_netlint_code: dict[object, bool] = {}
+
+
+def _is_netlint(code) -> bool:
+    found = _netlint_code.get(code)
+    if found is None:
+        found = _netlint_code[code] = code.co_filename.startswith(_NETLINT_DIR + os.sep)
+    return found
+
+
+def within_netlint(frames: list[FrameType]) -> list[FrameType]:
+    """``frames`` (innermost first) without those outside netlint's outermost own frame: its callers'."""
+    for index in range(len(frames) - 1, -1, -1):
+        if _is_netlint(frames[index].f_code):
+            return frames[: index + 1]
+    return frames
 
 
 def _is_stdlib(filename: str) -> bool:

@@ -171,6 +171,8 @@ def _why(graph: Graph, owners: list[Node], root: bool) -> tuple[str, str, Node |
 
 def _describe(node: Node) -> str:
     """``detach()``, ``.data``, ``argmax()``, ``gt()`` (a comparison)..."""
+    if node.params.get("autograd_function"):
+        return f"{node.params['autograd_function']}.apply() ({node.params['why']})"
     if node.kind == "function" and node.type_name == "getattr" and len(node.args) > 1:
         return f".{node.args[1]}"
     if node.kind in ("function", "method"):
