@@ -25,7 +25,7 @@ from ..errors import NetlintError, describe_exception
 from ..source import CreationSites, relpath
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
-from .targets import package_root, python_files, split_target
+from .targets import describe_os_error, package_root, split_target, walk_python_files
 
 
 @dataclass
@@ -87,6 +87,11 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
     if name and not path.endswith(".py") and not os.path.exists(path):
         return Loaded([_from_module(path, name)])
     if not os.path.exists(path):
+        if os.path.islink(path):  # a broken link or a link loop: say which
+            try:
+                os.stat(path)
+            except OSError as exc:
+                raise NetlintError(target, f"{describe_os_error(exc, path)}.", "Check the link.") from None
         raise NetlintError(
             target, "no such file or directory.", "Check the path (it is relative to the working directory)."
         )
@@ -129,17 +134,22 @@ def _raise_internal_error(path: str, what: str, exc: Exception, hint: str = "") 
 
 
 def _from_directory(directory: str, project: Project) -> Loaded:
-    out = Loaded()
-    for file in python_files(directory):
+    walk = walk_python_files(directory)
+    display = relpath(directory)
+    if walk.unreadable is not None:
+        raise NetlintError(display, f"cannot list this directory: {walk.unreadable}.",
+                           "Check its permissions; nothing in it was checked.")  # fmt: skip
+    out = Loaded(notes=list(walk.skipped))
+    for file in walk.files:
         try:
             out.extend(_guarded(file, lambda file=file: _from_file(file, strict=False, project=project)))
         except NetlintError as exc:  # one bad file does not hide the others
             out.errors.append(exc)
             out.files += 1
-    display = relpath(directory)
     if not out.files:  # a typo in CI must not pass
-        raise NetlintError(display, "no Python file in this directory.", "Check the path; targets are .py files "
-                           "or directories that hold them.")  # fmt: skip
+        skipped = f" ({len(walk.skipped)} path{'s' * (len(walk.skipped) != 1)} skipped: {'; '.join(walk.skipped)})"
+        raise NetlintError(display, f"no Python file in this directory{skipped if walk.skipped else ''}.",
+                           "Check the path; targets are .py files or directories that hold them.")  # fmt: skip
     if not out.models and not out.errors:
         out.notes.append(f"{display}: no model in its {out.files} Python file{'s' * (out.files != 1)}.")
     return out
@@ -152,6 +162,9 @@ def _scan(path: str, project: Project) -> FileScan:
         _raise_internal_error(
             path, "could not analyse the file's syntax tree", exc, " Nothing in the file was imported."
         )
+    if scan.read_error is not None:
+        raise NetlintError(relpath(path), f"cannot read the file: {describe_os_error(scan.read_error, path)}.",
+                           "Check its permissions; nothing in it was imported or checked.")  # fmt: skip
     if scan.syntax_error is not None:
         err = scan.syntax_error
         where = f" at line {err.lineno}" + (f", column {err.offset}" if err.offset else "") if err.lineno else ""
