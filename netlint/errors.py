@@ -35,6 +35,11 @@ def describe_exception(exc: BaseException, limit: int = 240) -> str:
     """``TraceError: symbolically traced variables cannot ... (at model.py:42)`` on one line."""
     if isinstance(exc, ForwardFailure):
         return f"{describe_exception(exc.original, limit)}, in {exc.where}"
+    if starts_a_process(exc):  # multiprocessing's own words would blame "daemonic processes"
+        where = user_frame(exc)
+        at = f" at {where[0]}:{where[1]}" if where else ""
+        return (f"user code starts a process with multiprocessing{at}, which netlint's worker process may "
+                "not do (each target is checked in one)")  # fmt: skip
     message = " ".join(str(exc).split()).rstrip(".") or "(no message)"
     if len(message) > limit:
         message = message[: limit - 3] + "..."
@@ -52,3 +57,8 @@ def user_frame(exc: BaseException) -> tuple[str, int] | None:
         if frame.filename and is_user_file(frame.filename) and frame.lineno:
             found = (relpath(frame.filename), frame.lineno)
     return found
+
+
+def starts_a_process(exc: BaseException) -> bool:
+    """``multiprocessing.Process(...).start()`` in user code run by a worker (a daemonic process)."""
+    return isinstance(exc, AssertionError) and "daemonic processes are not allowed to have children" in str(exc)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NoReturn
 
-from ..errors import NetlintError, describe_exception
+from ..errors import NetlintError, describe_exception, starts_a_process, user_frame
 from ..source import CreationSites, relpath
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
@@ -477,6 +477,14 @@ def import_file(path: str, sites: CreationSites) -> ModuleType:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if starts_a_process(exc):
+            where = user_frame(exc)
+            at = f" at {where[0]}:{where[1]}" if where else ""
+            raise NetlintError(
+                display, f"importing the file starts a process with multiprocessing{at}, which netlint's worker "
+                "process may not do (each target is checked in one).",
+                "Start processes under if __name__ == '__main__': (netlint imports model files, never as __main__).",
+            ) from None  # fmt: skip
         raise NetlintError(
             display, f"importing the file failed: {describe_exception(exc)}.",
             "netlint imports model files (never as __main__) to build their models; fix the error or "
