@@ -391,15 +391,26 @@ def _parse_call(text: str, display: str) -> tuple[str, dict[str, Any]]:
         if isinstance(expr, ast.Call):
             if expr.args:
                 raise ValueError("only keyword arguments are allowed")
-            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg}
+            kwargs = {}
+            for kw in expr.keywords:
+                if kw.arg is None:
+                    raise ValueError(f"**{ast.unparse(kw.value)} is not a keyword argument")
+                try:
+                    kwargs[kw.arg] = ast.literal_eval(kw.value)
+                except ValueError:  # its own message names an AST node by address
+                    raise ValueError(
+                        f"{kw.arg}={ast.unparse(kw.value)} is not a literal (a number, string, tuple, list, dict, "
+                        "True, False or None)"
+                    ) from None
             expr = expr.func
         else:
             kwargs = {}
         return ast.unparse(expr), kwargs
     except (SyntaxError, ValueError) as exc:
+        why = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         raise NetlintError(
             display,
-            f"cannot read {text!r}: {exc}.",
+            f"cannot read {text!r}: {why}.",
             "Write NAME or NAME(key=literal, ...), e.g. vgg16_bn(num_classes=10).",
         ) from None
 
