@@ -122,6 +122,9 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     import faulthandler
 
+    from ..messages import hush_environment_warnings
+
+    hush_environment_warnings()  # a spawned worker did not inherit the parent's filters
     if options.debug:
         faulthandler.enable()  # a crash in native code prints the Python stack that led there
     else:
