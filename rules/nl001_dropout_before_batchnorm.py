@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, Graph
+from netlint.graph.ir import DROPOUT_OPS, Graph, shown_path
 from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout
 
 from ._common import listing, with_measured_shift
@@ -70,7 +70,7 @@ class DropoutBeforeBatchNorm(Rule):
                 continue
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
             p = node.params["p"]
-            where = f"{node.type_name}(p={p:g}) at {node.module or '<root>'} feeds {listing(paths, 'BatchNorm')}"
+            where = f"{node.type_name}(p={p:g}) at {shown_path(node.module)} feeds {listing(paths, 'BatchNorm')}"
             if active_at_inference(node):
                 # It drops at inference too (NL006): no train/inference shift yet, but random predictions.
                 yield self.finding(

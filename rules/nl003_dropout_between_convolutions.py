@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, walk
+from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, shown_path, walk
 from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
 
 from ._common import prod
@@ -90,7 +90,7 @@ class DropoutBetweenConvolutions(Rule):
             p = node.params["p"]
             yield self.finding(
                 node,
-                f"Element-wise {node.type_name}(p={p:g}) at {node.module or '<root>'} acts on a "
+                f"Element-wise {node.type_name}(p={p:g}) at {shown_path(node.module)} acts on a "
                 f"{shape_str(shape[1:])} feature map between convolutions ({upstream[-1].module} -> "
                 f"{convs[0].module}): neighbouring activations are correlated, so dropping single units "
                 f"barely regularises.",

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node
+from netlint.graph.ir import Graph, Node, shown_path
 from netlint.graph.queries import batchnorms_reached, gating_sites
 
 from ._common import listing, with_measured_shift
@@ -72,7 +72,7 @@ class DropPathBeforeBatchNorm(Rule):
                 continue
             seen.add(key)
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
-            where = node.module or "<root>"
+            where = shown_path(node.module)
             yield self.finding(
                 node,
                 f"Drop-path at {where} ({what}) feeds {listing(paths, 'BatchNorm')}: in training this shifts the "

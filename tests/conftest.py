@@ -15,8 +15,10 @@ RULE_EXAMPLES = ROOT / "rules" / "examples"
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    """Paths in reports are relative to the working directory: keep it fixed."""
+    """Paths in reports are relative to the working directory: keep it fixed. A COLUMNS exported by the
+    shell that runs the suite would wrap reports written to a pipe: tests that want a width set it."""
     monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 def run_netlint(

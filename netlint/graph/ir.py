@@ -119,12 +119,26 @@ class Node:
     def label(self) -> str:
         """``features.3 (Dropout)`` or ``add in layer1.0`` for messages."""
         if self.kind == "module":
-            return f"{self.module or '<root>'} ({self.type_name})"
-        where = f" in {self.module}" if self.module else ""
+            return f"{shown_path(self.module)} ({self.type_name})"
+        where = f" in {shown_path(self.module)}" if self.module else ""
         return f"{self.type_name}(){where}"
 
     def __repr__(self) -> str:
         return f"<Node {self.index} {self.kind}:{self.op} {self.target} @{self.module!r} {self.shape}>"
+
+
+def shown_path(module: str) -> str:
+    """A module path as messages show it: ``features.3``; ``<root>`` for the model itself; the layers of a bare
+    ``nn.Sequential`` or ``ModuleList`` by index, ``[1]`` and ``[0][3].conv``, never a lone number ("at 1")."""
+    if not module:
+        return "<root>"
+    parts = module.split(".")
+    lead = 0
+    while lead < len(parts) and parts[lead].isdigit():
+        lead += 1
+    if not lead:
+        return module
+    return "".join(f"[{p}]" for p in parts[:lead]) + "".join(f".{p}" for p in parts[lead:])
 
 
 @dataclass(frozen=True)
