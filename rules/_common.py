@@ -7,8 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from netlint.findings import Finding
-from netlint.graph.ir import shown_path
+from netlint.findings import Finding, shown_path
 
 
 def listing(paths: Sequence[str], noun: str, limit: int = 3) -> str:

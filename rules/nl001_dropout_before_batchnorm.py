@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, Graph, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout
 
 from ._common import listing, with_measured_shift

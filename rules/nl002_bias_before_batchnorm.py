@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, Op, format_count, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import Graph, Node, Op, format_count
 
 from ._common import listing
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, shown_path, walk
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, shape_str, walk
 from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
 
 from ._common import prod

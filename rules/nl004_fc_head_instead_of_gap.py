@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import (
     DROPOUT_OPS,
     NORM_OPS,
@@ -12,7 +12,6 @@ from netlint.graph.ir import (
     Op,
     format_count,
     shape_str,
-    shown_path,
     walk,
 )
 from netlint.graph.queries import keeps_channel_axis

@@ -4,8 +4,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Node, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import Graph, Node
 from netlint.graph.queries import batchnorms_reached, gating_sites
 
 from ._common import listing, with_measured_shift

@@ -4,8 +4,8 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import DROPOUT_OPS, Graph, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Op, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import Graph, Op
 
 from ._common import activation_name
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
-from netlint.graph.ir import Graph, Op, shown_path
+from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.graph.ir import Graph, Op
 
 
 def batchnorm_calls(graph: Graph) -> dict[str, list[int]]:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..findings import shown_path
+
 Shape = tuple[int, ...]
 
 
@@ -125,20 +127,6 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.index} {self.kind}:{self.op} {self.target} @{self.module!r} {self.shape}>"
-
-
-def shown_path(module: str) -> str:
-    """A module path as messages show it: ``features.3``; ``<root>`` for the model itself; the layers of a bare
-    ``nn.Sequential`` or ``ModuleList`` by index, ``[1]`` and ``[0][3].conv``, never a lone number ("at 1")."""
-    if not module:
-        return "<root>"
-    parts = module.split(".")
-    lead = 0
-    while lead < len(parts) and parts[lead].isdigit():
-        lead += 1
-    if not lead:
-        return module
-    return "".join(f"[{p}]" for p in parts[:lead]) + "".join(f".{p}" for p in parts[lead:])
 
 
 @dataclass(frozen=True)

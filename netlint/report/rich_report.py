@@ -12,7 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..graph.ir import shown_path
+from ..findings import shown_path
 from .summary import finish, make_console, plural, summary_line, wraps
 
 if TYPE_CHECKING:
