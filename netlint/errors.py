@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import traceback
 
+# Set in a worker whose writes into the checked folders the kernel refuses (run.sandbox): a "Permission
+# denied" from torch.save or a C extension is then most likely that, and the message says so.
+WRITES_REFUSED = False
+_REFUSED = "netlint does not let user code write into the checked folders"
+
 
 class NetlintError(Exception):
     """Bad input (a missing file, a model that cannot be built or run): exit status 2."""
@@ -43,6 +48,8 @@ def describe_exception(exc: BaseException, limit: int = 240) -> str:
     message = " ".join(str(exc).split()).rstrip(".") or "(no message)"
     if len(message) > limit:
         message = message[: limit - 3] + "..."
+    if WRITES_REFUSED and "Permission denied" in message and _REFUSED not in message:
+        message += f" ({_REFUSED})"
     where = user_frame(exc)
     suffix = f" (at {where[0]}:{where[1]})" if where else ""
     return f"{type(exc).__name__}: {message}{suffix}"
