@@ -21,12 +21,11 @@ Linux only, by raw system calls through ctypes; no torch here.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
+import functools
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 
 _PR_SET_NO_NEW_PRIVS = 38
@@ -41,16 +40,25 @@ _FILE_RIGHTS = _WRITE_FILE | _TRUNCATE  # the rights a rule on a file (not a fol
 PRIVATE_TMP = "netlint-worker-{pid}"  # a worker's own temporary folder, when it needs one
 
 
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+@functools.lru_cache(maxsize=1)
+def _structures():
+    """Landlock's ``struct landlock_ruleset_attr`` (its first field: enough for every ABI) and
+    ``struct landlock_path_beneath_attr`` (packed)."""
+    import ctypes
 
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64)]
 
-class _PathBeneathAttr(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+    class PathBeneathAttr(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    return RulesetAttr, PathBeneathAttr
 
 
 def _libc():
+    import ctypes  # here, not at import: the parent of a one-file check stays as light as it can
+
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -58,6 +66,8 @@ def landlock_abi() -> int:
     """The kernel's Landlock ABI version; 0 without Landlock (another system, an old kernel, disabled)."""
     if not sys.platform.startswith("linux"):
         return 0
+    import ctypes
+
     try:
         version = _libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     except (OSError, AttributeError):
@@ -76,9 +86,12 @@ def refuse_writes(roots: Sequence[str]) -> str | None:
     roots = sorted({os.path.realpath(r) for r in roots if r})
     if not roots or "/" in roots:
         return "nothing to protect" if not roots else "the whole file system is checked"
+    import ctypes
+
+    RulesetAttr, _ = _structures()
     handled = _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE | _REFER | (_TRUNCATE if abi >= 3 else 0)
     libc = _libc()
-    attr = _RulesetAttr(handled)
+    attr = RulesetAttr(handled)
     ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
                            ctypes.c_uint32(0))  # fmt: skip
     if ruleset < 0:
@@ -120,6 +133,8 @@ def _writable(roots: list[str]) -> list[str]:
 def _temporary_folder(roots: list[str], keep: set[str]) -> str:
     """The temporary folder, writable; a private one (``$TMPDIR`` for user code and its children too) when the
     real one lies on the way to a checked folder, where it cannot be granted whole."""
+    import tempfile
+
     real = os.path.realpath(tempfile.gettempdir())
     if real not in keep:
         return real  # beside or below the checked folders: granted as it is
@@ -132,13 +147,16 @@ def _temporary_folder(roots: list[str], keep: set[str]) -> str:
 
 
 def _allow(libc, ruleset: int, path: str, handled: int) -> None:
+    import ctypes
+
+    _, PathBeneathAttr = _structures()
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return  # gone, or not ours to open: nothing to grant
     try:
         rights = handled if os.path.isdir(f"/proc/self/fd/{fd}") else handled & _FILE_RIGHTS
-        rule = _PathBeneathAttr(rights, fd)
+        rule = PathBeneathAttr(rights, fd)
         libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule),
                      ctypes.c_uint32(0))  # fmt: skip
     finally:
@@ -148,6 +166,7 @@ def _allow(libc, ruleset: int, path: str, handled: int) -> None:
 def remove_private_tmp(pid: int) -> None:
     """The private temporary folder of worker ``pid``, if it made one (in the parent, after the worker)."""
     import shutil
+    import tempfile
 
     path = os.path.join(tempfile.gettempdir(), PRIVATE_TMP.format(pid=pid))
     if os.path.isdir(path):
@@ -236,6 +255,8 @@ def subreaper(on: bool) -> bool:
     """Make this process a child subreaper (or stop being one); whether it was one before."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         libc = _libc()
         was = ctypes.c_int(0)
@@ -249,6 +270,10 @@ def own_children() -> dict[int, int]:
     """The pids whose parent is this process, zombies included, with their process group (from /proc)."""
     me, out = os.getpid(), {}
     if not sys.platform.startswith("linux"):
+        return out
+    try:  # no child at all (a command line's process): nothing to read; WNOWAIT reaps nobody's exit status
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
         return out
     for name in os.listdir("/proc"):
         if name.isdigit():
