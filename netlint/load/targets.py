@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..source import relpath
@@ -58,33 +59,7 @@ def walk_python_files(directory: str) -> Walk:
     checked once; links to folders are not followed (no loops) and are named.
     """
     out = Walk()
-    top = os.path.abspath(directory)
-
-    def failed(exc: OSError) -> None:
-        if os.path.abspath(exc.filename or directory) == top:
-            out.unreadable = describe_os_error(exc)
-        else:
-            out.skipped.append(f"{_shown(exc.filename)}: cannot list this folder ({describe_os_error(exc)}), "
-                               "its files were not checked")  # fmt: skip
-
-    found: list[str] = []
-    for root, dirs, files in os.walk(directory, onerror=failed):
-        kept = []
-        for d in sorted(dirs):
-            path = os.path.join(root, d)
-            if d.startswith(".") or d in _SKIP_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
-                continue
-            if os.path.islink(path):
-                real = os.path.realpath(path)
-                if real == top or real.startswith(top + os.sep):
-                    why = "a symbolic link to a folder inside this one, not followed"
-                else:
-                    why = f"a symbolic link to a folder outside it, not followed (check {_shown(real)} itself)"
-                out.skipped.append(f"{_shown(path)}: {why}")
-                continue
-            kept.append(d)
-        dirs[:] = kept
-        found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
+    found = list(_candidates(directory, out))
     seen: dict[str, str] = {}  # real path -> the path it is checked under
     links = []
     for path in found:
@@ -109,9 +84,41 @@ def walk_python_files(directory: str) -> Walk:
     return out
 
 
-def python_files(directory: str) -> list[str]:
-    """The Python files a folder check reads (``walk_python_files`` without what it skipped)."""
-    return walk_python_files(directory).files
+def python_files(directory: str) -> Iterator[str]:
+    """The ``.py`` files below ``directory`` as a folder check walks them, lazily, without the checks of
+    ``walk_python_files`` (for questions about the tree, such as which files a glob matches)."""
+    return _candidates(directory, Walk())
+
+
+def _candidates(directory: str, out: Walk) -> Iterator[str]:
+    """The walk itself: folders in sorted order, the folders netlint never checks left out, what cannot be
+    listed and links to folders noted in ``out``."""
+    top = os.path.abspath(directory)
+
+    def failed(exc: OSError) -> None:
+        if os.path.abspath(exc.filename or directory) == top:
+            out.unreadable = describe_os_error(exc)
+        else:
+            out.skipped.append(f"{_shown(exc.filename)}: cannot list this folder ({describe_os_error(exc)}), "
+                               "its files were not checked")  # fmt: skip
+
+    for root, dirs, files in os.walk(directory, onerror=failed):
+        kept = []
+        for d in sorted(dirs):
+            path = os.path.join(root, d)
+            if d.startswith(".") or d in _SKIP_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
+                continue
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real == top or real.startswith(top + os.sep):
+                    why = "a symbolic link to a folder inside this one, not followed"
+                else:
+                    why = f"a symbolic link to a folder outside it, not followed (check {_shown(real)} itself)"
+                out.skipped.append(f"{_shown(path)}: {why}")
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        yield from (os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
 
 
 def unreadable_file(path: str) -> str | None:
