@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .config.policy import selected_rules
+from .config.policy import apply_policy, selected_rules
 from .options import Options
 from .results import Report
 from .run.pipeline import check_spec
@@ -59,12 +59,13 @@ def check(
     from .load.models import ModelSpec
 
     spec = ModelSpec(name or type(model).__name__, instance=model)
-    report = Report()
+    rules = selected_rules(select, ignore)
+    report = Report(rules=rules)
     with _interpreter_kept():
         try:
             if inputs is not None:
                 options.inputs = from_values(inputs, "inputs=")
-            model_report = check_spec(spec, options, selected_rules(select, ignore))
+            model_report = check_spec(spec, options, rules)
             report.models.append(model_report)
             if model_report.probe_error is not None:
                 report.errors.append(model_report.probe_error)
@@ -72,6 +73,9 @@ def check(
             report.errors.append(exc)
         except (Exception, SystemExit) as exc:  # the model's own code exited or failed
             report.errors.append(unexpected_error(spec.name, exc, options))
+    # The source's ``# netlint: ignore[...]`` comments, as the command line honours them. No file was
+    # checked whole (the model may use part of one), so a suppression is never called unused here.
+    apply_policy(report, options, whole_files=set())
     return report
 
 

@@ -29,13 +29,31 @@ app = typer.Typer(
 
 
 class _CleanHelp(typer.core.TyperCommand):
-    """Help that names arguments by their metavar (TARGET...), not by Python types such as <list[str]>."""
+    """Help that names values by what they are (TARGET, FILE), never by Python types (<str>, {target})."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for param in self.params:
             if param.param_type_name == "argument":
                 param.display_type_rich = lambda ctx: None
+                if param.required:  # usage reads TARGET as click writes it, not typer's {TARGET}
+                    param._usage_display_name = lambda p=param: (p.metavar or p.name.upper()) + "..." * (p.nargs != 1)
+            if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
+                longest = max(param.opts, key=len).lstrip("-") if param.opts else param.name
+                param.metavar = longest.upper().replace("-", "_")  # --weights WEIGHTS, as click names them
+
+
+def _one_of(enum: type[Enum]):
+    """A callback that accepts the values of ``enum``: a wrong one reads "'xml' is not one of 'rich', ...",
+    never with the prefix of a validation library (typer's own check of an Enum option says "Value error,")."""
+
+    def check(value: str | None) -> str | None:
+        values = [member.value for member in enum]
+        if value is not None and value not in values:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, values))}.")
+        return value
+
+    return check
 
 
 class Format(str, Enum):
@@ -97,18 +115,23 @@ def check(
         ),
     ] = None,
     fmt: Annotated[
-        Format,
+        str,
         typer.Option(
-            "--format", "-f", help="Output format; html is one self-contained page: --format html --output report.html."
+            "--format", "-f", callback=_one_of(Format), metavar="<rich|text|json|sarif|github|html>",
+            help="Output format; html is one self-contained page: --format html --output report.html.",
         ),
-    ] = Format.rich,
+    ] = Format.rich.value,
     output: Annotated[
         str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file.")
     ] = None,
     fail_on: Annotated[
-        FailOn | None,
+        str | None,
         typer.Option(
-            "--fail-on", help="Lowest severity that makes the exit status 1 (default: warning).", show_default=False
+            "--fail-on",
+            callback=_one_of(FailOn),
+            metavar="<info|warning|error>",
+            help="Lowest severity that makes the exit status 1 (default: warning).",
+            show_default=False,
         ),
     ] = None,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")] = False,
@@ -263,7 +286,7 @@ def check(
         settings = load_settings(Path(config) if config else find_config(targets))
         flags = {
             "select": _split(select) or None, "ignore": _split(ignore) or None,
-            "extend-select": _split(extend_select) or None, "fail-on": fail_on.value if fail_on else None,
+            "extend-select": _split(extend_select) or None, "fail-on": fail_on,
             "probe": probe, "device": device, "batch-size": batch_size, "seed": seed, "baseline": baseline,
             "probe-budget": probe_budget, "timeout": timeout,
         }  # fmt: skip
@@ -273,7 +296,7 @@ def check(
     if show_settings:
         _print_settings(settings)
         raise typer.Exit(0)
-    if fmt is Format.html and not output and sys.stdout.isatty():  # a page of markup is no terminal report
+    if fmt == Format.html and not output and sys.stdout.isatty():  # a page of markup is no terminal report
         _fail("--format html writes a web page: add --output report.html (or redirect the output to a file)")
     try:
         settings.check_selection()
@@ -287,7 +310,7 @@ def check(
     options.weights = weights
     from .progress import progress_mode
 
-    options.progress = progress_mode(fmt.value, output)
+    options.progress = progress_mode(fmt, output)
     options.jobs, options.fresh_torch = jobs, fresh_torch
     if debug:  # one switch for every layer, forked workers included
         os.environ["NETLINT_DEBUG"] = "1"
@@ -313,11 +336,11 @@ def check(
     if output:
         try:
             with open(output, "w", encoding="utf-8") as fh:
-                render(report, fmt.value, fh, elapsed=elapsed, timings=timings)
+                render(report, fmt, fh, elapsed=elapsed, timings=timings)
         except OSError as exc:
             _fail(f"cannot write --output {output}: {exc.strerror}")
     else:
-        render(report, fmt.value, sys.stdout, elapsed=elapsed, timings=timings)
+        render(report, fmt, sys.stdout, elapsed=elapsed, timings=timings)
     if report.interrupted:
         typer.echo("netlint: interrupted; the report above shows what finished.", err=True)
         raise typer.Exit(130)
@@ -480,9 +503,10 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 @app.command(
+    cls=_CleanHelp,
     epilog="Example:\n\n"
     "  netlint recalibrate model.py:Net --weights best.pt --input train_batches.pt --output best_recalibrated.pt\n\n"
-    "Exit status: 0 written, 2 bad input."
+    "Exit status: 0 written, 2 bad input.",
 )
 def recalibrate(
     target: Annotated[str, typer.Argument(help="The model: file.py:Name or package.module:name.", show_default=False)],
@@ -509,7 +533,7 @@ def recalibrate(
         typer.echo(line)
 
 
-@app.command(epilog="Examples:\n\n  netlint rules\n\n  netlint rules --markdown > docs/rules.md")
+@app.command(cls=_CleanHelp, epilog="Examples:\n\n  netlint rules\n\n  netlint rules --markdown > docs/rules.md")
 def rules(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the rules reference page (docs/rules.md).")
@@ -558,6 +582,9 @@ def main() -> None:
     teardown of torch's modules (about 0.4 s) would only delay the exit status. Only this entry
     point does so; the API and in-process runners return normally.
     """
+    from .messages import hush_environment_warnings
+
+    hush_environment_warnings()
     try:
         app(prog_name="netlint")
     except SystemExit as exc:

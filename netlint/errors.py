@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import traceback
 
+# Set in a worker whose writes into the checked folders the kernel refuses (run.sandbox): a "Permission
+# denied" from torch.save or a C extension is then most likely that, and the message says so.
+WRITES_REFUSED = False
+_REFUSED = "netlint does not let user code write into the checked folders"
+
 
 class NetlintError(Exception):
     """Bad input (a missing file, a model that cannot be built or run): exit status 2."""
@@ -35,11 +40,18 @@ def describe_exception(exc: BaseException, limit: int = 240) -> str:
     """``TraceError: symbolically traced variables cannot ... (at model.py:42)`` on one line."""
     if isinstance(exc, ForwardFailure):
         return f"{describe_exception(exc.original, limit)}, in {exc.where}"
+    if starts_a_process(exc):  # multiprocessing's own words would blame "daemonic processes"
+        where = user_frame(exc)
+        at = f" at {where[0]}:{where[1]}" if where else ""
+        return (f"user code starts a process with multiprocessing{at}, which netlint's worker process may "
+                "not do (each target is checked in one)")  # fmt: skip
     message = " ".join(str(exc).split()).rstrip(".") or "(no message)"
     if len(message) > limit:
         message = message[: limit - 3] + "..."
     from .source import location
 
+    if WRITES_REFUSED and "Permission denied" in message and _REFUSED not in message:
+        message += f" ({_REFUSED})"
     where = user_frame(exc)
     suffix = f" (at {location(*where)})" if where else ""
     return f"{type(exc).__name__}: {message}{suffix}"
@@ -54,3 +66,8 @@ def user_frame(exc: BaseException) -> tuple[str, int] | None:
         if frame.filename and is_user_file(frame.filename) and frame.lineno:
             found = (relpath(frame.filename), frame.lineno)
     return found
+
+
+def starts_a_process(exc: BaseException) -> bool:
+    """``multiprocessing.Process(...).start()`` in user code run by a worker (a daemonic process)."""
+    return isinstance(exc, AssertionError) and "daemonic processes are not allowed to have children" in str(exc)

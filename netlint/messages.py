@@ -17,6 +17,16 @@ from collections.abc import Iterator
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+# torch's word that its NumPy bridge is unavailable (numpy not installed): netlint never uses that bridge, so
+# it is not the user's business, on stderr or in a report (installing numpy for it alone is not worth it).
+_NOT_OURS = "Failed to initialize NumPy"
+
+
+def hush_environment_warnings() -> None:
+    """Before torch is imported: its note that NumPy is missing never reaches stderr."""
+    warnings.filterwarnings("ignore", message=_NOT_OURS, category=UserWarning)
+
+
 _LIMIT = 240
 
 
@@ -41,6 +51,8 @@ def warning_notes(caught: list[warnings.WarningMessage]) -> list[str]:
         user = bool(w.filename) and is_user_file(w.filename)
         if not user and issubclass(w.category, _DEPRECATIONS):
             continue  # a library's deprecation notice: nothing the user of netlint can act on
+        if str(w.message).startswith(_NOT_OURS):
+            continue
         text = _one_line(safe_torch_message(str(w.message)))
         where = location(w.filename, w.lineno) if user else _library(w.filename)
         note = f"{where} warned during the check: {w.category.__name__}: {text}"

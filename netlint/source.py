@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 _NETLINT_DIR = os.path.dirname(os.path.abspath(__file__))
 _RULES_DIR = os.path.join(os.path.dirname(_NETLINT_DIR), "rules")
@@ -82,9 +83,14 @@ def _kind(code) -> int:
 
 
 def site_of_frame(frame: FrameType | None, skip=lambda f: False) -> Site | None:
-    """The first frame outside torch and netlint, and the first in user code, from ``frame`` up."""
+    """The first frame outside torch and netlint, and the first in user code, from ``frame`` up.
+
+    Only frames that netlint called count: its caller (a console script, ``runpy``, a test runner,
+    the script that called the API) is never the place of a layer.
+    """
+    frames = within_netlint(_outward(frame))
     first: tuple[str, int] | None = None
-    while frame is not None:
+    for frame in frames:
         if not skip(frame):
             kind = _kind(frame.f_code)
             if kind != _INTERNAL:
@@ -95,8 +101,33 @@ def site_of_frame(frame: FrameType | None, skip=lambda f: False) -> Site | None:
                     return Site(first[0], first[1], *here)
                 if first is None and not _is_stdlib(frame.f_code.co_filename):
                     first = here
-        frame = frame.f_back
     return Site(*first) if first else None
+
+
+def _outward(frame: FrameType | None) -> list[FrameType]:
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames
+
+
+_netlint_code: dict[object, bool] = {}
+
+
+def _is_netlint(code) -> bool:
+    found = _netlint_code.get(code)
+    if found is None:
+        found = _netlint_code[code] = code.co_filename.startswith(_NETLINT_DIR + os.sep)
+    return found
+
+
+def within_netlint(frames: list[FrameType]) -> list[FrameType]:
+    """``frames`` (innermost first) without those outside netlint's outermost own frame: its callers'."""
+    for index in range(len(frames) - 1, -1, -1):
+        if _is_netlint(frames[index].f_code):
+            return frames[: index + 1]
+    return frames
 
 
 def _is_stdlib(filename: str) -> bool:
@@ -174,13 +205,16 @@ def module_sites(root, recorded: CreationSites | None) -> dict[str, Site]:
     that has one (the ``self.backbone = vgg16_bn()`` behind ``backbone.features.0``).
     """
     out: dict[str, Site] = {}
+    built: dict[str, _Built | None] = {}  # path -> the call that built it, read from the source
     for path, module in root.named_modules(remove_duplicate=False):
         if path in out:
             continue
         parent = out.get(path.rpartition(".")[0]) if path else None
         site = recorded.get(module) if recorded is not None else None
         if site is None:
-            site = _assignment_site(root, path) or parent or (_class_site(type(module)) if not path else None)
+            found = built[path] = _built(root, path, module, built)
+            site = (Site(found.file, found.node.lineno) if found else None) or parent
+            site = site or (_class_site(type(module)) if not path else None)
         if site is not None and site.user_file is None and parent is not None and not is_user_file(site.file):
             user = parent.best
             if is_user_file(user[0]):
@@ -197,6 +231,20 @@ def attribute_site(root, path: str) -> Site | None:
 
 
 def _assignment_site(root, path: str) -> Site | None:
+    found = _assignment(root, path)
+    return Site(found.file, found.node.lineno) if found else None
+
+
+@dataclass(frozen=True)
+class _Built:
+    """An expression in the source that built a module, and the names visible there."""
+
+    file: str
+    node: ast.expr
+    names: dict[str, Any]  # the globals of the code it is in (to follow a call into a helper function)
+
+
+def _assignment(root, path: str) -> _Built | None:
     """``self.<name> = ...`` in the parent's class source, for models built before netlint ran."""
     if not path:
         return None
@@ -207,7 +255,99 @@ def _assignment_site(root, path: str) -> Site | None:
             continue
         found = _find_self_assignment(cls, name)
         if found is not None:
-            return Site(*found)
+            module = sys.modules.get(cls.__module__)
+            return _Built(found[0], found[1], vars(module) if module is not None else {})
+    return None
+
+
+def _built(root, path: str, module, built: dict[str, _Built | None]) -> _Built | None:
+    """The call that built ``module``, read from the source of a model built before netlint ran.
+
+    Its owner's ``self.<name> = ...``; else (a layer inside an ``nn.Sequential``, a ``ModuleList``...)
+    the call of its class inside the expression or helper function that built its container: the only
+    such call there, or the k-th of as many calls as the container has layers of that class. Without
+    a clear answer, None (the container's line is used).
+    """
+    found = _assignment(root, path)
+    if found is not None or not path:
+        return found
+    parent_path = path.rpartition(".")[0]
+    container = built.get(parent_path)
+    if container is None:
+        return None
+    parent = root.get_submodule(parent_path) if parent_path else root
+    kind = type(module)
+    siblings = [m for m in parent.children() if type(m) is kind]
+    index = next((i for i, m in enumerate(siblings) if m is module), None)
+    if index is None:
+        return None
+    for scope in _scopes(container):
+        calls = sorted(
+            (n for n in ast.walk(scope.node) if isinstance(n, ast.Call) and _callee(n) == kind.__name__),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        if len(calls) == 1 or (calls and len(calls) == len(siblings)):
+            return _Built(scope.file, calls[index if len(calls) > 1 else 0], scope.names)
+        if calls:
+            return None  # ambiguous: never a guess
+    return None
+
+
+def _scopes(built: _Built) -> Iterator[_Built]:
+    """Where the layers of a container built by ``built`` were made, nearest first: inside the helper
+    function it calls (``conv_block(3, 32)``); else inside the call itself (``nn.Sequential(nn.Conv2d(...),
+    ...)``), then inside the one helper that call uses (``nn.ModuleList([block(c) for c in sizes])``), then
+    in the function around it when it takes a list made there (``nn.Sequential(*layers)``)."""
+    node = built.node
+    helper = _helper(node, built.names)
+    if helper is not None:
+        yield helper
+        return
+    yield built
+    helpers = {h.node: h for n in ast.walk(node) if (h := _helper(n, built.names)) is not None}
+    if len(helpers) == 1:
+        yield from helpers.values()
+    if isinstance(node, ast.Call) and any(isinstance(a, ast.Starred) for a in node.args):
+        tree = _parse(built.file)
+        around = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  and n.lineno <= node.lineno <= (n.end_lineno or n.lineno)] if tree else []  # fmt: skip
+        if around:
+            yield _Built(built.file, max(around, key=lambda n: n.lineno), built.names)
+
+
+def _helper(node: ast.AST, names: dict[str, Any]) -> _Built | None:
+    """The body of the user's function that ``node`` calls, if it is such a call."""
+    if not isinstance(node, ast.Call):
+        return None
+    function = _resolve(node.func, names)
+    if not inspect.isfunction(function) or not is_user_file(function.__code__.co_filename):
+        return None
+    definition = _function_node(function)
+    return _Built(function.__code__.co_filename, definition, function.__globals__) if definition else None
+
+
+def _resolve(expr: ast.expr, names: dict[str, Any]) -> Any:
+    """The object a name or a dotted attribute refers to in ``names``, or None."""
+    if isinstance(expr, ast.Name):
+        return names.get(expr.id)
+    if isinstance(expr, ast.Attribute):
+        owner = _resolve(expr.value, names)
+        return getattr(owner, expr.attr, None) if owner is not None else None
+    return None
+
+
+def _function_node(function) -> ast.AST | None:
+    tree = _parse(function.__code__.co_filename)
+    if tree is None:
+        return None
+    first = function.__code__.co_firstlineno  # the first decorator's line, or the def's
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name == function.__name__
+            and first in (node.lineno, *(d.lineno for d in node.decorator_list))
+        ):
+            return node
     return None
 
 
@@ -226,7 +366,7 @@ def is_user_file(file: str) -> bool:
 
 
 @functools.lru_cache(maxsize=512)
-def _find_self_assignment(cls: type, name: str) -> tuple[str, int] | None:
+def _find_self_assignment(cls: type, name: str) -> tuple[str, ast.AST] | None:
     try:
         file = inspect.getsourcefile(cls)
         lines, start = inspect.getsourcelines(cls)
@@ -252,7 +392,7 @@ def _find_self_assignment(cls: type, name: str) -> tuple[str, int] | None:
                         and isinstance(target.value, ast.Name)
                         and target.value.id == "self"
                     ):
-                        return file, sub.value.lineno if sub.value is not None else sub.lineno
+                        return file, sub.value if sub.value is not None else sub
     return None
 
 

@@ -7,12 +7,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from netlint.findings import Finding
+from netlint.findings import Finding, shown_path
 
 
 def listing(paths: Sequence[str], noun: str, limit: int = 3) -> str:
     """``BatchNorm features.1`` / ``3 BatchNorm layers (a, b, c)`` / ``... and 5 more``."""
-    shown = ", ".join(p or "<root>" for p in paths[:limit])
+    shown = ", ".join(shown_path(p) for p in paths[:limit])
     if len(paths) == 1:
         return f"{noun} {shown}"
     more = f" and {len(paths) - limit} more" if len(paths) > limit else ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout, path_to_norm
 
@@ -71,7 +71,7 @@ class DropoutBeforeBatchNorm(Rule):
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
             p = node.params["p"]
             path = path_steps(path_to_norm(node, affected[0]))
-            where = f"{node.type_name}(p={p:g}) at {node.module or '<root>'} feeds {listing(paths, 'BatchNorm')}"
+            where = f"{node.type_name}(p={p:g}) at {shown_path(node.module)} feeds {listing(paths, 'BatchNorm')}"
             if active_at_inference(node):
                 # It drops at inference too (NL006): no train/inference shift yet, but random predictions.
                 yield self.finding(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Node, Op, format_count
 
 from ._common import listing
@@ -93,7 +93,7 @@ class BiasBeforeBatchNorm(Rule):
             fix = "Create the layer with bias=False." if is_layer else "Pass bias=None to this call."
             yield self.finding(
                 layer,
-                f"{what} at {layer.module or '<root>'} adds a bias that {listing(names, norm_type)} cancels by "
+                f"{what} at {shown_path(layer.module)} adds a bias that {listing(names, norm_type)} cancels by "
                 f"subtracting the per-channel mean: {format_count(channels or 0)} parameters that never affect "
                 f"the output.",
                 fix,

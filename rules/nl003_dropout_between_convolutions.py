@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, data_path, shape_str, walk
 from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
 
@@ -93,7 +93,7 @@ class DropoutBetweenConvolutions(Rule):
             after = data_path(node, convs[0], through=_through)
             yield self.finding(
                 node,
-                f"Element-wise {node.type_name}(p={p:g}) at {node.module or '<root>'} acts on a "
+                f"Element-wise {node.type_name}(p={p:g}) at {shown_path(node.module)} acts on a "
                 f"{shape_str(shape[1:])} feature map between convolutions ({upstream[-1].module} -> "
                 f"{convs[0].module}): neighbouring activations are correlated, so dropping single units "
                 f"barely regularises.",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, format_count, shape_str, walk
 from netlint.graph.queries import has_spatial_extent, keeps_channel_axis
 
@@ -200,7 +200,7 @@ class FcHeadInsteadOfGap(Rule):
             pooled = channels * out_features + bias
             yield self.finding(
                 linear,
-                f"Linear({in_features}->{out_features}) at {linear.module or '<root>'} reads a flattened "
+                f"Linear({in_features}->{out_features}) at {shown_path(linear.module)} reads a flattened "
                 f"{shape_str(fmap[1:])} feature map: {format_count(now)} parameters. Global average pooling "
                 f"first would make it Linear({channels}->{out_features}): {format_count(pooled)}.",
                 f"Pool globally before flattening (nn.AdaptiveAvgPool{len(fmap) - 2}d(1)) and build the Linear "

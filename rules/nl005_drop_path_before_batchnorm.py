@@ -4,7 +4,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Node
 from netlint.graph.queries import batchnorms_reached, gating_sites, path_to_norm
 
@@ -76,7 +76,7 @@ class DropPathBeforeBatchNorm(Rule):
                 continue
             seen.add(key)
             paths = sorted({n.module for n in affected}, key=[n.module for n in affected].index)
-            where = node.module or "<root>"
+            where = shown_path(node.module)
             yield self.finding(
                 node,
                 f"Drop-path at {where} ({what}) feeds {listing(paths, 'BatchNorm')}: in training this shifts the "

@@ -4,7 +4,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference
 
@@ -60,7 +60,7 @@ class DropoutActiveAtInference(Rule):
             how = "omits training (it defaults to True)" if why == "omitted" else "passes training=True"
             yield self.finding(
                 node,
-                f"{call}(p={node.params['p']:g}) in {node.module or '<root>'} {how}: it keeps dropping after "
+                f"{call}(p={node.params['p']:g}) in {shown_path(node.module)} {how}: it keeps dropping after "
                 f"model.eval(), so inference is random.",
                 f"Pass training=self.training to {call}, or use an nn.{'Dropout' if 'dropout' in call else 'Dropout2d'} "
                 "module created in __init__.",

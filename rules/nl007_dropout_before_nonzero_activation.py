@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, LAYOUT_OPS, Graph, Node, Op
 from netlint.graph.queries import is_active_dropout
 
@@ -72,8 +72,8 @@ class DropoutBeforeNonzeroActivation(Rule):
                 name = activation_name(act)
                 yield self.finding(
                     node,
-                    f"{node.type_name}(p={node.params['p']:g}) at {node.module or '<root>'} feeds {name} at "
-                    f"{act.module or '<root>'}, which maps 0 to {at_zero:.3g}: the dropped units are not silenced.",
+                    f"{node.type_name}(p={node.params['p']:g}) at {shown_path(node.module)} feeds {name} at "
+                    f"{shown_path(act.module)}, which maps 0 to {at_zero:.3g}: the dropped units are not silenced.",
                     f"Apply the dropout after {name}, or use an activation with f(0) = 0 before it.",
                     related=[act.module],
                     at_zero=at_zero,

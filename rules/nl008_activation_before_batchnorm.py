@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Op
 
 from ._common import activation_name
@@ -67,7 +67,7 @@ class ActivationBeforeBatchNorm(Rule):
             act_name = activation_name(act)
             yield self.finding(
                 bn,
-                f"{layer.module or '<root>'} -> {act_name} -> {bn.module or '<root>'}: the activation comes before "
+                f"{shown_path(layer.module)} -> {act_name} -> {shown_path(bn.module)}: the activation comes before "
                 f"the BatchNorm, unlike the order of the BatchNorm paper and nearly all reference models.",
                 f"If unintended, swap them: {layer.type_name} -> {bn.type_name} -> {act_name}.",
                 related=[layer.module, act.module],

@@ -15,8 +15,9 @@ class BatchMixing(Rule):
     Finds the ops that mix the samples of a batch, so that some output element depends on input
     elements of more than one sample. The batch is dimension 0 of every input; netlint follows the
     dimension that carries it through every op (`B`, `B*heads`, `B*H*W` after reshapes, dimension 1
-    after a transpose) and reports the first op on each path that reduces, normalises or mixes along
-    it: `softmax`/`log_softmax`/`normalize` over the batch dimension, `F.softmax(x)` without `dim`
+    after a transpose) and reports every op that reduces, normalises or mixes along it (below one
+    that keeps its input's layout, the batch is followed as if it were fixed, so two layers with the
+    same mistake are two findings): `softmax`/`log_softmax`/`normalize` over the batch dimension, `F.softmax(x)` without `dim`
     where PyTorch's implicit choice is dimension 0 (3-D inputs), `sum`/`mean`/`max`/`std` over the
     batch or over every dimension (`h / h.sum()`), a softmax over a merged `B*heads` dimension, a
     recurrent layer or `nn.MultiheadAttention` whose `batch_first` does not match the layout, an

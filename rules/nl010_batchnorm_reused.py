@@ -4,7 +4,7 @@ import os
 from collections.abc import Iterator
 
 from netlint.cells import is_notebook
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Op
 from netlint.source import location
 
@@ -95,7 +95,7 @@ class BatchNormReused(Rule):
                     where = f"{os.path.basename(c.file)}:{c.line}"
                 if where not in lines:
                     lines.append(where)
-            owner_text = ", ".join(o or "<root>" for o in owners)
+            owner_text = ", ".join(shown_path(o) for o in owners)
             if per_owner_call >= 2:
                 how = f"is called {per_owner_call} times per call of {owner_text}"
             else:
@@ -103,7 +103,7 @@ class BatchNormReused(Rule):
             kind = node.params.get("layer_type") or node.type_name
             yield self.finding(
                 node,
-                f"{kind} {path or '<root>'} {how}, at line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: "
+                f"{kind} {shown_path(path)} {how}, at line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: "
                 f"its running statistics average the distributions of different layers and fit none of them, and "
                 f"its affine parameters are shared.",
                 "Give each call its own BatchNorm (e.g. bn1 and bn2, or one per iteration in an nn.ModuleList).",

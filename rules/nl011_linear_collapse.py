@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import DROPOUT_OPS, Graph, Node, Op, format_count, per_dim
 
 from ._common import layer_name, prod
@@ -153,8 +153,8 @@ class LinearCollapse(Rule):
         single = _describe(first if first.op == second.op else second, width_in, width_out)
         return self.finding(
             first,
-            f"{_describe(first, width_in, hidden)} at {first.module or '<root>'}{via} -> "
-            f"{_describe(second, hidden, width_out)} at {second.module or '<root>'}: no nonlinearity between "
+            f"{_describe(first, width_in, hidden)} at {shown_path(first.module)}{via} -> "
+            f"{_describe(second, hidden, width_out)} at {shown_path(second.module)}: no nonlinearity between "
             f"them, so the pair is one linear map, {single}; merging saves {format_count(cost - merged)} "
             f"parameters.",
             f"Add the activation that belongs between them (nn.ReLU, nn.GELU), or replace both by {single}.",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Node, Op
 from netlint.loss_names import LOG_PROBABILITY_LOSSES, LOGITS_LOSSES, PROBABILITY_LOSSES
 
@@ -91,9 +91,9 @@ class ProbabilitiesIntoLogitsLoss(Rule):
         logits = sorted(losses & set(LOGITS_LOSSES.values()))
         log_probs = sorted(losses & set(LOG_PROBABILITY_LOSSES.values())) if kind == "softmax" else []
         what = (
-            f"{activation_name(node)} at {node.module or '<root>'}"
+            f"{activation_name(node)} at {shown_path(node.module)}"
             if node.kind == "module"
-            else (f"{activation_name(node)} in {node.module or '<root>'}")
+            else (f"{activation_name(node)} in {shown_path(node.module)}")
         )
         fix = (
             "Return the logits (drop the final activation; apply it only at inference), or end the model with "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Node, Op, format_count, per_dim, shape_str
 
 from ._common import layer_name, prod
@@ -164,7 +164,7 @@ class KernelSeesPadding(Rule):
         )
         return self.finding(
             conv,
-            f"{what} at {conv.module or '<root>'} (kernel {kernel}, zero padding {padding}) at input "
+            f"{what} at {shown_path(conv.module)} (kernel {kernel}, zero padding {padding}) at input "
             f"size {shape_str([w[0] for w in windows])}: {taps - used} of its {taps} kernel positions "
             f"({(taps - used) / taps:.0%}) multiply only padding at every output position{weights}.",
             "Match the network to the input size (fewer downsampling steps, or a larger input), or use a kernel "

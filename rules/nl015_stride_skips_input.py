@@ -4,7 +4,7 @@ import math
 import re
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity
+from netlint.findings import Finding, Rule, Severity, shown_path
 from netlint.graph.ir import Graph, Node, Op, per_dim, shape_str
 
 from ._common import layer_name
@@ -97,7 +97,7 @@ class StrideSkipsInput(Rule):
         dil = f", dilation {shape_str(dilation)}" if any(d != 1 for d in dilation) else ""
         return self.finding(
             node,
-            f"{what} at {node.module or '<root>'} (kernel {shape_str(kernel)}, stride {shape_str(stride)}{dil}) "
+            f"{what} at {shown_path(node.module)} (kernel {shape_str(kernel)}, stride {shape_str(stride)}{dil}) "
             f"reads only {fraction:.0%} of its input positions (input size {shape_str(sizes)}): the rest never "
             f"reach the output.",
             "Average-pool first and then apply the layer with stride 1 (ResNet-D: AvgPool2d(2, 2) + 1x1 conv), "

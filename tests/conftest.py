@@ -15,12 +15,14 @@ RULE_EXAMPLES = ROOT / "rules" / "examples"
 
 @pytest.fixture(autouse=True)
 def _in_repo_root(monkeypatch):
-    """Paths in reports are relative to the working directory: keep it fixed."""
+    """Paths in reports are relative to the working directory: keep it fixed. A COLUMNS exported by the
+    shell that runs the suite would wrap reports written to a pipe: tests that want a width set it."""
     monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 def run_netlint(
-    *args: str, cwd: Path | str = ROOT, env: dict | None = None, fresh: bool = False
+    *args: str, cwd: Path | str = ROOT, env: dict | None = None, fresh: bool = False, obey_permissions: bool = False
 ) -> subprocess.CompletedProcess:
     """Run the command line in a process of its own, as a user or CI would.
 
@@ -28,6 +30,9 @@ def run_netlint(
     descriptors, working directory, environment, warning filters and exit status, without paying
     for a new interpreter and ``import torch`` per call (most of a small check's time). ``fresh=True``
     starts a new interpreter, for what only a cold start shows (imports, the console script).
+    ``obey_permissions=True``: run as root, the forked process drops the capabilities that let root
+    ignore permission bits (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a ``chmod 000`` path is really
+    unreadable for it, as for any other user.
     """
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     if fresh or not hasattr(os, "fork"):
@@ -35,10 +40,12 @@ def run_netlint(
             [sys.executable, "-m", "netlint", *args], cwd=cwd, capture_output=True, text=True, env=full_env,
             timeout=300,
         )  # fmt: skip
-    return _forked_cli(list(args), str(cwd), full_env, timeout=300)
+    return _forked_cli(list(args), str(cwd), full_env, timeout=300, obey_permissions=obey_permissions)
 
 
-def _forked_cli(args: list[str], cwd: str, env: dict, timeout: float) -> subprocess.CompletedProcess:
+def _forked_cli(
+    args: list[str], cwd: str, env: dict, timeout: float, obey_permissions: bool = False
+) -> subprocess.CompletedProcess:
     import tempfile
     import time
 
@@ -49,7 +56,7 @@ def _forked_cli(args: list[str], cwd: str, env: dict, timeout: float) -> subproc
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child: never returns into pytest
-            _cli_child(args, cwd, env, out_path, err_path)
+            _cli_child(args, cwd, env, out_path, err_path, obey_permissions)
         deadline = time.monotonic() + timeout
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -66,7 +73,31 @@ def _forked_cli(args: list[str], cwd: str, env: dict, timeout: float) -> subproc
             return subprocess.CompletedProcess(command, code, out.read(), err.read())
 
 
-def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: str) -> None:
+def drop_permission_override() -> None:
+    """This process (and those it forks) stops ignoring permission bits, even as root: CAP_DAC_OVERRIDE
+    and CAP_DAC_READ_SEARCH leave its effective and permitted capabilities (Linux capset(2))."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return  # permission bits already apply
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3: two 32-bit words
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    for bit in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        data[0].effective &= ~(1 << bit)
+        data[0].permitted &= ~(1 << bit)
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: str, obey_permissions: bool) -> None:
     import io
     import traceback
     import warnings
@@ -83,6 +114,8 @@ def _cli_child(args: list[str], cwd: str, env: dict, out_path: str, err_path: st
         sys.stderr = sys.__stderr__ = io.TextIOWrapper(
             io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
         )
+        if obey_permissions:
+            drop_permission_override()
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)

@@ -95,3 +95,103 @@ def test_a_selection_that_leaves_no_rule_is_an_error_not_clean():
         report = netlint.check(nn.Sequential(nn.Linear(4, 4)), **kwargs)
         assert not report.ok and report.exit_code() == 2
         assert "leaves no rule" in report.errors[0].text
+
+
+BLOCKS = """
+import torch.nn as nn
+
+
+def conv_block(cin, cout):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.Dropout(0.2),  # netlint: ignore[NL001, NL003]
+    )
+
+
+def stage(cin, cout, depth):
+    layers = []
+    for _ in range(depth):
+        layers.append(nn.Conv2d(cin, cout, 3, padding=1))
+        layers += [nn.BatchNorm2d(cout), nn.ReLU()]
+        cin = cout
+    return nn.Sequential(*layers)
+
+
+def conv_bn(c):
+    return nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c))
+
+
+class Helper(nn.Module):  # layers made by a helper function, one line suppressed there
+    def __init__(self):
+        super().__init__()
+        self.block1 = conv_block(3, 16)
+        self.block2 = conv_block(16, 32)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.block2(self.block1(x)).mean((2, 3)))
+
+
+class Looped(nn.Module):  # a list filled in a loop, then nn.Sequential(*layers)
+    def __init__(self, width=8):
+        super().__init__()
+        self.body = stage(3, width, 2)
+        self.blocks = nn.ModuleList([conv_bn(width) for _ in range(2)])
+
+    def forward(self, x):
+        x = self.body(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class Inline(nn.Module):  # one nn.Sequential written out in __init__
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3),
+            nn.BatchNorm2d(8),
+            nn.Dropout(0.5),
+            nn.Conv2d(8, 8, 3),
+        )
+
+    def forward(self, x):
+        return self.features(x)
+"""
+
+
+def test_a_model_object_gets_the_command_lines_locations_and_suppressions(tmp_path, monkeypatch):
+    """Same model, same source: ``netlint.check(model)`` points at each layer's own line (inside the helper
+    or the loop that made it, not the ``self.block1 = conv_block(...)`` line) and honours the same
+    ``# netlint: ignore[...]`` comments as the command line, so ``assert_clean`` agrees with it."""
+    import importlib.util
+    import json
+
+    from .conftest import run_netlint
+
+    path = write(tmp_path / "blocks_api_xyz.py", BLOCKS)
+    targets = [f"{path}:Helper", f"{path}:Looped(width=16)", f"{path}:Inline"]
+    result = run_netlint("check", *targets, "--format", "json", "--no-probe")
+    cli = {m["name"].rsplit(":", 1)[-1].split("(")[0]: sorted((f["code"], f["module"], f["line"]) for f in m["findings"])
+           for m in json.loads(result.stdout)["models"]}  # fmt: skip
+    spec = importlib.util.spec_from_file_location("blocks_api_xyz", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "blocks_api_xyz", module)  # imported, as a user's test imports its model
+    spec.loader.exec_module(module)
+    api = {}
+    for name, model in (("Helper", module.Helper()), ("Looped", module.Looped(width=16)), ("Inline", module.Inline())):
+        report = netlint.check(model)
+        assert not report.errors and {f.file for f in report.findings} == {str(path)}, report.findings
+        api[name] = sorted((f.code, f.module, f.line) for f in report.findings)
+    assert api == cli
+    lines = BLOCKS.splitlines()
+    # Each finding sits on its layer's own line, written out once however many layers it built.
+    assert {lines[line - 1].strip() for _, _, line in api["Helper"]} == {"nn.Conv2d(cin, cout, 3, padding=1),"}
+    assert {lines[line - 1].strip() for _, _, line in api["Looped"]} == {
+        "layers.append(nn.Conv2d(cin, cout, 3, padding=1))", "return nn.Sequential(nn.Conv2d(c, c, 1), nn.BatchNorm2d(c))"
+    }  # fmt: skip
+    assert {c for c, _, _ in api["Helper"]} == {"NL002"}  # the dropout's NL001 and NL003 are suppressed
+    assert netlint.check(module.Helper()).suppressed == 2  # block1's dropout: NL001 and NL003
+    assert_clean(module.Helper(), ignore=["NL002"])

@@ -50,3 +50,33 @@ def test_batch_statistic_for_control_flow_only_is_not_mixing():
             return h * 2 if h.abs().sum() > 0 else h
 
     assert findings(Gate()) == []
+
+
+class SameMistakeTwice(nn.Module):
+    """Two attention layers built with batch_first=False and fed (N, L, D), then an implicit-dim softmax:
+    three places to fix, and fixing the first must not be how the user learns of the second."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.MultiheadAttention(8, 2) for _ in range(2)])
+
+    def forward(self, x):
+        for attn in self.layers:
+            x = attn(x, x, x)[0]
+        return torch.softmax(x, 0)
+
+
+def test_every_site_that_mixes_the_batch_is_a_finding_not_only_the_first_on_a_path():
+    report = netlint.check(SameMistakeTwice(), torch.randn(2, 5, 8), select=["NL009"])
+    assert [(f.module, f.data.get("op")) for f in report.findings] == [
+        ("layers.0", "MultiheadAttention"), ("layers.1", "MultiheadAttention"), ("", "softmax")
+    ]  # fmt: skip
+
+
+def test_after_a_reduction_over_the_batch_nothing_below_is_reported_again():
+    class SumThenSoftmax(nn.Module):
+        def forward(self, x):
+            return torch.softmax(x.sum(0, keepdim=True), 0)  # the batch is gone after the sum
+
+    report = netlint.check(SumThenSoftmax(), torch.randn(2, 5, 8), select=["NL009"])
+    assert [f.data.get("op") for f in report.findings] == ["sum"]

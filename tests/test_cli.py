@@ -157,3 +157,51 @@ def test_input_shape_option():
     assert json.loads(result.stdout)["models"][0]["inputs"] == "4x3x8x8 float32"
     bad = run_netlint("check", "examples/", "--input-shape", "2,x")
     assert bad.returncode == 2 and "invalid --input-shape" in bad.stderr
+
+
+def test_help_names_values_never_python_types_and_wrong_choices_read_plainly():
+    """Every command's help: TARGET and FILE, never <str>, <int> or typer's {target}; a wrong choice without
+    a validation library's "Value error," prefix; a bad target call names the argument, not an AST node."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from netlint.cli import app
+
+    runner = CliRunner()
+    for command in ("check", "recalibrate", "rules", "explain"):
+        text = runner.invoke(app, [command, "--help"]).stdout
+        assert not re.search(r"<(str|int|float|path|list\[str\])>|\{\w+\}", text), (command, text)
+    assert "Usage: netlint recalibrate [OPTIONS] TARGET\n" in runner.invoke(app, ["recalibrate", "--help"]).stdout
+    for args, expected in (
+        (
+            ["--fail-on", "critical"],
+            "Invalid value for '--fail-on': 'critical' is not one of 'info', 'warning', 'error'.",
+        ),
+        (["--format", "xml"], "'xml' is not one of 'rich', 'text', 'json', 'sarif', 'github'."),
+    ):
+        result = runner.invoke(app, ["check", *args, "x.py"])
+        assert result.exit_code == 2 and expected in result.output and "Value error" not in result.output
+    result = run_netlint("check", "torchvision.models:vgg11(num_classes=len('ab'))", "--format", "json")
+    (message,) = [e["message"] for e in json.loads(result.stdout)["errors"]]
+    assert "num_classes=len('ab') is not a literal" in message and "<ast." not in message
+
+
+def test_without_numpy_torchs_numpy_note_is_not_shown(tmp_path):
+    """netlint never uses torch's NumPy bridge, so torch's "Failed to initialize NumPy" (printed when it is
+    imported without numpy) is not the user's business. A fresh interpreter, where torch is imported for the
+    first time, with a numpy that cannot be imported shadowing the real one."""
+    write(
+        tmp_path / "shadow" / "numpy" / "__init__.py",
+        "raise ModuleNotFoundError('No module named numpy', name='numpy')\n",
+    )
+    model = write(tmp_path / "net.py", (
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 3)\n        self.bn = nn.BatchNorm2d(8)\n\n"
+        "    def forward(self, batch):  # a dict input: its ops load more of torch (the NumPy bridge too)\n"
+        "        return self.bn(self.conv(batch['image']))\n"
+    ))  # fmt: skip
+    result = run_netlint("check", str(model), "-i", "image=2,3,8,8", "--no-probe", "--format", "json", fresh=True,
+                         env={"PYTHONPATH": str(tmp_path / "shadow")})  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "NumPy" not in result.stderr and "NumPy" not in " ".join(json.loads(result.stdout)["notes"])

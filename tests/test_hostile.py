@@ -123,3 +123,17 @@ def test_the_whole_corpus_in_one_real_process(corpus):
     assert checked >= {"argparse_defaults.py", "thread_left.py", "print_spam.py", "train_no_guard.py",
                        "collide_a/model.py", "collide_b/model.py"}  # fmt: skip
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_that_starts_a_process_at_import_is_told_so_in_words(tmp_path):
+    """multiprocessing refuses children to a daemonic process (netlint's worker) with an AssertionError."""
+    folder = tmp_path / "mp"
+    folder.mkdir()
+    source = (CORPUS / "argparse_defaults.py").read_text()
+    (folder / "starts.py").write_text(
+        "import multiprocessing\n\nmultiprocessing.Process(target=print).start()\n\n" + source
+    )
+    code, _, errors = check(folder, "starts.py")
+    assert code == 2 and "daemonic" not in errors and "AssertionError" not in errors
+    assert "importing the file starts a process with multiprocessing at " in errors and "starts.py:3" in errors
+    assert "if __name__ == '__main__'" in errors

@@ -390,3 +390,48 @@ class UntraceableTwoInputs(nn.Module):
 def test_inputs_of_an_untraceable_forward_are_guessed_from_the_other_layers():
     model = only_model(netlint.check(UntraceableTwoInputs()))
     assert model.inputs == "2x3x224x224 float32, 2x4 float32"
+
+
+class _ConvBn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+
+
+class NeedsGpu(_ConvBn):
+    def forward(self, x):
+        return self.bn(self.conv(x.cuda()))  # no input size will help: netlint runs without a GPU
+
+
+class ReadsADict(_ConvBn):
+    def forward(self, batch):
+        mask = batch.get("mask")
+        return self.bn(self.conv(batch["image"])) * mask
+
+
+def test_a_forward_that_needs_a_gpu_is_told_so_not_sent_hunting_for_input_shapes():
+    report = netlint.check(NeedsGpu())
+    (error,) = [e.text for e in report.errors]
+    assert "the forward pass needs a GPU: it asks for CUDA in cuda() at " in error and "test_inputs.py" in error
+    assert "input sizes tried" not in error and "--input-shape" not in error and "spawn" not in error
+    assert "instead of x.cuda()" in error
+
+
+class ReadsAnImage(_ConvBn):
+    def forward(self, batch):
+        return self.bn(self.conv(batch["image"]))
+
+
+def test_a_forward_that_reads_named_entries_gets_the_named_input_shape_form_that_fixes_it():
+    (error,) = [e.text for e in netlint.check(ReadsAnImage()).errors]
+    assert "forward reads 'image' from its input, a dict: give each entry its shape, e.g. --input-shape " \
+           "image=2,3,224,224," in error  # fmt: skip
+    report = netlint.check(ReadsADict())
+    (error,) = [e.text for e in report.errors]
+    assert "forward reads 'mask', 'image' from its input, a dict" in error
+    assert "--input-shape mask=SHAPE --input-shape image=SHAPE (inferred from conv" in error
+    assert "Using a non-tuple sequence" not in " ".join(report.notes)  # the failed attempts' warnings are dropped
+    # The named form works: with both entries given, the model is checked.
+    fixed = netlint.check(ReadsADict(), {"image": torch.randn(2, 3, 16, 16), "mask": torch.ones(1)})
+    assert not fixed.errors and [f.code for f in fixed.findings] == ["NL002"]

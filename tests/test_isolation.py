@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -224,3 +225,25 @@ def test_ctrl_c_stops_every_worker_and_prints_what_finished(tmp_path):
     assert data["summary"]["files"] == 3
     survivors = subprocess.run(["pgrep", "-f", str(hang)], capture_output=True, text=True).stdout.split()
     assert survivors == []  # the worker (same command line as its parent) is gone too
+
+
+def test_the_last_user_line_is_never_a_frame_outside_netlint(tmp_path):
+    """A stack as a timed-out worker sees it: the console script (a user file) called netlint, which
+    called library code. The launcher is netlint's caller, not user code that ran."""
+    from types import SimpleNamespace
+
+    from netlint.load import models
+    from netlint.run.status import where_in
+
+    def frame(file, name, line=1, **local):
+        code = compile(f"def {name}(): pass", str(file), "exec").co_consts[0]
+        return SimpleNamespace(f_code=code, f_lineno=line, f_locals=local)
+
+    library = os.path.join(os.path.dirname(json.__file__), "slow.py")  # the standard library: not user code
+    spec = SimpleNamespace(name="lib.slow:build")
+    launcher = frame(tmp_path / "bin" / "netlint", "main", 8)
+    stack = [launcher, frame(models.__file__, "build_meta", spec=spec), frame(library, "build", 40)]
+    where = where_in(stack)
+    assert (where.phase, where.name, where.line) == ("building", "lib.slow:build", "")
+    user = frame(tmp_path / "model.py", "forward", 12)
+    assert where_in([*stack, user]).line.endswith("model.py:12")

@@ -169,3 +169,85 @@ def test_warning_notes_keep_the_users_drop_library_deprecations():
         safe = safe_torch_message(text)
         assert "False" not in safe and safe, safe
     assert "Unsupported global: GLOBAL x.Foo" in safe_torch_message(advice)
+
+
+LOCATION = re.compile(r"[\w./-]+\.py:\d+")
+
+
+def test_rich_report_wraps_where_a_person_would_at_80_columns():
+    """Between words, continuation lines indented under their entry; never inside ``file:line``, a module
+    path or a word, and no trailing blanks: at Console width 80 and with COLUMNS=80 on a pipe."""
+    long_path = "src/models/backbones/efficient_residual_network/blocks.py"
+    f = Finding(
+        "NL002", "bias-before-batchnorm", Severity.WARNING, "encoder.stages.3.blocks.11.conv_pointwise",
+        "Conv2d at encoder.stages.3.blocks.11.conv_pointwise adds a bias that BatchNorm2d "
+        "encoder.stages.3.blocks.11.bn cancels by subtracting the per-channel mean: 1.2 k parameters that never "
+        "affect the output.", "Create the layer with bias=False.", long_path, 1234, model="model.py:Net",
+    )  # fmt: skip
+    out = io.StringIO()
+    from netlint.report.rich_report import render as rich_render
+
+    rich_render(report([f]), out, width=80)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert all(len(line) <= 80 and line == line.rstrip() for line in lines), text
+    assert f"{long_path}:1234" in LOCATION.findall(text)  # whole, on one line
+    assert all(f.module in line for line in lines if "NL002" in line) or any(f.module in line for line in lines)
+    message = " ".join(line.strip() for line in lines if line.startswith("      ") and "fix:" not in line)
+    assert " ".join(f.message.split()) in message  # every word, in order, nothing cut
+    continuation = [line for line in lines if line.startswith(" ") and not line.startswith("  warning")]
+    assert continuation and all(line.startswith(("  ", "    ")) for line in continuation)
+    # The real command on a pipe, with COLUMNS=80.
+    result = run_netlint("check", "examples/residual_bias.py", "--no-probe", env={"COLUMNS": "80"})
+    assert result.returncode == 1 and all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+    assert "examples/residual_bias.py:16" in LOCATION.findall(result.stdout)
+    unwrapped = run_netlint("check", "examples/residual_bias.py", "--no-probe")  # a pipe without COLUMNS: one line each
+    assert any(len(line) > 100 for line in unwrapped.stdout.splitlines())
+
+
+def test_explain_wraps_prose_keeps_code_examples_whole_and_ends_no_line_in_blanks():
+    from netlint.report.docs import explain_rule
+    from netlint.rules import ALL_RULES
+
+    for rule in ALL_RULES:
+        out = io.StringIO()
+        explain_rule(rule, out)
+        lines = out.getvalue().splitlines()
+        assert [line for line in lines if line != line.rstrip()] == [], rule.code
+        code = re.search(r"```python\n(.*?)```", rule.documentation(), re.S)
+        example = code.group(1).rstrip("\n").splitlines() if code else []
+        for line in example:  # each line of the example as written, on one line
+            assert ("    " + line).rstrip() in lines, (rule.code, line)
+        prose = [line for line in lines if line not in {("    " + x).rstrip() for x in example}]
+        assert all(len(line) <= 80 or " " not in line.strip() for line in prose), rule.code
+        assert "`" not in "\n".join(prose) and "**" not in "\n".join(prose)
+
+
+def test_probe_wording_counts_and_columns_line_up():
+    from netlint.probing.shift import LayerShift, ProbeResult
+
+    def shown(layers, width=120):
+        out = io.StringIO()
+        probe_table(Console(file=out, width=width, color_system=None), ProbeResult("cpu", 32, 0, 1.0, 0.0, layers))
+        return out.getvalue()
+
+    exact = LayerShift("bn", 1.0, 1.0, 1.0, 0, 0.0, 4, 4096)
+    assert "no BatchNorm layer to measure" in shown([])
+    assert "its one BatchNorm layer measures a ratio of exactly 1.00" in shown([exact])
+    assert "all 2 BatchNorm layers measure a ratio of exactly 1.00" in shown([exact, exact])
+    rows = [LayerShift("0.bn", 0.5, 0.4, 0.6, 1, 0.1, 8, 4096, ["0.drop"]),  # precise, a long bar
+            LayerShift("3", 0.999, 0.99, 1.01, 2, 0.0, 8, 100, ["1"])]  # noisy (~), an empty bar  # fmt: skip
+    table = [line for line in shown(rows).splitlines() if "x (ch" in line]
+    assert len(table) == 2 and len({line.index("x (ch") for line in table}) == 1  # the worst-channel column
+    assert len({line.index(f"{r.ratio_mean:.2f}x") for line, r in zip(table, rows)}) == 1  # the ratios
+    assert table[0].lstrip().startswith("[0].bn ") and table[1].lstrip().startswith("[3] ")  # bare Sequential paths
+
+
+def test_a_bare_sequential_names_its_layers_by_index_in_messages():
+    import torch.nn as nn
+
+    import netlint
+
+    model = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(16), nn.Linear(16, 4))
+    (f,) = netlint.check(model, select=["NL001"]).findings
+    assert f.module == "2" and f.message.startswith("Dropout(p=0.5) at [2] feeds BatchNorm [3]:")

@@ -12,8 +12,8 @@ sweep builds them. Expectations follow the architectures:
   which softmax renormalises: no NL001 (a false positive this suite guards against).
 - csatv2's scalar-q/k/v attention (each stage's first block) unbinds qkv of shape (B, N, 3) into
   (B, N) tensors, so ``q @ k.transpose(-1, -2)`` is (B, B): attention across the batch (NL009), a
-  true bug of the architecture as implemented. Reported once, at the first such matmul: every later
-  one is downstream of values already mixed (NL009 reports the first mixing op on each path).
+  true bug of the architecture as implemented. Reported once, at the first such matmul: below a Gram
+  matrix of the batch no fix keeps the layout, so the batch is not followed further.
 - A model whose first layer is not its input (csatv2 starts with a 64-channel DCT conv, naflexvit
   with a Linear patch embedding) is run at the (C, H, W) it declares in pretrained_cfg.
 """

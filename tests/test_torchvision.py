@@ -89,3 +89,19 @@ def test_target_string_with_keyword_arguments():
     assert not report.errors
     assert len(report.findings) == 58
     assert report.models[0].name == "torchvision.models:densenet121(drop_rate=0.2)"
+
+
+def test_a_library_target_points_into_the_library_never_at_netlints_launcher():
+    """Run under ``tests/conftest.py`` (the forked CLI) or under the API caller's test file, as the console
+    script runs under ``venv/bin/netlint``: netlint's callers are user files, but never a layer's place."""
+    import json
+    import os
+
+    from .conftest import run_netlint
+
+    result = run_netlint("check", "torchvision.models:vgg11_bn", "--format", "json", "--no-probe")
+    found = [f for m in json.loads(result.stdout)["models"] for f in m["findings"]]
+    api = netlint.check("torchvision.models:vgg11_bn").findings
+    vgg = os.path.join("torchvision", "models", "vgg.py")
+    assert len(found) == len(api) == 9  # 8 biased convolutions (NL002) and the 512x7x7 head (NL004)
+    assert {f["file"].endswith(vgg) for f in found} == {f.file.endswith(vgg) for f in api} == {True}

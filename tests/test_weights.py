@@ -137,3 +137,34 @@ def test_weights_in_the_configuration(tmp_path):
     write(tmp_path / "pyproject.toml", '[tool.netlint]\nmodels = [{target = "src/net.py:Net", weights = 3}]\n')
     bad = run_netlint("check", cwd=tmp_path)
     assert bad.returncode == 2 and "weights of 'src/net.py:Net' must be the path of a checkpoint" in bad.stderr
+
+
+class NotAllowed:
+    """A harmless class that weights_only loading still refuses: it is not a tensor type."""
+
+
+def test_every_checkpoint_error_is_one_sentence_and_one_piece_of_advice(tmp_path):
+    from netlint.load.checkpoint import CheckpointError, check_keys, read_checkpoint
+
+    (tmp_path / "text.pt").write_text("not a checkpoint at all\n")
+    torch.save({"a": NotAllowed()}, tmp_path / "objects.pt")
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pt")
+    errors = {}
+    for name in ("missing.pt", "text.pt", "objects.pt", "other.pt"):
+        try:
+            check_keys(torch.nn.Linear(2, 2), read_checkpoint(str(tmp_path / name)).state, name)
+        except CheckpointError as exc:
+            errors[name] = exc
+    assert set(errors) == {"missing.pt", "text.pt", "objects.pt", "other.pt"}
+    for exc in errors.values():
+        assert not exc.message.endswith(".") and exc.hint.endswith(".") and str(exc) == f"{exc.message}. {exc.hint}"
+        assert "weights_only=False" not in str(exc) and "Check the documentation" not in str(exc)
+    assert "not a PyTorch checkpoint" in errors["text.pt"].message  # not "holds Python objects"
+    assert "holds Python objects (tests.test_weights.NotAllowed)" in errors["objects.pt"].message
+    assert errors["missing.pt"].hint.startswith("Check the path")
+    # Through the command line: the error's own advice, once, after a full stop.
+    path = write(tmp_path / "net.py", MODEL)
+    result = run_netlint("check", f"{path}:Net", "--weights", str(tmp_path / "missing.pt"), "--format", "json")
+    (message,) = [e["message"] for e in json.loads(result.stdout)["errors"]]
+    assert message.endswith("missing.pt: no such file. Check the path (it is relative to the working directory).")
+    assert message.count("Pass the checkpoint") == 0

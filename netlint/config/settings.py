@@ -162,7 +162,11 @@ def find_config(targets: Sequence[str], cwd: str | None = None) -> Path | None:
     start = Path(os.path.commonpath(folders)) if folders else Path(cwd)
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
+        try:
+            found = candidate.is_file()
+        except OSError:  # a folder that cannot be read: the target's own error says so
+            continue
+        if found:
             data = _load(candidate)
             if "netlint" in data.get("tool", {}):
                 return candidate

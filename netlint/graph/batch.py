@@ -39,7 +39,7 @@ class Straddle:
 
 
 UNKNOWN = "unknown"  # tracking lost: nothing downstream is reported
-MIXED = "mixed"  # already mixed upstream: the first op on the path was reported
+MIXED = "mixed"  # already mixed upstream, in a way no fix would keep the batch through: nothing below is reported
 State = Any  # Axis | Straddle | None (no batch) | UNKNOWN | MIXED | tuple of states (a tuple output)
 
 
@@ -101,8 +101,23 @@ class BatchFlow:
         return [(i, self.states.get(i.index, UNKNOWN)) for i in node.inputs if i.is_tensor and i.op != Op.SHAPE]
 
     def _mix(self, node: Node, dim: int | None, how: str, axis: Axis | None) -> State:
+        """Record a mixer; downstream, the batch is followed as if this op were fixed, so that every
+        mixer is reported, not only the first on a path (two attention layers with the same mistake)."""
         self.mixing.append(Mixing(node, dim, how, axis.size if axis else 0))
-        return MIXED
+        carrying = [n for n in node.inputs if n.is_tensor and self.states.get(n.index) == axis]
+        if dim is None or not isinstance(axis, Axis) or len(carrying) != 1 or carrying[0].shape is None:
+            return MIXED  # samples combined with each other (a Gram matrix of the batch): no fix keeps this shape
+        shape = carrying[0].shape
+
+        def fixed(out: tuple[int, ...]) -> State:
+            """The batch stays where it was when the op's output is laid out like its input (a softmax, an
+            attention layer), or like it up to the features (a recurrent layer): what the fixed op returns."""
+            same = out == shape or (node.op == Op.RNN and len(out) == len(shape) and out[:-1] == shape[:-1])
+            return axis if same else UNKNOWN
+
+        if node.shape is not None:
+            return fixed(node.shape)
+        return tuple(fixed(out) for out in node.shapes) if node.shapes else MIXED
 
     def _step(self, node: Node) -> State:
         if node.op == Op.INPUT:

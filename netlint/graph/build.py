@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -29,6 +31,7 @@ class GraphFailure(Exception):
     attempts: list[tuple[InputSpec, str]]
     errors: list[BaseException] = field(default_factory=list)  # the exception of each attempt
     arity: str = ""  # forward needs a different number of inputs: no input size can fix it
+    device: str = ""  # forward needs a GPU (``x.cuda()``): no input size can fix it either
 
 
 def needs_real_data(exc: BaseException) -> bool:
@@ -49,6 +52,16 @@ def arity_error(exc: BaseException) -> bool:
     if isinstance(exc, ForwardFailure):
         exc = exc.original
     return isinstance(exc, TypeError) and _ARITY.search(str(exc)) is not None
+
+
+_DEVICE = re.compile(r"\bcuda\b|nvidia|found at least two devices", re.IGNORECASE)
+
+
+def device_error(exc: BaseException) -> bool:
+    """The forward wants a GPU (``x.cuda()``, ``device="cuda"``): netlint runs it on meta and CPU tensors."""
+    if isinstance(exc, ForwardFailure):
+        exc = exc.original
+    return isinstance(exc, (RuntimeError, AssertionError, AttributeError)) and _DEVICE.search(str(exc)) is not None
 
 
 def build_graph(
@@ -74,7 +87,7 @@ def build_graph(
     fallback: tuple[Graph, InputSpec] | None = None
     wrong_arity: set[int] = set()  # numbers of inputs that forward refused
     for spec in candidates:
-        if len(spec.items) in wrong_arity:
+        if len(spec.items) in wrong_arity or failure.device:
             continue
         key = _trace_key(spec)
         if key not in traces:
@@ -83,7 +96,8 @@ def build_graph(
         graph = None
         if real is None:
             try:
-                graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
+                with _warnings_if_it_runs():
+                    graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
             except Exception as exc:
                 if not (needs_real_data(exc) and materialize is not None):
                     _failed(failure, spec, exc, wrong_arity)
@@ -91,7 +105,7 @@ def build_graph(
                 real = materialize().train()
         if graph is None:
             try:
-                with preserved_rng(seed=0):
+                with preserved_rng(seed=0), _warnings_if_it_runs():
                     graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
             except Exception as exc:
                 _failed(failure, spec, exc, wrong_arity)
@@ -113,12 +127,26 @@ def build_graph(
     raise failure
 
 
+@contextlib.contextmanager
+def _warnings_if_it_runs() -> Iterator[None]:
+    """Warnings of an attempt that fails are dropped: they are about an input the model does not take
+    (``batch["image"]`` on a tensor warns before it fails), not about the model."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:  # only reached when the attempt ran
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def _failed(failure: GraphFailure, spec: InputSpec, exc: BaseException, wrong_arity: set[int]) -> None:
     failure.attempts.append((spec, describe_exception(exc)))
     failure.errors.append(exc)
     if arity_error(exc):
         wrong_arity.add(len(spec.items))
         failure.arity = failure.arity or describe_exception(exc)
+    elif device_error(exc):  # torch's own words may advise a start method: only where it asked for the GPU
+        where = exc.where if isinstance(exc, ForwardFailure) else ""
+        failure.device = f"it asks for CUDA in {where}" if where else describe_exception(exc)
 
 
 def _trace_key(spec: InputSpec) -> tuple:

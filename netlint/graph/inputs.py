@@ -244,6 +244,32 @@ def forward_arity(model: nn.Module) -> tuple[list[str], int, int | None]:
     return [p.name for p in positional], required, most
 
 
+def keys_read(model: nn.Module) -> list[str]:
+    """The string keys ``forward`` reads from its first input (``batch["image"]``, ``batch.get("mask")``),
+    in source order: that input is a dict."""
+    import ast
+    import textwrap
+
+    names = forward_arity(model)[0]
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(type(model).forward)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return []
+    if not names:
+        return []
+    found: dict[str, int] = {}
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == names[0]:
+            key = node.slice
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and isinstance(node.func.value, ast.Name) and node.func.value.id == names[0] and node.args):  # fmt: skip
+            key = node.args[0]
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found.setdefault(key.value, node.lineno * 10_000 + node.col_offset)
+    return sorted(found, key=found.get)
+
+
 def keeps_batch(spec: InputSpec, outputs: Iterable[tuple[int, ...]]) -> bool:
     """Every output tensor has the input's batch size as its leading dimension.
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..findings import shown_path
+
 Shape = tuple[int, ...]
 
 
@@ -119,8 +121,8 @@ class Node:
     def label(self) -> str:
         """``features.3 (Dropout)`` or ``add in layer1.0`` for messages."""
         if self.kind == "module":
-            return f"{self.module or '<root>'} ({self.type_name})"
-        where = f" in {self.module}" if self.module else ""
+            return f"{shown_path(self.module)} ({self.type_name})"
+        where = f" in {shown_path(self.module)}" if self.module else ""
         return f"{self.type_name}(){where}"
 
     def __repr__(self) -> str:

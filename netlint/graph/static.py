@@ -19,7 +19,7 @@ def model_graph(spec, options: Options):
     try:
         graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
     except GraphFailure as failure:
-        raise _forward_error(spec.name, failure) from None
+        raise _forward_error(spec.name, failure, model) from None
     graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
     return graph, used
 
@@ -76,11 +76,20 @@ def _check_input_count(model, name: str, given) -> None:
         )
 
 
-def _forward_error(name: str, failure) -> NetlintError:
+def _forward_error(name: str, failure, model) -> NetlintError:
+    from .inputs import keys_read
     from .shapes import ShapeMismatch
 
     attempts = failure.attempts
     first_spec, first_error = attempts[0]
+    if failure.device:
+        return NetlintError(
+            name,
+            f"the forward pass needs a GPU: {failure.device}.",
+            "netlint builds and traces models on the meta device and the CPU, without a GPU, whatever --device "
+            "says (that is the probe's): in forward, move tensors to the model's own device (x.to(self.conv.weight"
+            ".device)) instead of x.cuda() or device='cuda'.",
+        )
     if failure.arity:
         return NetlintError(
             name,
@@ -101,10 +110,26 @@ def _forward_error(name: str, failure) -> NetlintError:
             "PyTorch raises the same error; make the layer's size match what reaches it.",
         )
     tried = f" ({len(attempts)} input sizes tried, the first shown)" if len(attempts) > 1 else ""
+    hint = (
+        "Pass the right shape with --input-shape (once per positional input, e.g. --input-shape 2,3,224,224) "
+        "or define example_inputs() in the model's file."
+    )
+    keys = keys_read(model)
+    given = first_spec.items[0] if len(first_spec.items) == 1 else None
+    if keys and not isinstance(given, dict):  # forward reads batch["image"]: one dict input, named shapes
+        shape = ",".join(map(str, first_spec.templates[0].shape)) if first_spec.templates else ""
+        if len(keys) == 1 and shape:
+            named = f"--input-shape {keys[0]}={shape}"
+        else:  # which entry feeds which layer is not known before the forward runs
+            named = " ".join(f"--input-shape {k}=SHAPE" for k in keys)
+            named += f" ({first_spec.source} takes {first_spec.describe()})" if shape else ""
+        hint = (
+            f"forward reads {', '.join(repr(k) for k in keys)} from its input, a dict: give each entry its shape, "
+            f"e.g. {named}, or define example_inputs() in the model's file."
+        )
     return NetlintError(
         name,
         f"the forward pass fails on the chosen input {first_spec.describe()} ({first_spec.source}){tried}: "
         f"{first_error}.",
-        "Pass the right shape with --input-shape (once per positional input, e.g. --input-shape 2,3,224,224) "
-        "or define example_inputs() in the model's file.",
+        hint,
     )

@@ -8,6 +8,7 @@ the ``module.`` prefixes that DataParallel and DistributedDataParallel add. It i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,22 @@ PREFIX = "module."
 SHOWN = 3  # keys named in an error
 
 
+_SAVE = "Save the state dict: torch.save(model.state_dict(), path)."
+
+
 class CheckpointError(Exception):
-    """A checkpoint that cannot be read or does not fit the model: one paragraph, exit status 2."""
+    """A checkpoint that cannot be read or does not fit the model: one paragraph, exit status 2.
+
+    ``message`` says what is wrong (a sentence without its full stop), ``hint`` what to do: each error has
+    its own, so no caller adds advice of its own on top.
+    """
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message, self.hint = message, hint
+        super().__init__(f"{message}." + (f" {hint}" if hint else ""))
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.hint))
 
 
 @dataclass
@@ -56,18 +71,26 @@ def read_checkpoint(path: str) -> Checkpoint:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"cannot read --weights {path}: no such file") from None
+        raise CheckpointError(f"cannot read --weights {path}: no such file",
+                              "Check the path (it is relative to the working directory).") from None  # fmt: skip
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        unpickler = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", str(exc), re.S)
+        why = " ".join(unpickler.group(1).split()) if unpickler else ""
+        found = re.search(r"\bGLOBAL ([\w.]+)", str(exc))  # a class or function the file would call to load
+        if found is None:  # not a pickle of tensors at all (torch's advice to run code is never relayed)
+            raise CheckpointError(
+                f"cannot read --weights {path}: not a PyTorch checkpoint" + (f" ({why[:120]})" if why else ""),
+                "Pass a file written by torch.save(model.state_dict(), path).",
+            ) from None
         raise CheckpointError(
-            f"refused --weights {path}: it holds Python objects that loading would have to run code for, and netlint "
-            f"reads checkpoints with torch.load(weights_only=True) ({first[:200]}). Save the state dict instead: "
-            "torch.save(model.state_dict(), path)"
+            f"refused --weights {path}: it holds Python objects ({found.group(1)}) that loading would have to run "
+            "code for, and netlint reads checkpoints with torch.load(weights_only=True), which never runs code",
+            f"{_SAVE}",
         ) from None
     except Exception as exc:  # a truncated file, not a torch file at all
         from ..errors import describe_exception
 
-        raise CheckpointError(f"cannot read --weights {path}: {describe_exception(exc)}") from None
+        raise CheckpointError(f"cannot read --weights {path}: {describe_exception(exc)}", _SAVE) from None
     wrapper = None
     inner = raw
     if isinstance(raw, Mapping) and not _is_state(raw):
@@ -76,11 +99,11 @@ def read_checkpoint(path: str) -> Checkpoint:
             keys = ", ".join(repr(k) for k in list(raw)[:6])
             raise CheckpointError(
                 f"--weights {path} is not a state dict: a dict of {keys} without a 'state_dict', 'model' or "
-                "'model_state_dict' entry holding the tensors"
-            )
+                "'model_state_dict' entry holding the tensors", _SAVE
+            )  # fmt: skip
         inner = raw[wrapper]
     elif not isinstance(raw, Mapping):
-        raise CheckpointError(f"--weights {path} holds a {type(raw).__name__}, not a state dict of tensors")
+        raise CheckpointError(f"--weights {path} holds a {type(raw).__name__}, not a state dict of tensors", _SAVE)
     prefix = _common_prefix(list(inner))
     state = {k[len(prefix) :]: v for k, v in inner.items()}
     return Checkpoint(path, raw, wrapper, prefix, state)
@@ -126,7 +149,8 @@ def check_keys(model: Any, state: Mapping[str, Any], path: str) -> None:
     if shapes:
         problems.append(f"{len(shapes)} tensor(s) of another shape ({'; '.join(shapes[:SHOWN])})")
     if problems:
-        raise CheckpointError(f"--weights {path} does not fit this model: {', '.join(problems)}")
+        raise CheckpointError(f"--weights {path} does not fit this model: {', '.join(problems)}",
+                              "Pass the checkpoint saved from this model (its state_dict).")  # fmt: skip
 
 
 def _first(keys: list[str]) -> str:

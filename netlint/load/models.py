@@ -23,12 +23,12 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from ..cells import is_notebook
-from ..errors import NetlintError, describe_exception
+from ..errors import NetlintError, describe_exception, starts_a_process, user_frame
 from ..source import CreationSites, relpath
 from .copying import copy_module
 from .known import TORCH_PACKAGES
 from .scan import INSTALLED, FileScan, Project
-from .targets import is_source_file, package_root, python_files, split_target
+from .targets import describe_os_error, is_source_file, package_root, split_target, walk_python_files
 
 
 @dataclass
@@ -90,6 +90,11 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
     if name and not is_source_file(path) and not os.path.exists(path):
         return Loaded([_from_module(path, name)])
     if not os.path.exists(path):
+        if os.path.islink(path):  # a broken link or a link loop: say which
+            try:
+                os.stat(path)
+            except OSError as exc:
+                raise NetlintError(target, f"{describe_os_error(exc, path)}.", "Check the link.") from None
         raise NetlintError(
             target, "no such file or directory.", "Check the path (it is relative to the working directory)."
         )
@@ -135,17 +140,22 @@ def _raise_internal_error(path: str, what: str, exc: Exception, hint: str = "") 
 
 
 def _from_directory(directory: str, project: Project) -> Loaded:
-    out = Loaded()
-    for file in python_files(directory):
+    walk = walk_python_files(directory)
+    display = relpath(directory)
+    if walk.unreadable is not None:
+        raise NetlintError(display, f"cannot list this directory: {walk.unreadable}.",
+                           "Check its permissions; nothing in it was checked.")  # fmt: skip
+    out = Loaded(notes=list(walk.skipped))
+    for file in walk.files:
         try:
             out.extend(_guarded(file, lambda file=file: _from_file(file, strict=False, project=project)))
         except NetlintError as exc:  # one bad file does not hide the others
             out.errors.append(exc)
             out.files += 1
-    display = relpath(directory)
     if not out.files:  # a typo in CI must not pass
-        raise NetlintError(display, "no Python file or notebook in this directory.", "Check the path; targets are "
-                           ".py files, .ipynb notebooks or directories that hold them.")  # fmt: skip
+        skipped = f" ({len(walk.skipped)} path{'s' * (len(walk.skipped) != 1)} skipped: {'; '.join(walk.skipped)})"
+        raise NetlintError(display, f"no Python file or notebook in this directory{skipped if walk.skipped else ''}.",
+                           "Check the path; targets are .py files, .ipynb notebooks or directories that hold them.")  # fmt: skip
     if not out.models and not out.errors:
         out.notes.append(f"{display}: no model in its {out.files} Python file{'s' * (out.files != 1)}.")
     return out
@@ -158,6 +168,9 @@ def _scan(path: str, project: Project) -> FileScan:
         _raise_internal_error(
             path, "could not analyse the file's syntax tree", exc, " Nothing in the file was imported."
         )
+    if scan.read_error is not None:
+        raise NetlintError(relpath(path), f"cannot read the file: {describe_os_error(scan.read_error, path)}.",
+                           "Check its permissions; nothing in it was imported or checked.")  # fmt: skip
     if scan.syntax_error is not None:
         err = scan.syntax_error
         if err.lineno is None and err.msg.startswith("cannot read"):  # not text, or not a notebook's JSON
@@ -475,15 +488,26 @@ def _parse_call(text: str, display: str) -> tuple[str, dict[str, Any]]:
         if isinstance(expr, ast.Call):
             if expr.args:
                 raise ValueError("only keyword arguments are allowed")
-            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords if kw.arg}
+            kwargs = {}
+            for kw in expr.keywords:
+                if kw.arg is None:
+                    raise ValueError(f"**{ast.unparse(kw.value)} is not a keyword argument")
+                try:
+                    kwargs[kw.arg] = ast.literal_eval(kw.value)
+                except ValueError:  # its own message names an AST node by address
+                    raise ValueError(
+                        f"{kw.arg}={ast.unparse(kw.value)} is not a literal (a number, string, tuple, list, dict, "
+                        "True, False or None)"
+                    ) from None
             expr = expr.func
         else:
             kwargs = {}
         return ast.unparse(expr), kwargs
     except (SyntaxError, ValueError) as exc:
+        why = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         raise NetlintError(
             display,
-            f"cannot read {text!r}: {exc}.",
+            f"cannot read {text!r}: {why}.",
             "Write NAME or NAME(key=literal, ...), e.g. vgg16_bn(num_classes=10).",
         ) from None
 
@@ -567,6 +591,14 @@ def import_file(path: str, sites: CreationSites, source: str | None = None) -> M
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if starts_a_process(exc):
+            where = user_frame(exc)
+            at = f" at {where[0]}:{where[1]}" if where else ""
+            raise NetlintError(
+                display, f"importing the file starts a process with multiprocessing{at}, which netlint's worker "
+                "process may not do (each target is checked in one).",
+                "Start processes under if __name__ == '__main__': (netlint imports model files, never as __main__).",
+            ) from None  # fmt: skip
         raise NetlintError(
             display, f"importing the file failed: {describe_exception(exc)}.",
             _weights_hint(exc, display) or "netlint imports model files (never as __main__) to build their "

@@ -36,6 +36,7 @@ LibraryCheck = Callable[[str], "bool | str"]
 class FileScan:
     path: str
     syntax_error: SyntaxError | None = None
+    read_error: OSError | None = None  # the file could not be read at all (permissions, a broken link)
     classes: list[str] = field(default_factory=list)  # names bound to nn.Module classes, in file order
     instances: list[str] = field(default_factory=list)  # module-level names bound to a call that builds a model
     factories: list[str] = field(default_factory=list)  # functions without required arguments that return a model
@@ -98,6 +99,7 @@ class _File:
     path: str
     tree: ast.Module | None
     error: SyntaxError | None = None
+    read_error: OSError | None = None
     bindings: dict[str, list[ast.AST]] = field(default_factory=dict)  # name -> ClassDef, FunctionDef, import, value
     lines: dict[str, int] = field(default_factory=dict)
     stars: list[str] = field(default_factory=list)
@@ -251,8 +253,10 @@ class Project:
             text = read_source(path) if source is None else source
             tree = ast.parse(text, path)
             file = _File(path, tree)
-        except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, OSError, RecursionError, MemoryError) as exc:
-            error = exc if isinstance(exc, SyntaxError) else SyntaxError(f"cannot read the file: {exc}")
+        except OSError as exc:
+            file = _File(path, None, read_error=exc)
+        except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError, MemoryError) as exc:
+            error = exc if isinstance(exc, SyntaxError) else SyntaxError(f"cannot decode the file: {exc}")
             file = _File(path, None, error)
         if file.tree is not None:
             loops: list[int] = []
@@ -522,7 +526,7 @@ class Project:
 
     def scan(self, path: str, source: str | None = None) -> FileScan:
         file = self._file(path, source)
-        result = FileScan(path, file.error, names=dict(file.lines), top_level_code=file.top_level_code)
+        result = FileScan(path, file.error, file.read_error, names=dict(file.lines), top_level_code=file.top_level_code)
         result.imports_torch = file.imports_torch
         if file.tree is None:
             return result

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from ..cells import SUFFIX as NOTEBOOK
 from ..source import relpath
@@ -45,17 +47,112 @@ def target_key(target: str, root: str | None = None) -> str:
     return f"{os.path.abspath(os.path.join(root or '', path))}:{name}"
 
 
+@dataclass
+class Walk:
+    """The Python files below a folder, and every path below it that the walk could not use, with why."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(
+        default_factory=list
+    )  # notes: "dir/x.py: cannot read it (permission denied), not checked"
+    unreadable: str | None = None  # why the folder itself cannot be listed
+
+
+def walk_python_files(directory: str) -> Walk:
+    """Every Python file and notebook below ``directory`` once (hidden folders, virtual environments and build
+    output skipped), in a stable order.
+
+    Nothing is skipped silently: a folder that cannot be listed, a file that cannot be read, a
+    broken symbolic link or a link loop is named in ``skipped``; a link to a file checked already is
+    checked once; links to folders are not followed (no loops) and are named.
+    """
+    out = Walk()
+    found = list(_candidates(directory, out))
+    seen: dict[str, str] = {}  # real path -> the path it is checked under
+    links = []
+    for path in found:
+        if os.path.islink(path):
+            links.append(path)  # links after the files themselves: a file is checked under its own name
+            continue
+        seen.setdefault(os.path.realpath(path), path)
+    for path in links:
+        real = os.path.realpath(path)
+        if real in seen:
+            out.skipped.append(f"{_shown(path)}: a symbolic link to {_shown(seen[real])}, which is checked already")
+        else:
+            seen[real] = path
+    for path in found:
+        if seen.get(os.path.realpath(path)) != path:
+            continue
+        why = unreadable_file(path)
+        if why is None:
+            out.files.append(path)
+        else:
+            out.skipped.append(f"{_shown(path)}: {why}, not checked")
+    return out
+
+
 def python_files(directory: str) -> Iterator[str]:
-    """The files a folder check reads: Python files and Jupyter notebooks (hidden folders, such as
-    ``.ipynb_checkpoints``, virtual environments and build folders skipped)."""
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIP_DIRS and not os.path.exists(os.path.join(root, d, "pyvenv.cfg"))
-        )  # fmt: skip
-        for f in sorted(files):
-            if is_source_file(f):
-                yield os.path.join(root, f)
+    """The files a folder check reads (Python files and Jupyter notebooks; hidden folders such as
+    ``.ipynb_checkpoints``, virtual environments and build folders skipped), lazily, without the checks
+    of ``walk_python_files`` (for questions about the tree, such as which files a glob matches)."""
+    return _candidates(directory, Walk())
+
+
+def _candidates(directory: str, out: Walk) -> Iterator[str]:
+    """The walk itself: folders in sorted order, the folders netlint never checks left out, what cannot be
+    listed and links to folders noted in ``out``."""
+    top = os.path.abspath(directory)
+
+    def failed(exc: OSError) -> None:
+        if os.path.abspath(exc.filename or directory) == top:
+            out.unreadable = describe_os_error(exc)
+        else:
+            out.skipped.append(f"{_shown(exc.filename)}: cannot list this folder ({describe_os_error(exc)}), "
+                               "its files were not checked")  # fmt: skip
+
+    for root, dirs, files in os.walk(directory, onerror=failed):
+        kept = []
+        for d in sorted(dirs):
+            path = os.path.join(root, d)
+            if d.startswith(".") or d in _SKIP_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
+                continue
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real == top or real.startswith(top + os.sep):
+                    why = "a symbolic link to a folder inside this one, not followed"
+                else:
+                    why = f"a symbolic link to a folder outside it, not followed (check {_shown(real)} itself)"
+                out.skipped.append(f"{_shown(path)}: {why}")
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        yield from (os.path.join(root, f) for f in sorted(files) if is_source_file(f))
+
+
+def unreadable_file(path: str) -> str | None:
+    """Why ``path`` cannot be read as a source file (a broken link, a link loop, permissions), or None."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        why = describe_os_error(exc, path)
+        return why if why.startswith("a ") else f"cannot read it ({why})"
+    return None
+
+
+def describe_os_error(exc: OSError, path: str | None = None) -> str:
+    """An OSError in words: "permission denied", "a broken symbolic link (to nowhere.py)", "a symbolic link loop"."""
+    path = path or exc.filename
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if exc.errno == errno.ENOENT and path and os.path.islink(path):
+        return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    text = (exc.strerror or str(exc)).rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _shown(path: str) -> str:
+    return relpath(path) or path
 
 
 def is_source_file(path: str) -> bool:

@@ -54,7 +54,86 @@ def rules_table(out: IO[str]) -> None:
 
 
 def explain_rule(rule: type[Rule], out: IO[str]) -> None:
-    from rich.console import Console
-    from rich.markdown import Markdown
+    """The rule's documentation for a reader: prose wrapped at words (the terminal's width, else ``COLUMNS``,
+    else 80), code examples exactly as written (never wrapped), no trailing blanks."""
+    import os
 
-    Console(file=out, highlight=False).print(Markdown(rule_markdown(rule)))
+    from rich.text import Text
+
+    from .summary import finish, is_terminal, make_console
+
+    columns = os.environ.get("COLUMNS", "")
+    width = None if is_terminal(out) or columns.isdigit() else 80
+    console = make_console(out, width=width)
+    lines = rule_markdown(rule).splitlines()
+    blocks: list[tuple[str, list[str]]] = []  # (kind, lines): heading, code, item, paragraph, blank
+    code = False
+    for line in lines:
+        if line.startswith("```"):
+            code = not code
+            if code:
+                blocks.append(("code", []))
+            continue
+        if code:
+            blocks[-1][1].append(line)
+        elif not line.strip():
+            blocks.append(("blank", []))
+        elif line.startswith("#"):
+            blocks.append(("heading", [line.lstrip("#").strip()]))
+        elif line.startswith("- "):
+            blocks.append(("item", [line[2:]]))
+        elif blocks and blocks[-1][0] in ("paragraph", "item"):
+            blocks[-1][1].append(line.strip())
+        else:
+            blocks.append(("paragraph", [line]))
+    previous = "blank"
+    for kind, content in blocks:
+        if kind == "blank":
+            if previous != "blank":
+                console.print()
+            previous = kind
+            continue
+        if kind == "heading" and previous != "blank":
+            console.print()
+        if kind == "code":
+            for line in content:
+                console.print(Text(("    " + line).rstrip(), style="cyan"), soft_wrap=True)
+        else:
+            bullet = "  • " if kind == "item" else ""
+            for i, line in enumerate(_wrap(" ".join(content), max(20, console.width - len(bullet)))):
+                text = _inline(line, Text)
+                if kind == "heading":
+                    text.stylize("bold")
+                console.print(Text(bullet if i == 0 else " " * len(bullet)) + text, soft_wrap=True)
+        if kind == "heading":
+            console.print()
+            previous = "blank"
+            continue
+        previous = kind
+    finish(console)
+
+
+def _wrap(markdown: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken between words: never inside a `code` span, never
+    inside a word (a long address stays whole on its own line)."""
+    import re
+    import textwrap
+
+    glued = re.sub(r"`[^`]+`", lambda m: m.group(0).replace(" ", "\0"), markdown)
+    lines = textwrap.wrap(glued, width, break_long_words=False, break_on_hyphens=False) or [""]
+    return [line.replace("\0", " ") for line in lines]
+
+
+def _inline(markdown: str, text_type):
+    """``code`` and **bold** of one line of markdown as styled text, without their markers."""
+    import re
+
+    out = text_type()
+    for piece in re.split(r"(`[^`]+`|\*\*[^*]+\*\*)", markdown):
+        if piece.startswith("`") and piece.endswith("`") and len(piece) > 1:
+            out.append(piece[1:-1], style="bold cyan")
+        elif piece.startswith("**") and piece.endswith("**") and len(piece) > 3:
+            out.append(piece[2:-2], style="bold")
+        else:
+            out.append(piece)
+    return out

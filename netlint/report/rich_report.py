@@ -11,7 +11,18 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .summary import GROUP_AT, analysis_text, finish, group_findings, make_console, plural, summary_line, unused_text
+from ..findings import shown_path
+from .summary import (
+    GROUP_AT,
+    analysis_text,
+    finish,
+    group_findings,
+    make_console,
+    plural,
+    summary_line,
+    unused_text,
+    wraps,
+)
 
 if TYPE_CHECKING:
     from ..findings import Finding
@@ -30,33 +41,51 @@ LEGEND = {
 }
 
 
-def render(report: Report, out: IO[str], *, color: bool | None = None, elapsed: float | None = None, **_: Any) -> None:
-    console = make_console(out, color)
+def _say(console: Console, text: Text, indent: int = 0, hang: int | None = None) -> None:
+    """Print ``text`` indented, wrapped at words where a person would, continuation lines indented by ``hang``.
+
+    A word is never cut (``file.py:12`` and module paths have no blanks: they stay whole) unless it is
+    wider than the line. A console that does not wrap (output to a pipe) gets one line, as it is.
+    """
+    if not wraps(console):
+        console.print(Text(" " * indent) + text, soft_wrap=True)
+        return
+    hang = indent if hang is None else hang
+    for i, line in enumerate(text.wrap(console, max(20, console.width - hang), overflow="fold")):
+        line.rstrip()
+        console.print(Text(" " * (indent if i == 0 else hang)) + line, soft_wrap=True)
+
+
+def render(
+    report: Report, out: IO[str], *, color: bool | None = None, elapsed: float | None = None, width: int | None = None,
+    **_: Any,
+) -> None:  # fmt: skip
+    console = make_console(out, color, width)
     explained: set[str] = set()
     for model in report.models:
         _model(console, model, explained)
     if report.errors:
         console.print(Text("errors", style="bold red"))
         for err in report.errors:
-            console.print(Text("  ") + Text(err.text), soft_wrap=True)
+            _say(console, Text(err.text), 2, 4)
         console.print()
     if report.notes:
         console.print(Text("notes", style="bold"))
         for note in report.notes:
-            console.print(Text("  " + note), soft_wrap=True)
+            _say(console, Text(note), 2, 4)
         console.print()
     tail = f" {plural(report.files, 'file')} scanned" if report.files else ""
     if elapsed is not None:
         tail += f" in {elapsed:.1f} s"
     style = "bold red" if report.errors else "bold yellow" if report.findings else "bold green"
-    console.print(Text(summary_line(report), style=style) + Text(f" ({tail.strip()})." if tail else "."))
+    _say(console, Text(summary_line(report), style=style) + Text(f" ({tail.strip()})." if tail else "."))
     finish(console)
 
 
 def _explain(console: Console, term: str, explained: set[str]) -> None:
     if term not in explained:
         explained.add(term)
-        console.print(Text(f"  {LEGEND[term]}", style="dim italic"), soft_wrap=True)
+        _say(console, Text(LEGEND[term], style="dim italic"), 2)
 
 
 def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
@@ -65,14 +94,13 @@ def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
         head += Text(f"  {plural(len(model.findings), 'finding')}", style="yellow")
     else:
         head += Text("  clean", style="green")
-    console.print(head)
-    console.print(Text(f"  input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}", style="dim"),
-                  soft_wrap=True)  # fmt: skip
+    _say(console, head, 0, 2)
+    _say(console, Text(f"input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}", style="dim"), 2, 4)
     if any(p.engine.startswith("capture") for p in model.parts):
         _explain(console, "capture", explained)
     unused = unused_text(model.unused)
     if unused:
-        console.print(Text(f"  {unused}", style="dim yellow"), soft_wrap=True)
+        _say(console, Text(unused, style="dim yellow"), 2, 4)
     for group in group_findings(model.findings):
         if len(group) >= GROUP_AT:
             _group(console, group)
@@ -81,7 +109,7 @@ def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
     if model.probe is not None and probe_table(console, model.probe):
         _explain(console, "probe", explained)
     elif model.probe is None and model.probe_note:
-        console.print(Text(f"  probe: {model.probe_note}", style="dim"), soft_wrap=True)
+        _say(console, Text(f"probe: {model.probe_note}", style="dim"), 2, 4)
     console.print()
 
 
@@ -90,40 +118,37 @@ def _where(f: Finding) -> str:
 
 
 def _finding(console: Console, f: Finding) -> None:
-    line = Text("  ")
-    line += Text(f"{f.severity.value:<7}", style=_STYLE[f.severity.value])
+    line = Text(f"{f.severity.value:<7}", style=_STYLE[f.severity.value])
     line += Text(f" {f.code} ", style="bold")
     line += Text(f"{f.name}  ", style="dim")
-    line += Text(f.module or "<root>", style="bold")
+    line += Text(shown_path(f.module), style="bold")
     line += Text(f"  {_where(f)}", style="cyan")
-    console.print(line, soft_wrap=True)
-    console.print(Text(f"      {f.message}"), soft_wrap=True)
+    _say(console, line, 2, 4)
+    _say(console, Text(f.message), 6)
     if f.origin:
-        console.print(Text(f"      defined in {f.origin}", style="dim"), soft_wrap=True)
-    console.print(Text("      fix: ", style="green") + Text(f.fix), soft_wrap=True)
+        _say(console, Text(f"defined in {f.origin}", style="dim"), 6)
+    _say(console, Text("fix: ", style="green") + Text(f.fix), 6, 11)
 
 
 def _group(console: Console, group: list[Finding]) -> None:
     """``warning NL001 dropout-before-batchnorm x2500 at model.py:8: blocks.0.3, blocks.1.3, ...``"""
     first = group[0]
-    modules = [f.module or "<root>" for f in group]
+    modules = [shown_path(f.module) for f in group]
     shown = ", ".join(modules[:GROUP_SHOWN]) + (
         f" and {len(modules) - GROUP_SHOWN} more" if len(modules) > GROUP_SHOWN else ""
     )
-    line = Text("  ")
-    line += Text(f"{first.severity.value:<7}", style=_STYLE[first.severity.value])
+    line = Text(f"{first.severity.value:<7}", style=_STYLE[first.severity.value])
     line += Text(f" {first.code} ", style="bold")
     line += Text(f"{first.name} ", style="dim")
     line += Text(f"x{len(group)}", style="bold")
     line += Text(f" at {_where(first)}", style="cyan")
     line += Text(f": {shown}")
-    console.print(line, soft_wrap=True)
-    console.print(Text(f"      e.g. {first.message} (--format text or json lists each)"), soft_wrap=True)
+    _say(console, line, 2, 4)
+    _say(console, Text(f"e.g. {first.message} (--format text or json lists each)"), 6)
     if first.origin:
-        console.print(Text(f"      defined in {first.origin}", style="dim"), soft_wrap=True)
+        _say(console, Text(f"defined in {first.origin}", style="dim"), 6)
     fixes = {f.fix for f in group}
-    console.print(Text("      fix: ", style="green") + Text(first.fix if len(fixes) == 1 else f"e.g. {first.fix}"),
-                  soft_wrap=True)  # fmt: skip
+    _say(console, Text("fix: ", style="green") + Text(first.fix if len(fixes) == 1 else f"e.g. {first.fix}"), 6, 11)
 
 
 GROUP_SHOWN = 6
@@ -142,7 +167,7 @@ def _bar(ratio: float, full: int = 20) -> Text:
 def _sources(sources: list[str]) -> str:
     if not sources:
         return "(not found statically)"
-    return sources[0] + (f" +{len(sources) - 1}" if len(sources) > 1 else "")
+    return shown_path(sources[0]) + (f" +{len(sources) - 1}" if len(sources) > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -154,17 +179,19 @@ class ProbeColumn:
 
     header: str
     cell: Callable[[Any], Text | str]
-    kind: str = "number"  # "name" | "number" | "bar"
+    kind: str = "number"  # "name" | "number" | "bar" | "mark" (a sign for the column before it)
 
 
 def _ratio_cell(x) -> Text:
-    return Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "") + Text("" if x.precise else " ~", style="dim")
+    return Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "")
 
 
 PROBE_COLUMNS: list[ProbeColumn] = [
-    ProbeColumn("BatchNorm", lambda x: x.module, "name"),
+    ProbeColumn("BatchNorm", lambda x: shown_path(x.module), "name"),
     ProbeColumn("upstream dropout", lambda x: _sources(x.sources), "name"),
     ProbeColumn("ratio", _ratio_cell),
+    # "~" for a noisy ratio, in a column of its own: the numbers of the ratio column line up either way.
+    ProbeColumn("", lambda x: Text("" if x.precise else "~", style="dim"), "mark"),
     ProbeColumn("", lambda x, width=21: _bar(x.ratio_mean, width - 1), "bar"),
     ProbeColumn("worst channel", lambda x: f"{x.worst_ratio:.2f}x (ch {x.worst_channel})"),
     ProbeColumn("mean shift", lambda x: f"{x.mean_shift:.2f} sd"),
@@ -211,12 +238,29 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
             bar_width = {i: spare // len(bars) - 2 for i in bars}
         else:
             keep = without
-    if needed(keep, NAME_MIN) > available:
+    if needed(keep, NAME_MIN) > available:  # one layer per line, wrapped between its values, never inside one
         out = Text()
         for row in cells:
-            pairs = [(columns[i].header, row[i]) for i in range(1, len(columns)) if columns[i].kind != "bar"]
-            line = row[0] + Text(": ") + Text(", ").join(Text(f"{h} ") + v if h else v for h, v in pairs)
-            out.append(line + Text("\n"))
+            pieces = [row[0] + Text(":")]
+            for i in range(1, len(columns)):
+                if columns[i].kind == "mark":
+                    pieces[-1] += (Text(" ") + row[i]) if row[i].plain else Text()
+                elif columns[i].kind != "bar":
+                    pieces.append(Text(f"{columns[i].header} ") + row[i] if columns[i].header else row[i].copy())
+            for piece in pieces:
+                piece.rstrip()
+            for piece in pieces[1:-1]:
+                piece.append(",")
+            line, lines = Text(), []
+            for piece in pieces:
+                if line.cell_len and line.cell_len + 1 + piece.cell_len > available:
+                    lines.append(line)
+                    line = Text("  ")  # a layer's continuation lines hang under its name
+                elif line.cell_len:
+                    line.append(" ")
+                line.append_text(piece)
+            lines.append(line)
+            out.append(Text("\n").join(lines) + Text("\n"))
         out.rstrip()
         return out
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 1))
@@ -226,7 +270,7 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
             table.add_column(column.header, justify="left", overflow="fold", min_width=min(widest[i], NAME_MIN))
         else:
             width = bar_width.get(i, widest[i])
-            justify = "left" if column.kind == "bar" else "right"
+            justify = "left" if column.kind in ("bar", "mark") else "right"
             table.add_column(
                 column.header, justify=justify, no_wrap=True, overflow="crop", min_width=width, max_width=width
             )
@@ -239,22 +283,28 @@ def probe_table(console: Console, probe) -> bool:
     """The probe's header and its table of shifted BatchNorms; True if a table was shown."""
     drift = "not measurable" if probe.output_drift is None else f"{probe.output_drift:.1%}"
     why = f" ({probe.batch_reason})" if probe.batch_reason.startswith(("time", "memory")) else ""
-    console.print(
+    _say(
+        console,
         Text(
-            f"  probe: {probe.device}, batch {probe.batch_size}{why}, seed {probe.seed}, {probe.seconds:.1f} s. "
+            f"probe: {probe.device}, batch {probe.batch_size}{why}, seed {probe.seed}, {probe.seconds:.1f} s. "
             f"Output drift {drift} (eval output with BatchNorm statistics from training vs inference behaviour)",
             style="bold",
         ),
-        soft_wrap=True,
+        2,
+        4,
     )
     for note in probe.notes:
-        console.print(Text(f"  {note}", style="dim yellow"), soft_wrap=True)
+        _say(console, Text(note, style="dim yellow"), 2, 4)
     moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0) or x.running_ratio_mean is not None]
     exact = len(probe.layers) - len(moved)
     if not moved:
-        console.print(
-            Text(f"  all {len(probe.layers)} BatchNorm layers measure a ratio of exactly 1.00", style="green")
-        )
+        count = len(probe.layers)
+        said = (
+            "no BatchNorm layer to measure" if count == 0
+            else "its one BatchNorm layer measures a ratio of exactly 1.00" if count == 1
+            else f"all {count} BatchNorm layers measure a ratio of exactly 1.00"
+        )  # fmt: skip
+        _say(console, Text(said, style="green"), 2, 4)
         return False
     columns = PROBE_COLUMNS + (TRAINED_COLUMNS if probe.trained else [])
     table = _probe_rows(console, moved[:PROBE_ROWS], columns)
@@ -265,13 +315,10 @@ def probe_table(console: Console, probe) -> bool:
     if exact:
         rest.append(f"{plural(exact, 'BatchNorm layer')} without dropout upstream: exactly 1.00")
     if rest:
-        console.print(Text("  " + "; ".join(rest) + ".", style="dim"), soft_wrap=True)
+        _say(console, Text("; ".join(rest) + ".", style="dim"), 2, 4)
     noisy = [x for x in probe.layers if not x.precise]
     if noisy:
         fewest = min(x.samples for x in noisy)
-        console.print(
-            Text(f"  ~ fewer than 1024 values per channel (as few as {fewest}) make these ratios noisy: raise --batch-size.",
-                 style="dim yellow"),
-            soft_wrap=True,
-        )  # fmt: skip
+        _say(console, Text(f"~ fewer than 1024 values per channel (as few as {fewest}) make these ratios noisy: raise "
+                           "--batch-size.", style="dim yellow"), 2, 4)  # fmt: skip
     return True

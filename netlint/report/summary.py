@@ -80,16 +80,30 @@ class _NoTrailingSpace:
 
 def make_console(out: IO[str], color: bool | None = None, width: int | None = None):
     """A rich console for a report: NO_COLOR means no escape sequence at all, FORCE_COLOR colours a pipe,
-    and output that is not a terminal is neither wrapped at 80 columns nor padded with trailing blanks."""
+    and output that is not a terminal is not padded with trailing blanks.
+
+    Text wraps at the terminal's width, at ``width``, or at ``COLUMNS`` when that is set; other output
+    that is not a terminal (a pipe, a file) is not wrapped (``wraps`` says which).
+    """
     from rich.console import Console
 
     terminal = is_terminal(out)
     colour = use_colour(out, color)
     file = out if terminal else _NoTrailingSpace(out)
-    return Console(
+    columns = os.environ.get("COLUMNS", "")
+    if width is None and not terminal and columns.isdigit() and int(columns) > 0:
+        width = int(columns)
+    console = Console(
         file=file, force_terminal=colour or terminal, color_system=("auto" if terminal else "standard") if colour else None,
         no_color=not colour, highlight=False, width=width or (None if terminal else 200), emoji=False,
     )  # fmt: skip
+    console._netlint_wraps = terminal or width is not None
+    return console
+
+
+def wraps(console) -> bool:
+    """Whether a report's text is wrapped to the console's width (see ``make_console``)."""
+    return getattr(console, "_netlint_wraps", True)
 
 
 def finish(console) -> None:

@@ -141,7 +141,7 @@ def _checkpoint(spec, options: Options):
         state = read_state_dict(path)
         check_keys(spec.meta(), state, path)
     except CheckpointError as exc:
-        raise NetlintError(spec.name, str(exc), "Pass the checkpoint saved from this model (its state_dict).") from None
+        raise NetlintError(spec.name, f"{exc.message}.", exc.hint) from None
     return state
 
 

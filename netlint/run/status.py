@@ -77,12 +77,15 @@ def write_state(data: dict[str, str]) -> None:
 
 
 def where_in(frames: Sequence[Any]) -> Where:
-    """The phase, model and deepest user line of a stack (frames outermost first)."""
-    from ..source import is_user_file, location, relpath
+    """The phase, model and deepest user line of a stack (frames outermost first).
+
+    Frames outside netlint's outermost own frame (the console script that started it) are not user code that ran.
+    """
+    from ..source import is_user_file, location, relpath, within_netlint
 
     found = current()
     phase_found = line_found = False
-    for frame in reversed(frames):  # innermost first
+    for frame in within_netlint(list(reversed(frames))):  # innermost first
         code = frame.f_code
         if not line_found and code.co_filename and is_user_file(code.co_filename):
             found.line, line_found = location(code.co_filename, frame.f_lineno), True

@@ -114,7 +114,7 @@ def _units(target: str, options: Options, rules: Sequence[Rule]):
     A directory becomes one unit per file, so that same-named modules of two folders never meet
     in one process (unless it holds only plain files); a file or a package target is one unit.
     """
-    from ..load.targets import package_root, python_files
+    from ..load.targets import package_root, walk_python_files
     from .worker import Unit
 
     path, is_module = target_path(target)
@@ -126,7 +126,11 @@ def _units(target: str, options: Options, rules: Sequence[Rule]):
         settled = _without_user_code(whole, options, rules)
         if settled is not None:
             return [(whole, settled)]  # a folder of plain files: settled at once, by the loader's own rules
-        units = [Unit(f, False, (root, package_root(f)[0])) for f in python_files(path)]
+        walk = walk_python_files(path)
+        units = [Unit(f, False, (root, package_root(f)[0])) for f in walk.files]
+        # What the walk could not use is named first, as the folder's own notes.
+        skipped = [(whole, TargetResult(notes=list(walk.skipped)))] if walk.skipped else []
+        return skipped + [(unit, _without_user_code(unit, options, rules)) for unit in units]
     else:
         folder = os.path.dirname(os.path.abspath(path))
         units = [Unit(target, options.strict, (folder, package_root(path)[0]))]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import status
+from . import sandbox, status
 from .status import Where
 
 GRACE = 1.0  # seconds a timed-out worker gets to say where it was before it is killed
@@ -55,10 +55,12 @@ def _stack(frame) -> list[Any]:
 
 
 def _on_timeout(signum, frame) -> None:
-    """SIGUSR1 from the parent: the time is up. Say where we are, then end at once."""
+    """SIGUSR1 from the parent: the time is up. Say where we are, end what user code started, then end at once."""
     with contextlib.suppress(BaseException):
         where = status.where_in(_stack(frame))
         status.write_state({"phase": where.phase, "name": where.name, "line": where.line})
+    with contextlib.suppress(BaseException):
+        sandbox.end_descendants()
     os._exit(124)
 
 
@@ -111,6 +113,7 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
     status.attach(state)
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)  # its own process group: the parent can end it with everything it started
+    sandbox.become_subreaper()  # and what escapes the group (a new session) stays below it, to be ended
     _die_with_parent()
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -122,6 +125,9 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     import faulthandler
 
+    from ..messages import hush_environment_warnings
+
+    hush_environment_warnings()  # a spawned worker did not inherit the parent's filters
     if options.debug:
         faulthandler.enable()  # a crash in native code prints the Python stack that led there
     else:
@@ -133,7 +139,11 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
 
     sys.argv = [split_target(unit.target)[0]]  # scripts that parse arguments get their defaults, never netlint's
     sys.dont_write_bytecode = True  # no __pycache__ in the user's tree
-    _refuse_writes(unit.roots)
+    _refuse_writes(unit.roots)  # Python's own file calls, with a message that says why
+    if sandbox.refuse_writes(unit.roots) is None:  # every write of this process and its children, with Landlock
+        from .. import errors
+
+        errors.WRITES_REFUSED = True
     if threads:
         with contextlib.suppress(Exception):
             import torch
@@ -148,6 +158,12 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
         result.notes.append(
             f"{display_target(unit.target)}: user code left {len(left)} thread(s) running ({', '.join(sorted(left)[:5])}); "
             "netlint ended them with its worker process."
+        )
+    processes = sandbox.end_descendants()
+    if processes:
+        result.notes.append(
+            f"{display_target(unit.target)}: user code left {len(processes)} process(es) running "
+            f"({', '.join(sorted(processes)[:5])}); netlint ended them with its worker process."
         )
     for model in result.models:
         model.graph = None  # the graph stays here: the parent gets what the reporters and --fix need
@@ -244,6 +260,9 @@ def run_units(
     method = start_method()
     ctx = multiprocessing.get_context(method)
     out = RunResult(results=[None] * len(units))
+    # Orphans of a worker that dies without ending them come up here, and are ended (sandbox.end_strays).
+    was_subreaper = sandbox.subreaper(True)
+    keep = set(sandbox.own_children())  # the caller's own children (an API caller's) are never touched
     pending = deque(range(len(units)))
     running: dict[int, _Running] = {}
 
@@ -266,12 +285,15 @@ def run_units(
         deadline = time.monotonic() + timeout if timeout else None
         running[index] = _Running(index, unit, process, receive, state, deadline)
 
-    def finish(run: _Running, result: Any) -> None:
+    def finish(run: _Running, result: Any, ended_badly: bool = False) -> None:
         out.results[run.index] = result
         del running[run.index]
         run.process.join(0.5)
         _kill(run.process)  # also whatever processes user code started and left behind
         run.conn.close()
+        sandbox.remove_private_tmp(run.process.pid)
+        if ended_badly:  # it could not end its descendants itself
+            sandbox.end_strays(keep | {r.process.pid for r in running.values()})
 
     try:
         while pending or running:
@@ -294,15 +316,15 @@ def run_units(
                     except (EOFError, OSError):
                         pass
                     except Exception as exc:  # a result that does not unpickle
-                        finish(run, error(run.unit, "its result could not be read", _read_state(run), str(exc)))
+                        finish(run, error(run.unit, "its result could not be read", _read_state(run), str(exc)), True)
                         continue
                 if run.process.sentinel in ready or run.conn in ready:  # ended without a result
                     run.process.join(0.5)
                     if run.signalled:
-                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
+                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)), True)
                     else:
                         what, why, hint = _death(run.process.exitcode)
-                        finish(run, error(run.unit, what, _read_state(run), why, hint))
+                        finish(run, error(run.unit, what, _read_state(run), why, hint), True)
                 elif run.deadline is not None and now >= run.deadline:
                     if not run.started and not run.state.value:  # a spawned worker still importing torch
                         run.started, run.deadline = True, now + (timeout or 0)
@@ -313,7 +335,7 @@ def run_units(
                             os.kill(run.process.pid, signal.SIGUSR1)
                     else:  # stuck outside Python: no answer
                         _kill(run.process)
-                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)))
+                        finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)), True)
         if progress is not None:
             progress(len(units), len(units))
     except KeyboardInterrupt:
@@ -323,12 +345,24 @@ def run_units(
         for run in list(running.values()):
             run.process.join(1.0)
             run.conn.close()
+            sandbox.remove_private_tmp(run.process.pid)
         running.clear()
+        sandbox.end_strays(keep)
+    finally:
+        sandbox.subreaper(was_subreaper)
     return out
 
 
 def _kill(process) -> None:
-    """SIGKILL the worker's process group (what it started goes too), or the worker alone."""
+    """SIGKILL the worker's process group (what it started goes too), or the worker alone.
+
+    A worker still alive is stopped first and everything below it ended (processes in a session of their
+    own are not in its group): as a subreaper it holds their orphans until it dies.
+    """
+    if process.exitcode is None and process.pid:
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGSTOP)
+            sandbox.end_descendants(process.pid)
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
