@@ -117,7 +117,10 @@ def check(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f", callback=_one_of(Format), metavar="<rich|text|json|sarif|github|html>",
+            "--format",
+            "-f",
+            callback=_one_of(Format),
+            metavar="<rich|text|json|sarif|github|html>",
             help="Output format; html is one self-contained page: --format html --output report.html.",
         ),
     ] = Format.rich.value,

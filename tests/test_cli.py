@@ -178,7 +178,7 @@ def test_help_names_values_never_python_types_and_wrong_choices_read_plainly():
             ["--fail-on", "critical"],
             "Invalid value for '--fail-on': 'critical' is not one of 'info', 'warning', 'error'.",
         ),
-        (["--format", "xml"], "'xml' is not one of 'rich', 'text', 'json', 'sarif', 'github'."),
+        (["--format", "xml"], "'xml' is not one of 'rich', 'text', 'json', 'sarif', 'github', 'html'."),
     ):
         result = runner.invoke(app, ["check", *args, "x.py"])
         assert result.exit_code == 2 and expected in result.output and "Value error" not in result.output

@@ -256,7 +256,7 @@ class Project:
         except OSError as exc:
             file = _File(path, None, read_error=exc)
         except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError, MemoryError) as exc:
-            error = exc if isinstance(exc, SyntaxError) else SyntaxError(f"cannot decode the file: {exc}")
+            error = exc if isinstance(exc, SyntaxError) else SyntaxError(f"cannot read the file: {exc}")
             file = _File(path, None, error)
         if file.tree is not None:
             loops: list[int] = []
