@@ -10,12 +10,17 @@ def model_graph(spec, options: Options):
     """The graph of a loaded model (a ``ModelSpec``) and the input it was traced with."""
     from ..source import module_sites
     from .build import GraphFailure, build_graph
+    from .scripted import in_python, tensors_on_meta
 
     model = spec.meta()
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
+    # TorchScript parts in Python first: the input is read from the layers and the forward they stand for.
+    model, sites, materialize, scripted = in_python(model, sites, lambda: spec.real("cpu"))
+    if scripted:
+        tensors_on_meta(model)
     candidates = _input_candidates(model, spec, options)
     try:
-        return build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+        return build_graph(spec.name, model, candidates, sites, materialize=materialize, scripted=scripted)
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure) from None
 
@@ -73,10 +78,18 @@ def _check_input_count(model, name: str, given) -> None:
 
 
 def _forward_error(name: str, failure) -> NetlintError:
+    from .build import RealBuildRefused
     from .shapes import ShapeMismatch
 
     attempts = failure.attempts
     first_spec, first_error = attempts[0]
+    refused = next((e for e in failure.errors if isinstance(e, RealBuildRefused)), None)
+    if refused is not None:  # no input size helps: the meta device cannot run it, the CPU has no room
+        return NetlintError(
+            name,
+            f"{refused} (input {first_spec.describe()}, {first_spec.source}).",
+            "Run the check where more memory is free.",
+        )
     if failure.arity:
         return NetlintError(
             name,
