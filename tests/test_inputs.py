@@ -20,10 +20,12 @@ def only_model(report):
     return model
 
 
-def test_spatial_size_is_searched_until_the_forward_runs():
+def test_spatial_size_is_solved_for_the_linear_after_the_flatten():
     model = only_model(check_targets([str(EXAMPLES / "mnist_fc_head.py")]))
     assert model.inputs == "2x1x28x28 float32"
-    assert model.input_source == "inferred from conv1 (Conv2d, in_channels=1)"
+    assert (
+        model.input_source == "inferred from conv1 (Conv2d, in_channels=1), 28x28 to fit fc (Linear, in_features=12544)"
+    )
 
 
 class Conv1dHead(nn.Module):
@@ -70,6 +72,138 @@ def test_two_inputs_are_each_inferred_from_their_own_layer():
     assert "x from a (Linear, in_features=4), y from b (Linear, in_features=6)" in model.input_source
     report = check_targets([f"{__file__}:TwoInputs"], Options(input_shapes=[parse_shape("2,4"), parse_shape("2,6")]))
     assert only_model(report).inputs == "2x4 float32, 2x6 float32"
+
+
+# -- the first layer forward calls, and the sizes its structure fixes -----------------------------
+class BodyFirst(nn.Module):
+    """Registers its 64-channel body before its 3-channel stem; forward calls the stem first."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU())
+        self.stem = nn.Conv2d(3, 64, 3, padding=1)
+
+    def forward(self, x):
+        return self.body(self.stem(x))
+
+
+class CoordinatesFirst(nn.Module):
+    """Calls a Linear on its own coordinate buffer before the input reaches any layer: not the input's layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.position = nn.Linear(2, 8)
+        self.register_buffer("grid", torch.zeros(16, 2))
+        self.conv = nn.Conv2d(5, 8, 3, padding=1)
+
+    def forward(self, x):
+        bias = self.position(self.grid).mean(0)
+        return self.conv(x) + bias[:, None, None]
+
+
+class UntraceableCondition(nn.Module):
+    """Registers the condition's Linear first and branches on a value fx cannot trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.cond = nn.Linear(4, 8)
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x, c):
+        h = self.conv(x)
+        e = self.cond(c)
+        if h.dim() == 4:  # a Python bool of a traced value: fx fails, an eager run does not
+            e = e[:, :, None, None]
+        return h + e
+
+
+class HeadFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(16, 2)
+        self.embed = nn.Embedding(100, 16)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1))
+
+
+def test_the_first_layer_forward_calls_decides_the_input():
+    model = only_model(netlint.check(BodyFirst()))
+    assert model.inputs == "2x3x224x224 float32"
+    assert model.input_source == "inferred from stem (Conv2d, in_channels=3)"
+    assert only_model(netlint.check(CoordinatesFirst())).input_source == "inferred from conv (Conv2d, in_channels=5)"
+
+
+def test_a_given_shape_is_token_indices_when_the_input_first_reaches_an_embedding():
+    report = check_targets([f"{__file__}:HeadFirst"], Options(input_shapes=[parse_shape("2,16")]))
+    assert only_model(report).inputs == "2x16 int64"
+
+
+def test_several_inputs_follow_the_data_when_fx_cannot_trace():
+    model = only_model(netlint.check(UntraceableCondition()))
+    assert model.inputs == "2x3x224x224 float32, 2x4 float32"
+    assert model.input_source.startswith("inferred per input: x from conv (Conv2d, in_channels=3)")
+
+
+class Generator(nn.Module):
+    """DCGAN-like: a latent of 100 values per sample, as a 1x1 map, upsampled by transposed convolutions."""
+
+    def __init__(self, latent=100, width=8):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(latent, width * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(width * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(width * 4, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(width * 2, 3, 4, 2, 1, bias=False), nn.Tanh(),
+        )  # fmt: skip
+
+    def forward(self, z):
+        return self.main(z)
+
+
+class NatureDQN(nn.Module):
+    """84x84 frames: 64x7x7 features reach Linear(3136, 512); no usual size gives that."""
+
+    def __init__(self, actions=6):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(4, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, actions))
+
+    def forward(self, x):
+        return self.head(self.conv(x).flatten(1))
+
+
+def test_a_transposed_convolution_first_takes_a_one_by_one_latent():
+    model = only_model(netlint.check(Generator()))
+    assert model.inputs == "2x100x1x1 float32"
+    assert model.graph.nodes[-1].shapes == ((2, 3, 16, 16),)
+
+
+def test_the_spatial_size_is_solved_from_the_linear_after_the_flatten():
+    model = only_model(netlint.check(NatureDQN()))
+    assert model.inputs == "2x4x84x84 float32"
+    assert model.input_source == (
+        "inferred from conv.0 (Conv2d, in_channels=4), 84x84 to fit head.0 (Linear, in_features=3136)"
+    )
+
+
+def test_no_size_is_solved_when_none_fits():
+    from netlint.graph.inputs import fitted, inferred
+
+    class NeverFits(nn.Module):  # 4 channels x (n-2)^2 positions is never 999
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.fc = nn.Linear(999, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    with torch.device("meta"):
+        model = NeverFits()
+    assert fitted(model, inferred(model)[0]) is None
 
 
 def test_no_layer_to_infer_from():
@@ -149,9 +283,11 @@ def test_forward_failure_names_the_input_and_the_layer(tmp_path):
               "    def forward(self, x):\n        return self.fc(self.conv(x).flatten(1))\n")  # fmt: skip
     report = check_targets([str(f)])
     text = report.errors[0].text
-    assert (
-        "the forward pass fails on the chosen input 2x999 float32 (inferred from fc (Linear, in_features=999))" in text
+    assert (  # conv is registered after fc, but forward calls it first: the input is conv's
+        "the forward pass fails on the chosen input 2x3x224x224 float32 (inferred from conv (Conv2d, in_channels=3))"
+        in text
     )
+    assert "in layer fc" in text
     assert "--input-shape" in text
 
 
@@ -252,7 +388,8 @@ def test_an_arity_error_is_recognised_once():
     [error] = report.errors
     assert "forward cannot be called" in error.text and "missing 1 required positional argument: 'y'" in error.text
     assert "sizes tried" not in error.text
-    assert HiddenArity.forward.calls == 1  # not once per candidate size
+    # One dry run that looks for the first layer, one try: not once per candidate size.
+    assert HiddenArity.forward.calls == 2
 
 
 def test_more_shapes_than_forward_takes_is_an_error():

@@ -19,9 +19,11 @@ from ..state import preserved_rng
 from . import fx_engine, ops
 from .builder import Builder
 from .capture import module_paths, record_call
+from .eager import Run, disagreement, run_eager
 from .inputs import InputSpec, keeps_batch
-from .ir import Graph, Node, Op, ParamInfo, shape_str
+from .ir import AnalysisPart, Graph, Node, Op, ParamInfo, shape_str
 from .scripted import in_python
+from .shapes import ShapeMismatch
 
 
 @dataclass
@@ -70,46 +72,60 @@ def build_graph(
     candidates: list[InputSpec],
     sites: dict[str, Site],
     materialize: Callable[[], torch.nn.Module] | None = None,
+    scripted: list[AnalysisPart] | None = None,
 ) -> tuple[Graph, InputSpec]:
     """The graph of ``model`` (owned by netlint, in training mode) for the first input that runs.
 
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
     depend on data. Training mode is what the rules need: it is where dropout acts. A guessed
     input (``spec.inferred``) is accepted only when the output keeps its batch size; when no
-    guess does, the first that ran is used and its source says so.
+    guess does, the first that ran is used and its source says so. ``scripted``: the parts that
+    ``scripted.in_python`` already turned into Python (None: convert here).
     """
-    # TorchScript and compiled parts in Python where their source exists; ``scripted`` names them.
-    model, sites, materialize, scripted = in_python(model, sites, materialize)
+    if scripted is None:  # TorchScript and compiled parts in Python where their source exists
+        model, sites, materialize, scripted = in_python(model, sites, materialize)
     model.train()
     traces: dict[tuple, fx_engine.Trace] = {}
     failure = GraphFailure([])
     real: torch.nn.Module | None = None
+    on_cpu = False  # the meta device cannot run this forward: every candidate runs on the CPU
+    genuine: set[str] = set()  # errors of the meta device that the CPU raises too
+    solved: set[str] = set()  # guesses whose spatial size was solved for a Linear (inputs.fitted)
     fallback: tuple[Graph, InputSpec] | None = None
     wrong_arity: set[int] = set()  # numbers of inputs that forward refused
-    for spec in candidates:
+    pending = list(candidates)
+    while pending:
+        spec = pending.pop(0)
         if len(spec.items) in wrong_arity or failure.device:
             continue
         key = _trace_key(spec)
         if key not in traces:
             traces[key] = fx_engine.trace(model, spec.meta())
-        t = traces[key]
-        graph = None
-        if real is None:
+        graph, meta_error = None, None
+        if not on_cpu:
             try:
                 with _warnings_if_it_runs():
-                    graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta"))
+                    graph, traces[key] = _faithful(name, traces[key], model, spec, sites)
             except Exception as exc:
-                if not (needs_real_data(exc) and materialize is not None):
-                    _failed(failure, spec, exc, wrong_arity)
-                    continue
-                real = materialize().train()
+                meta_error = exc
         if graph is None:
+            if materialize is None or not (on_cpu or _may_need_cpu(meta_error, genuine)):
+                _failed(failure, spec, meta_error, wrong_arity)
+                _solve(model, spec, meta_error, solved, pending)
+                continue
             try:
+                real = real if real is not None else _real(model, materialize, meta_error)
                 with preserved_rng(seed=0), _warnings_if_it_runs():
+                    t = traces[key]
                     graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
             except Exception as exc:
+                if meta_error is not None and _signature(exc) == _signature(meta_error):
+                    genuine.add(_signature(exc))  # the CPU fails the same way: the input's fault, not meta's
+                else:
+                    on_cpu = on_cpu or not isinstance(exc, RealBuildRefused)
                 _failed(failure, spec, exc, wrong_arity)
                 continue
+            on_cpu = True
         graph.parts.extend(scripted)
         outputs = [s for n in graph.ops(Op.OUTPUT) for s in n.shapes]
         if not spec.inferred or keeps_batch(spec, outputs):
@@ -136,6 +152,106 @@ def _warnings_if_it_runs() -> Iterator[None]:
         yield
     for w in caught:  # only reached when the attempt ran
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
+class RealBuildRefused(Exception):
+    """The forward needs real tensors, and the model's weights would not fit in memory."""
+
+
+def _real(model: torch.nn.Module, materialize: Callable[[], torch.nn.Module], meta_error) -> torch.nn.Module:
+    """A real CPU copy of the model, when its weights fit half the memory this process may use."""
+    from ..memory import available_memory, gb
+
+    need = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    room, bound = available_memory("cpu")
+    if room is not None and need > room // 2:
+        why = f" ({describe_exception(meta_error)})" if meta_error is not None else ""
+        raise RealBuildRefused(
+            f"the forward cannot run on the meta device{why}, and running it on the CPU needs about {gb(need)} "
+            f"of weights, more than half of the {gb(room)} that {bound} leaves"
+        )
+    return materialize().train()
+
+
+def _may_need_cpu(error: BaseException | None, genuine: set[str]) -> bool:
+    """A failure on meta that real tensors may not have: the forward reads values (``.item()``), or a
+    kernel exists only on real devices (a grouped matmul that rejects float32 on meta). netlint's own
+    shape checks and a wrong number of inputs fail the same everywhere; so does an error the CPU
+    already raised for another input."""
+    if error is None or arity_error(error):
+        return False
+    if needs_real_data(error):
+        return True
+    original = error.original if isinstance(error, ForwardFailure) else error
+    return not isinstance(original, (ShapeMismatch, RecursionError)) and _signature(error) not in genuine
+
+
+def _signature(exc: BaseException) -> str:
+    """An error without its numbers: the same failure at another input size."""
+    original = exc.original if isinstance(exc, ForwardFailure) else exc
+    return f"{type(original).__name__}: {re.sub(r'[0-9]+', '#', str(original))}"
+
+
+def _solve(model: torch.nn.Module, spec: InputSpec, error, solved: set[str], pending: list[InputSpec]) -> None:
+    """A guessed size refused by a Linear after a flatten: try next the size that fits it (inputs.fitted)."""
+    from .inputs import fitted
+
+    original = error.original if isinstance(error, ForwardFailure) else error
+    if not spec.inferred or spec.source in solved or not (isinstance(original, ShapeMismatch) and original.any_size):
+        return
+    solved.add(spec.source)
+    found = fitted(model, spec)
+    if found is not None:
+        pending[:] = [found, *(s for s in pending if s.shapes != found.shapes)]
+
+
+def _faithful(
+    name: str, t: fx_engine.Trace, model: torch.nn.Module, spec: InputSpec, sites: dict[str, Site]
+) -> tuple[Graph, fx_engine.Trace]:
+    """The graph on meta, and the trace it came from, checked against the model run eagerly.
+
+    A trace can differ from the model without failing (a Python ``isinstance`` of a proxy is False,
+    so a branch vanishes): the leaf layers called, how often, their output shapes and the model's
+    must agree with an eager run on the same input (eager.py: the same shape functions, and the
+    outputs of layers that have none stand in for running them again while recording). Where they
+    do not, the module whose forward made the first differing call is recorded while it runs
+    instead, or else the whole model, and the analysis says why. A trace that fails where the
+    eager run does not is the same case.
+    """
+    from ..state import seed_generators
+    from .queries import random_decisions
+
+    if t.graph is None:  # recorded while it runs: the eager run itself
+        return _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta")), t
+    seed_generators(0)  # as the first recording: a random draw in forward comes out the same
+    run = run_eager(model, spec.meta())
+    try:
+        graph = _covering(functools.partial(_build, name, t, model, spec.meta(), sites, "meta", run))
+    except Exception as exc:
+        if run.error is not None:
+            raise  # the model fails too: the input's fault, or the model's
+        differs, owner = f"it fails ({describe_exception(exc)}) where the model runs", getattr(exc, "owner", "")
+    else:
+        if run.error is not None or random_decisions(graph):
+            return graph, t  # nothing to compare with, or recorded over several seeds on purpose (_covering)
+        found = disagreement(graph, run)
+        if found is None:
+            return graph, t
+        differs, owner = found
+    reason = f"the trace differs from the model run eagerly: {differs}"
+    for part in dict.fromkeys([owner, ""]):
+        retraced = fx_engine.trace(model, spec.meta(), {**t.opaque, part: reason}) if part else None
+        if retraced is None or retraced.graph is None:
+            retraced = fx_engine.Trace(None, root_reason=reason)
+        try:
+            graph = _covering(functools.partial(_build, name, retraced, model, spec.meta(), sites, "meta", run))
+        except Exception:
+            if not part:
+                raise
+            continue
+        if not part or disagreement(graph, run) is None:
+            return graph, retraced
+    raise AssertionError("unreachable: the whole model is recorded last")
 
 
 def _failed(failure: GraphFailure, spec: InputSpec, exc: BaseException, wrong_arity: set[int]) -> None:
@@ -189,13 +305,13 @@ def _is_template(x) -> bool:
     return isinstance(x, TensorTemplate)
 
 
-def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str) -> Graph:
+def _build(name, t: fx_engine.Trace, root, inputs, sites, device: str, known: Run | None = None) -> Graph:
     builder = Builder(name, root, sites)
     # Gradients on, as in a training step: each node then records whether it depends differentiably on a
     # trainable parameter, and a ``torch.no_grad()`` or ``.detach()`` in forward shows (NL012).
     with torch.enable_grad():
         if t.graph is not None:
-            fx_engine.interpret(t, root, inputs, builder, device)
+            fx_engine.interpret(t, root, inputs, builder, device, known)
         else:
             engine = f"capture ({device})"
             builder.part("", engine, t.root_reason)

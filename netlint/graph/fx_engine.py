@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import operator
+import types
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,7 @@ from ..source import call_site, location
 from . import functions, ops, shapes
 from .builder import Builder
 from .capture import method_name, module_paths, record_call
+from .eager import Run
 from .guards import running_only_in_training
 from .ir import ModuleCall, Node
 from .scripted import script_functions_in_python
@@ -119,13 +123,16 @@ class Trace:
     calls: dict[int, ModuleCall] = field(default_factory=dict)  # module calls seen while tracing
 
 
-def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
-    """Trace ``root`` for positional ``inputs``; non-tensor inputs and defaults become constants."""
+def trace(root: torch.nn.Module, inputs: list[Any], opaque: dict[str, str] | None = None) -> Trace:
+    """Trace ``root`` for positional ``inputs``; non-tensor inputs and defaults become constants.
+
+    ``opaque``: module paths to record rather than trace from the start, with the reason.
+    """
     try:
         concrete, params = _concrete_args(root, inputs)
     except _Unsupported as exc:
         return Trace(None, root_reason=str(exc))
-    opaque_paths: dict[str, str] = {}
+    opaque_paths: dict[str, str] = dict(opaque or {})
     opaque_types: set[type] = set()
     for _ in range(MAX_RETRACES):
         tracer = _Tracer(set(opaque_paths), opaque_types)
@@ -135,6 +142,7 @@ def trace(root: torch.nn.Module, inputs: list[Any]) -> Trace:
                 torch.enable_grad(),
                 script_functions_in_python(root),
                 functions.calls_to(_apply_node),
+                _jit_isinstance(),
             ):
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
@@ -168,6 +176,32 @@ def _apply_node(cls: type, args: tuple, kwargs: dict) -> Any:
     return proxy.tracer.create_proxy("call_function", functions.Apply(cls), args, kwargs)
 
 
+@contextlib.contextmanager
+def _jit_isinstance() -> Iterator[None]:
+    """``torch.jit.isinstance(x, torch.Tensor)`` answers True for a traced value, as it does when the model runs.
+
+    The real check is False for an fx proxy, so a branch on it (MONAI's ``if torch.jit.isinstance(skip,
+    torch.Tensor): x = torch.cat([x, skip], 1)``) would silently vanish from the graph. A proxy stands
+    for a tensor; asked about another type (``List[torch.Tensor]``), the trace fails instead and the
+    module is recorded while it runs.
+    """
+    original = torch.jit.isinstance
+
+    def checked(obj: Any, target_type: Any) -> bool:
+        if not isinstance(obj, fx.Proxy):
+            return original(obj, target_type)
+        union = typing.get_origin(target_type) in (typing.Union, types.UnionType)
+        if target_type is torch.Tensor or (union and torch.Tensor in typing.get_args(target_type)):
+            return True  # Optional[Tensor] and Union[Tensor, ...] hold a tensor too
+        raise fx.proxy.TraceError(f"torch.jit.isinstance of a traced value against {target_type}")
+
+    torch.jit.isinstance = checked
+    try:
+        yield
+    finally:
+        torch.jit.isinstance = original
+
+
 def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, Any], list[str]]:
     """Tensor inputs become placeholders; other inputs and unused defaults are traced as constants."""
     params = list(inspect.signature(root.forward).parameters.values())
@@ -185,18 +219,34 @@ def _concrete_args(root: torch.nn.Module, inputs: list[Any]) -> tuple[dict[str, 
     return concrete, [p.name for p in params]
 
 
-def interpret(t: Trace, root: torch.nn.Module, inputs: list[Any], builder: Builder, device: str) -> None:
-    """Run the traced graph on ``inputs`` (meta or real), building IR nodes as values appear."""
+def interpret(
+    t: Trace, root: torch.nn.Module, inputs: list[Any], builder: Builder, device: str, known: Run | None = None
+) -> None:
+    """Run the traced graph on ``inputs`` (meta or real), building IR nodes as values appear.
+
+    ``known``: an eager run of the same model on the same input (``eager.Run``) whose layer outputs
+    stand in for running those layers again.
+    """
     assert t.graph is not None
     engine = "torch.fx" if device == "meta" else f"torch.fx ({device})"
     builder.part("", engine)
     builder.graph.calls.update(t.calls)
-    _Interpreter(t, root, inputs, builder, engine, f"capture ({device})").run()
+    _Interpreter(t, root, inputs, builder, engine, f"capture ({device})", known).run()
 
 
 class _Interpreter:
-    def __init__(self, t: Trace, root, inputs: list[Any], builder: Builder, engine: str, capture_engine: str):
+    def __init__(
+        self,
+        t: Trace,
+        root,
+        inputs: list[Any],
+        builder: Builder,
+        engine: str,
+        capture_engine: str,
+        known: Run | None = None,
+    ):
         self.t, self.root, self.builder, self.engine, self.capture_engine = t, root, builder, engine, capture_engine
+        self.known, self.calls_of = known, {}
         self.placeholders = iter(t.params)
         self.tensors = iter([x for x in inputs if _holds_tensor(x)])
         self.env: dict[fx.Node, tuple[Any, Any]] = {}  # fx node -> (value, IR node or a structure of them)
@@ -211,7 +261,17 @@ class _Interpreter:
             except ForwardFailure:
                 raise
             except Exception as exc:
-                raise ForwardFailure(exc, _where(n)) from exc
+                failure = ForwardFailure(exc, _where(n))
+                failure.owner = self._owner(n)
+                raise failure from exc
+
+    def _owner(self, n: fx.Node) -> str:
+        """The module whose forward made node ``n``'s call."""
+        if n.op == "call_module":
+            own = self.t.calls.get(n.meta.get("netlint_call", -1))
+            parent = self.t.calls.get(own.parent) if own is not None and own.parent is not None else None
+            return parent.module if parent is not None else ""
+        return n.meta.get("netlint_owner", "") or ""
 
     def _alias_in_place(self, n: fx.Node) -> None:
         """``out.mul_(g)`` then ``out * a``: fx's later users read ``out``'s node, but the tensor they get is
@@ -261,22 +321,29 @@ class _Interpreter:
                 return self.opaque(n, module, args, kwargs)
             # netlint's shape functions check what PyTorch checks, without a (slow) meta kernel
             value = shapes.module_output(module, args, kwargs)
-            if value is None:
+            k = self.calls_of[n.target] = self.calls_of.get(n.target, -1) + 1
+            if value is not None:
+                value = shapes.as_output(value, (args, list(module.parameters())))
+            elif self.known is not None and (ran := self.known.reuse(n.target, k, args, kwargs)) is not None:
+                value = ran  # the layer's own output in the eager run, gradients and all
+            else:
                 shapes.check_module(module, args)
                 value = module(*args, **kwargs)
-            else:
-                value = _as_output(value, (args, list(module.parameters())))
             return value, b.module(n.target, module, self.ir_inputs(n), value, self.engine)
         if n.op == "call_function" and isinstance(n.target, functions.Apply):
             owner, call = n.meta.get("netlint_owner", ""), n.meta.get("netlint_call")
             return self._record(n, owner, lambda: n.target(*args, **kwargs), self.engine, call)
         if n.op == "call_function":
             value = shapes.function_output(n.target, args, kwargs)
-            value = n.target(*args, **kwargs) if value is None else _as_output(value, (args, kwargs))
+            value = n.target(*args, **kwargs) if value is None else shapes.as_output(value, (args, kwargs))
         else:
             self_obj, *rest = args
             value = shapes.method_output(n.target, args, kwargs)
-            value = getattr(self_obj, n.target)(*rest, **kwargs) if value is None else _as_output(value, (args, kwargs))
+            value = (
+                getattr(self_obj, n.target)(*rest, **kwargs)
+                if value is None
+                else shapes.as_output(value, (args, kwargs))
+            )
         if n.op == "call_function" and n.target is operator.getitem and _is_structure(env[n.args[0]][1]):
             return value, _index(env[n.args[0]][1], args[1])  # an element of an opaque call's output
         if not any(isinstance(x, torch.Tensor) for x in tree_leaves(value)):
@@ -316,15 +383,6 @@ def _where(n: fx.Node) -> str:
 
 def _holds_tensor(x: Any) -> bool:
     return any(isinstance(t, torch.Tensor) for t in tree_leaves(x))
-
-
-def _as_output(value: torch.Tensor, inputs: Any) -> torch.Tensor:
-    """A shape function's meta tensor as autograd sees the real op's output: a non-leaf that requires grad
-    when grad is enabled and some input (or the layer's parameter) does. NL012 reads autograd's view."""
-    trainable = any(isinstance(t, torch.Tensor) and t.requires_grad for t in tree_leaves(inputs))
-    if trainable and torch.is_grad_enabled() and value.is_floating_point():
-        return value.requires_grad_().clone()
-    return value
 
 
 def _fetch(root: torch.nn.Module, target: str) -> Any:

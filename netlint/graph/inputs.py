@@ -20,6 +20,7 @@ import torch.nn as nn
 from torch.utils._pytree import tree_leaves, tree_map
 
 from ..errors import NetlintError, describe_exception
+from .eager import CASTS, INPUT_LAYERS, Consumer, run_eager
 from .ir import shape_str
 
 BATCH = 2  # batch statistics need more than one value per channel in training mode
@@ -30,6 +31,9 @@ _SPATIAL = {
         (512, 512), (16, 16), (8, 8)],
     3: [(16, 112, 112), (8, 112, 112), (16, 224, 224), (32, 32, 32), (16, 64, 64), (64, 64, 64)],
 }  # fmt: skip
+# A transposed convolution upsamples: a model that starts with one decodes a small map, a
+# generator's latent (N x 100 x 1 x 1) or a decoder's code (4x4, 7x7, 8x8), into a large one.
+_LATENT = {1: [(1,), (4,), (8,)], 2: [(1, 1), (4, 4), (7, 7), (8, 8)], 3: [(1, 1, 1), (4, 4, 4)]}
 _SEQUENCE = [16, 128, 64, 512, 32, 256]
 _DTYPES = {
     "float": torch.float32, "float32": torch.float32, "float16": torch.float16, "half": torch.float16,
@@ -210,8 +214,10 @@ def inferred(model: nn.Module) -> list[InputSpec]:
     """Candidates from the first layers that fix an input size, most likely first.
 
     A size the model declares itself (``img_size``, ``image_size``, timm's
-    ``pretrained_cfg["input_size"]``) is tried before the usual ones. A forward that needs several
-    inputs gets each from the first layer that consumes it (see ``_several_inputs``).
+    ``pretrained_cfg["input_size"]``) is tried before the usual ones. The first layer is the one
+    ``forward`` calls first with the input (found by a dry run, see ``_first_called``), then
+    those of other kinds in registration order. A forward that needs several inputs gets each
+    from the first layer that consumes it (see ``_several_inputs``).
     """
     names, required, _ = forward_arity(model)
     if required >= 2:
@@ -221,15 +227,35 @@ def inferred(model: nn.Module) -> list[InputSpec]:
     image = declared_image(model)
     if image is not None:  # the model states (C, H, W): no need to guess from its first layer
         candidates.append(InputSpec((TensorTemplate((BATCH, *image)),), "declared by the model (input_size)", True))
-    seen: set[type] = set()
+    layers: list[tuple[str, nn.Module]] = []
     for path, layer in _input_layers(model):
-        if type(layer) in seen:
-            continue
-        seen.add(type(layer))
-        candidates.extend(_candidates_for(path, layer, declared))
-        if len(seen) == 3:
+        if all(type(layer) is not type(m) for _, m in layers):
+            layers.append((path, layer))
+        if len(layers) == 3:
             break
+    first = _first_called(model, layers, declared)
+    if first is not None:
+        layers = [first, *[(p, m) for p, m in layers if type(m) is not type(first[1])][:2]]
+    for path, layer in layers:
+        candidates.extend(_candidates_for(path, layer, declared))
     return candidates
+
+
+def _first_called(
+    model: nn.Module, layers: list[tuple[str, nn.Module]], declared: tuple[int, ...] | None
+) -> tuple[str, nn.Module] | None:
+    """The input layer ``forward`` reaches first with its input: registration order is not call order
+    (a U-Net may register its body before its stem). A dry run on meta with the first guess of each
+    registered layer kind, ended at the first input layer the input's data reaches; layers called
+    before it on other data (a positional embedding of ``arange``) do not count."""
+    for path, layer in layers:
+        guesses = _candidates_for(path, layer, declared)[:1]
+        if not guesses:
+            continue
+        found = run_eager(model, guesses[0].meta(), track=True).consumers[0]
+        if found is not None:
+            return found.path, found.layer
+    return None
 
 
 def forward_arity(model: nn.Module) -> tuple[list[str], int, int | None]:
@@ -238,6 +264,8 @@ def forward_arity(model: nn.Module) -> tuple[list[str], int, int | None]:
         params = list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         return [], 1, None
+    if isinstance(model.forward, torch._C.ScriptMethod) and params[:1] and params[0].name == "self":
+        params = params[1:]  # a compiled ``@script_method`` shows its ``self``, bound or not
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = sum(1 for p in positional if p.default is p.empty)
     most = None if any(p.kind == p.VAR_POSITIONAL for p in params) else len(positional)
@@ -284,47 +312,110 @@ def keeps_batch(spec: InputSpec, outputs: Iterable[tuple[int, ...]]) -> bool:
     return all(s[0] == batch or (spec.batch_axis == 1 and len(s) > 1 and s[1] == batch) for s in outputs if s)
 
 
+# -- the size a flatten needs ----------------------------------------------------------------------
+MAX_SIDE = 4096  # the largest spatial side solved for
+
+
+def fitted(model: nn.Module, spec: InputSpec) -> InputSpec | None:
+    """The spatial size at which a guessed image-like input fits a Linear after a flatten, if one does.
+
+    A Nature DQN flattens 64x7x7 into ``Linear(3136, 512)``: its 84x84 frames are in no list of
+    usual sizes, but the structure fixes them. The features reaching the first Linear that refuses
+    its input grow with the input's side (convolutions and pools never shrink a map that grows),
+    so a bisection over square sizes, each a short dry run on meta ended at that Linear, finds the
+    smallest side that gives exactly ``in_features``. None when no Linear refuses the input, the
+    input is not one tensor with 1 or 2 spatial dimensions, or no side fits.
+    """
+    template = spec.items[0] if len(spec.items) == 1 else None
+    if not isinstance(template, TensorTemplate) or len(template.shape) not in (3, 4) or template.value is not None:
+        return None
+    lead, side = template.shape[:2], template.shape[2:]
+    refused: list[tuple[str, int]] = []
+
+    def refusing(path: str, layer: nn.Module, args: tuple, _run: Any) -> bool:
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if isinstance(layer, nn.Linear) and x is not None and x.dim() and x.shape[-1] != layer.in_features:
+            refused.append((path, layer.in_features))
+            return True
+        return False
+
+    run_eager(model, spec.meta(), refusing)
+    if not refused:
+        return None
+    target, want = refused[0]
+
+    def features(n: int) -> int:
+        """What reaches the refusing Linear at side ``n``; 0 when the forward fails before it."""
+        got: list[int] = []
+
+        def at_target(path: str, layer: nn.Module, args: tuple, _run: Any) -> bool:
+            if path == target and args and isinstance(args[0], torch.Tensor) and args[0].dim():
+                got.append(args[0].shape[-1])
+                return True
+            return False
+
+        run_eager(model, [torch.empty((*lead, *(n,) * len(side)), dtype=template.dtype, device="meta")], at_target)
+        return got[0] if got else 0
+
+    low, high = 1, max(side)
+    while features(high) < want:  # grow until the Linear gets enough
+        if high >= MAX_SIDE:
+            return None
+        low, high = high, min(high * 2, MAX_SIDE)
+    while low < high:  # the smallest side that gets enough
+        middle = (low + high) // 2
+        if features(middle) >= want:
+            high = middle
+        else:
+            low = middle + 1
+    if features(high) != want:
+        return None
+    size = (high,) * len(side)
+    why = f"{spec.source}, {shape_str(size)} to fit {target} (Linear, in_features={want})"
+    return InputSpec((TensorTemplate((*lead, *size), template.dtype, template.high),), why, True, spec.batch_axis)
+
+
 # -- several inputs --------------------------------------------------------------------------------
 MAX_COMBINATIONS = 4  # alternatives tried per spatial size when several inputs are guessed
-
-
-@dataclass(frozen=True)
-class _Consumer:
-    path: str
-    layer: nn.Module
-    direct: bool  # the input reaches the layer unchanged (a dtype cast at most)
 
 
 def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
     """One guess per input, each from the first layer that consumes it in forward's data flow.
 
     Registration order misleads here: a diffusion U-Net registers its time embedding before its
-    first convolution. An input that reaches its layer through other ops first (a sinusoidal
-    embedding of a time step) is tried as one value per sample before the layer's own shape.
+    first convolution. The data flow is read from a dry run of forward on meta (see
+    ``eager.run_eager``), fed the guesses that a symbolic trace gives, where the trace works, or
+    registration order; what the dry run does not reach (it stopped on a data-dependent branch)
+    keeps the trace's answer. An input that reaches its layer through other ops first (a
+    sinusoidal embedding of a time step) is tried as one value per sample before the layer's own shape.
     """
+    consumers, traced = _first_consumers(model, names)
+    specs = _guesses(model, names, consumers, traced)
+    if specs:
+        ran = run_eager(model, specs[0].meta(), track=True)
+        merged = [r if r is not None else c for r, c in zip(ran.consumers, consumers)]
+        if merged != consumers or (ran.error is None and not traced):
+            specs = _guesses(model, names, merged, traced or ran.error is None)
+    return specs
+
+
+def _guesses(model: nn.Module, names: list[str], consumers: list[Consumer | None], complete: bool) -> list[InputSpec]:
+    """Input candidates from each input's first layer; ``complete``: the whole data flow was seen, so an
+    input without a layer reaches none (otherwise the other registered input layers are guesses for it)."""
     import itertools
 
-    consumers = _first_consumers(model, names)
-    traced = any(c is not None for c in consumers)
-    if not traced:  # forward cannot be traced: the first layer feeds the first input
+    consumers = list(consumers)
+    if all(c is None for c in consumers):  # nothing known: the first registered layer feeds the first input
         path, layer = next(iter(_input_layers(model)), ("", None))
-        consumers[0] = _Consumer(path, layer, True) if layer is not None else None
+        consumers[0] = Consumer(path, layer, True) if layer is not None else None
     convs = [i for i, c in enumerate(consumers) if c is not None and isinstance(c.layer, nn.modules.conv._ConvNd)]
     primary = convs[0] if convs else 0
     lead = consumers[primary]
     sizes: list[tuple[int, ...] | None] = [None]
     if lead is not None and isinstance(lead.layer, nn.modules.conv._ConvNd):
-        dims = len(lead.layer.kernel_size)
-        sizes = list(_SPATIAL.get(dims, [])) or [None]
-        declared = declared_size(model)
-        if declared is not None and len(declared) == dims:
-            sizes = [declared] + [s for s in sizes if s != declared]
-    # Without a trace, the other input layers (in registration order) are guesses for the other inputs.
-    others = (
-        []
-        if traced
-        else [_Consumer(p, m, True) for p, m in _input_layers(model) if lead is None or m is not lead.layer]
-    )
+        sizes = list(_spatial_sizes(lead.layer, declared_size(model))) or [None]
+    used = {id(c.layer) for c in consumers if c is not None}
+    others = [] if complete else [Consumer(p, m, True) for p, m in _input_layers(model) if id(m) not in used]
     specs = []
     for size in sizes:
         own = _alternatives(lead, size, None)
@@ -334,7 +425,8 @@ def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
                 options.append(own)
             else:
                 guesses = _alternatives(c, size, own[0][0])
-                guesses += [g for o in others[:2] for g in _alternatives(o, size, None)[:1]]
+                if c is None:
+                    guesses += [g for o in others[:2] for g in _alternatives(o, size, None)[:1]]
                 options.append(guesses)
         for combo in itertools.islice(itertools.product(*options), MAX_COMBINATIONS):
             why = "inferred per input: " + ", ".join(f"{n} {w}" for n, (_, w) in zip(names, combo))
@@ -343,7 +435,7 @@ def _several_inputs(model: nn.Module, names: list[str]) -> list[InputSpec]:
 
 
 def _alternatives(
-    consumer: _Consumer | None, size: tuple[int, ...] | None, like: TensorTemplate | None
+    consumer: Consumer | None, size: tuple[int, ...] | None, like: TensorTemplate | None
 ) -> list[tuple[TensorTemplate, str]]:
     """Likely shapes for one input, most likely first, each with the reason shown in the report."""
     if consumer is None:
@@ -353,7 +445,7 @@ def _alternatives(
     kind = type(layer).__name__
     if isinstance(layer, nn.modules.conv._ConvNd):
         dims = len(layer.kernel_size)
-        spatial = size if size is not None and len(size) == dims else _SPATIAL[dims][0]
+        spatial = size if size is not None and len(size) == dims else _spatial_sizes(layer, None)[0]
         why = f"from {name} ({kind}, in_channels={layer.in_channels})"
         return [(TensorTemplate((BATCH, layer.in_channels, *spatial)), why)]
     if isinstance(layer, nn.Linear):
@@ -375,12 +467,9 @@ def _alternatives(
     return [(TensorTemplate((BATCH,)), "as one value per sample")]
 
 
-_INPUT_LAYERS = (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase)
-_CASTS = frozenset({"float", "double", "half", "long", "int", "to", "type", "contiguous"})
-
-
-def _first_consumers(model: nn.Module, names: list[str]) -> list[_Consumer | None]:
-    """For each named input, the first input layer (conv, linear, embedding, RNN) its data reaches.
+def _first_consumers(model: nn.Module, names: list[str]) -> tuple[list[Consumer | None], bool]:
+    """For each named input, the first input layer (conv, linear, embedding, RNN) its data reaches,
+    and whether forward could be traced.
 
     Read from a symbolic trace of forward (no tensor runs); None for every input when the trace
     fails, or for an input that reaches no such layer.
@@ -391,16 +480,16 @@ def _first_consumers(model: nn.Module, names: list[str]) -> list[_Consumer | Non
 
     class _Tracer(fx.Tracer):
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-            return isinstance(m, _INPUT_LAYERS) or is_leaf(m)
+            return isinstance(m, INPUT_LAYERS) or is_leaf(m)
 
-    found: list[_Consumer | None] = [None] * len(names)
+    found: list[Consumer | None] = [None] * len(names)
     try:
         params = inspect.signature(model.forward).parameters.values()
         concrete = {p.name: p.default for p in params if p.name not in names and p.default is not p.empty}
         tracer = _Tracer()
         graph = tracer.trace(model, concrete_args=concrete or None)
     except Exception:
-        return found
+        return found, False
     reaches: dict[fx.Node, set[int]] = {}
     unchanged: dict[fx.Node, int] = {}  # the input a node still is (itself, or a dtype cast of it)
     for node in graph.nodes:
@@ -412,16 +501,16 @@ def _first_consumers(model: nn.Module, names: list[str]) -> list[_Consumer | Non
             continue
         sources = set().union(*(reaches.get(a, set()) for a in node.all_input_nodes))
         reaches[node] = sources
-        if node.op == "call_method" and node.target in _CASTS and node.args and node.args[0] in unchanged:
+        if node.op == "call_method" and node.target in CASTS and node.args and node.args[0] in unchanged:
             unchanged[node] = unchanged[node.args[0]]
         if node.op == "call_module":
             layer = model.get_submodule(node.target)
-            if isinstance(layer, _INPUT_LAYERS):
+            if isinstance(layer, INPUT_LAYERS):
                 direct = {unchanged[a] for a in node.all_input_nodes if a in unchanged}
                 for i in sorted(sources):
                     if found[i] is None:
-                        found[i] = _Consumer(node.target, layer, i in direct)
-    return found
+                        found[i] = Consumer(node.target, layer, i in direct)
+    return found, True
 
 
 def declared_image(model: nn.Module) -> tuple[int, ...] | None:
@@ -457,20 +546,31 @@ def declared_size(model: nn.Module) -> tuple[int, ...] | None:
 
 def _input_layers(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
     for path, layer in model.named_modules():
-        if isinstance(layer, _INPUT_LAYERS):
+        if isinstance(layer, INPUT_LAYERS):
             yield path, layer
+
+
+def _spatial_sizes(layer: nn.modules.conv._ConvNd, declared: tuple[int, ...] | None) -> list[tuple[int, ...]]:
+    """Spatial sizes to try for a convolution's input, most likely first."""
+    dims = len(layer.kernel_size)
+    sizes = list(_SPATIAL.get(dims, []))
+    if layer.transposed:
+        latent = _LATENT.get(dims, [])
+        sizes = latent + [s for s in sizes if s not in latent]
+    if declared is not None and len(declared) == dims:
+        sizes = [declared] + [s for s in sizes if s != declared]
+    return sizes
 
 
 def _candidates_for(path: str, layer: nn.Module, declared: tuple[int, ...] | None = None) -> list[InputSpec]:
     name = path or "<root>"
     if isinstance(layer, nn.modules.conv._ConvNd):
-        dims = len(layer.kernel_size)
         channels = layer.in_channels
         why = f"inferred from {name} ({type(layer).__name__}, in_channels={channels})"
-        sizes = list(_SPATIAL.get(dims, []))
-        if declared is not None and len(declared) == dims:
-            sizes = [declared] + [s for s in sizes if s != declared]
-        return [InputSpec((TensorTemplate((BATCH, channels, *size)),), why, True) for size in sizes]
+        return [
+            InputSpec((TensorTemplate((BATCH, channels, *size)),), why, True)
+            for size in _spatial_sizes(layer, declared)
+        ]
     if isinstance(layer, nn.Linear):
         why = f"inferred from {name} (Linear, in_features={layer.in_features})"
         return [InputSpec((TensorTemplate((BATCH, layer.in_features)),), why, True)]
@@ -491,10 +591,15 @@ def _candidates_for(path: str, layer: nn.Module, declared: tuple[int, ...] | Non
 
 
 def with_embedding_dtype(model: nn.Module, templates: list[TensorTemplate]) -> list[TensorTemplate]:
-    """``--input-shape 2,128`` for a model that starts with an Embedding means token indices."""
-    first = next(iter(_input_layers(model)), (None, None))[1]
-    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)) and len(templates) == 1:
-        t = templates[0]
-        if isinstance(t, TensorTemplate) and t.dtype == torch.float32:
-            return [TensorTemplate(t.shape, torch.int64, high=first.num_embeddings)]
+    """``--input-shape 2,128`` for a model whose input first reaches an Embedding means token indices.
+
+    The first layer is the one a dry run reaches with the given shape (registration order where it
+    reaches none)."""
+    t = templates[0] if len(templates) == 1 else None
+    if not isinstance(t, TensorTemplate) or t.dtype != torch.float32:
+        return templates
+    reached = run_eager(model, [t.meta()], track=True).consumers[0]
+    first = reached.layer if reached is not None else next(iter(_input_layers(model)), (None, None))[1]
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+        return [TensorTemplate(t.shape, torch.int64, high=first.num_embeddings)]
     return templates

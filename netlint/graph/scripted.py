@@ -59,6 +59,23 @@ def in_python(
     return model, sites, materialize, parts
 
 
+def tensors_on_meta(model: nn.Module) -> None:
+    """Parameters and buffers of netlint's Python copy on the meta device.
+
+    A copy of a scripted module (``copy.deepcopy`` of a model built earlier) keeps real tensors:
+    TorchScript's own copy does not follow the meta copy of the rest. The rebuilt Python modules
+    are netlint's own, so their entries are replaced; the tensors themselves are not touched.
+    """
+    for m in model.modules():
+        if _is_scripted(m):
+            continue  # what has no Python source stays as it is (one opaque node)
+        for store in (m._parameters, m._buffers):
+            for name, t in store.items():
+                if t is not None and not t.is_meta:
+                    meta = torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device="meta")
+                    store[name] = nn.Parameter(meta, t.requires_grad) if isinstance(t, nn.Parameter) else meta
+
+
 def _python_copy(materialize: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     return python_equivalent(materialize())[0]
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._pytree import tree_leaves
 
 from . import ops
 from .ir import per_dim, shape_str
@@ -177,6 +178,15 @@ _CHECKS: list[tuple[Any, Callable[[Any, Shape], None]]] = [
     (nn.Linear, _check_linear),
 ]
 _CHECKED = tuple(k for kinds, _ in _CHECKS for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+
+
+def as_output(value: torch.Tensor, inputs: Any) -> torch.Tensor:
+    """A shape function's meta tensor as autograd sees the real op's output: a non-leaf that requires grad
+    when grad is enabled and some input (or the layer's parameter) does. NL012 reads autograd's view."""
+    trainable = any(isinstance(t, torch.Tensor) and t.requires_grad for t in tree_leaves(inputs))
+    if trainable and torch.is_grad_enabled() and value.is_floating_point():
+        return value.requires_grad_().clone()
+    return value
 
 
 # -- output shapes of whole layers, on meta --------------------------------------------------------

@@ -10,14 +10,19 @@ def model_graph(spec, options: Options):
     """The graph of a loaded model (a ``ModelSpec``) and the input it was traced with."""
     from ..source import module_sites
     from .build import GraphFailure, build_graph
+    from .scripted import in_python, tensors_on_meta
 
     model = spec.meta()
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
+    # TorchScript parts in Python first: the input is read from the layers and the forward they stand for.
+    model, sites, materialize, scripted = in_python(model, sites, lambda: spec.real("cpu"))
+    if scripted:
+        tensors_on_meta(model)
     candidates = _input_candidates(model, spec, options)
     from .unrun import trained_elsewhere
 
     try:
-        graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+        graph, used = build_graph(spec.name, model, candidates, sites, materialize=materialize, scripted=scripted)
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure, model) from None
     graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
@@ -77,6 +82,7 @@ def _check_input_count(model, name: str, given) -> None:
 
 
 def _forward_error(name: str, failure, model) -> NetlintError:
+    from .build import RealBuildRefused
     from .inputs import keys_read
     from .shapes import ShapeMismatch
 
@@ -89,6 +95,13 @@ def _forward_error(name: str, failure, model) -> NetlintError:
             "netlint builds and traces models on the meta device and the CPU, without a GPU, whatever --device "
             "says (that is the probe's): in forward, move tensors to the model's own device (x.to(self.conv.weight"
             ".device)) instead of x.cuda() or device='cuda'.",
+        )
+    refused = next((e for e in failure.errors if isinstance(e, RealBuildRefused)), None)
+    if refused is not None:  # no input size helps: the meta device cannot run it, the CPU has no room
+        return NetlintError(
+            name,
+            f"{refused} (input {first_spec.describe()}, {first_spec.source}).",
+            "Run the check where more memory is free.",
         )
     if failure.arity:
         return NetlintError(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import Any
 
 from ..graph.ir import DROPOUT_OPS, Graph, Op
 from ..graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
+from ..memory import available_memory
+from ..memory import gb as _gb
 from .shift import ProbeError
 
 DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
@@ -108,82 +109,6 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
     return MemoryEstimate(fixed, peak / max(traced_batch, 1))
 
 
-def available_memory(device: Any) -> tuple[int | None, str]:
-    """Bytes this process may still allocate on ``device``, and what bounds it (None: unknown)."""
-    if getattr(device, "type", str(device)) == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(device)
-        return free, "free GPU memory"
-    bounds = [(_meminfo_available(), "available RAM"), (_cgroup_room(), "the cgroup memory limit"),
-              (_rlimit_room(), "RLIMIT_AS")]  # fmt: skip
-    known = [(b, why) for b, why in bounds if b is not None]
-    return min(known) if known else (None, "unknown")
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-        return None if text == "max" else int(text)
-    except (OSError, ValueError):
-        return None
-
-
-def _cgroup_room() -> int | None:
-    """Limit minus usage of this process's cgroup (v2, else v1); None without a limit."""
-    relative = ""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            for line in fh:
-                if line.startswith("0::"):
-                    relative = line[3:].strip().lstrip("/")
-    except OSError:
-        pass
-    for folder in {os.path.join("/sys/fs/cgroup", relative), "/sys/fs/cgroup"}:
-        limit = _read_int(os.path.join(folder, "memory.max"))
-        if limit is not None:
-            return max(limit - (_read_int(os.path.join(folder, "memory.current")) or 0), 0)
-    limit = _read_int("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-    if limit is not None and limit < 1 << 60:  # v1 writes a huge number for "no limit"
-        return max(limit - (_read_int("/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0), 0)
-    return None
-
-
-def _rlimit_room() -> int | None:
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    except (ImportError, ValueError, OSError):
-        return None
-    if soft == resource.RLIM_INFINITY:
-        return None
-    used = 0
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    used = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return max(soft - used, 0)
-
-
 def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch: bool, device: Any) -> tuple[int, str]:
     """The largest batch up to ``batch`` whose estimate fits half the available memory, and why it was chosen."""
     room, bound = available_memory(device)
@@ -205,10 +130,6 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch
 def _power_of_two(n: int) -> int:
     """The largest power of two up to ``n`` (0 below 1): a cut batch that does not jitter with the machine's load."""
     return 1 << (n.bit_length() - 1) if n >= 1 else 0
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 # -- time --------------------------------------------------------------------------------------
