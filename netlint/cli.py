@@ -142,7 +142,7 @@ def check(
     device: Annotated[
         str | None,
         typer.Option(
-            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto)."
+            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda, cuda:N or mps (default auto)."
         ),
     ] = None,
     batch_size: Annotated[
@@ -474,11 +474,13 @@ def _split(values: list[str] | None) -> list[str]:
 @app.command(
     epilog="Example:\n\n"
     "  netlint recalibrate model.py:Net --weights best.pt --input train_batches.pt --output best_recalibrated.pt\n\n"
-    "Exit status: 0 written, 2 bad input."
+    "Exit status: 0 written, 2 bad input (nothing written)."
 )
 def recalibrate(
     target: Annotated[str, typer.Argument(help="The model: file.py:Name or package.module:name.", show_default=False)],
-    weights: Annotated[str, typer.Option("--weights", help="The trained checkpoint to recalibrate.")],
+    weights: Annotated[
+        str, typer.Option("--weights", help="The trained checkpoint to recalibrate (never overwritten).")
+    ],
     input_file: Annotated[
         str,
         typer.Option(
@@ -487,14 +489,25 @@ def recalibrate(
             "a tuple of positional inputs).",
         ),
     ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the recalibrated checkpoint.")],
-    device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda or cuda:N.")] = "cpu",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Where to write the recalibrated checkpoint: a new file in an existing folder."
+        ),
+    ],
+    device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda, cuda:N or mps.")] = "cpu",
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.001, metavar="SECONDS", help="Seconds the model may take to load and run."),
+    ] = 600.0,
 ) -> None:
     """Re-estimate every BatchNorm's running statistics with dropout and drop-path off; write a new checkpoint."""
-    from .probing.recalibrate import RecalibrateError, recalibrate_checkpoint
+    from .probing.recalibrate import RecalibrateError
+    from .run.recalibrate import recalibrate_target
 
     try:
-        lines = recalibrate_checkpoint(target, weights, input_file, output, device)
+        lines = recalibrate_target(target, weights, input_file, output, device=device, timeout=timeout,
+                                   debug=bool(os.environ.get("NETLINT_DEBUG")))  # fmt: skip
     except RecalibrateError as exc:
         _fail(str(exc))
     for line in lines:
