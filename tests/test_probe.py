@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import random
+import re
 
 import pytest
 import torch
@@ -334,3 +336,97 @@ def test_nl005_becomes_a_warning_only_when_the_interval_clears_the_band(tmp_path
         assert (
             "inconclusive at batch 4" in finding.message and "--batch-size 8 would likely settle it" in finding.message
         )
+
+
+class ChannelDrop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.drop = nn.Dropout2d(0.5)
+        self.bn1 = nn.BatchNorm2d(16)  # fed the dropout directly: a channel dropped in every sample is all zeros
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.drop(self.conv1(x))))))
+
+
+@pytest.mark.parametrize("batch", [2, 4, 8])
+def test_channel_dropout_at_tiny_batches_gives_sane_marked_numbers(batch):
+    """Dropout2d(0.5) -> BatchNorm2d at batch 2-8: channels dropped in every sample are excluded and counted
+    (never divided by), every ratio and the drift stay finite and sane, and what cannot be judged is marked."""
+    model = ChannelDrop()
+    x = torch.randn(batch, 3, 12, 12, generator=torch.Generator().manual_seed(batch))
+    result = measure(model, [x], seed=0)
+    torch.manual_seed(0)  # the probe's training pass draws the same masks: which channels are all zero?
+    with torch.no_grad():
+        fed = model.drop.train()(model.conv1(x))
+    empty = int((fed.abs().amax(dim=(0, 2, 3)) == 0).sum())
+    bn1 = result.layer("bn1")
+    assert bn1.excluded_channels == empty and bn1.channels == 16
+    if empty:
+        assert f"{empty} of 16 at bn1" in result.notes[-1] and "never divided" in result.notes[-1]
+    for layer in result.layers:
+        values = [layer.ratio_mean, layer.ratio_min, layer.ratio_max, layer.ratio_low, layer.ratio_high]
+        assert all(v is None or 0.05 < v < 20 for v in values), layer
+        assert (layer.ratio_low is None) == (batch < 8)  # fewer than 8 samples: no interval, so inconclusive
+        assert layer.verdict in (("inconclusive",) if batch < 8 else ("inconclusive", "shift"))
+    assert result.output_drift is not None and result.output_drift < 2
+    data = json.dumps(result.to_dict())
+    assert "Infinity" not in data and "NaN" not in data
+
+
+def test_numbers_in_the_cli_report_stay_sane_at_batch_2(tmp_path):
+    path = write(
+        tmp_path / "channel_drop.py", "import torch\nimport torch.nn as nn\n\n" + inspect.getsource(ChannelDrop)
+    )
+    result = run_netlint("check", f"{path}:ChannelDrop", "-i", "2,3,12,12", "--batch-size", "2")
+    numbers = [float(n) for n in re.findall(r"(\d+(?:\.\d+)?)x", result.stdout)]
+    assert numbers and max(numbers) < 20, result.stdout
+    assert "inconclusive at batch 2" in result.stdout and "--batch-size 8 would likely settle it" in result.stdout
+
+
+NOT_FINITE = """
+import torch.nn as nn
+
+class NaNOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.drop = nn.Dropout(0.5)
+        self.bn = nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        return self.bn(self.drop(self.fc(x))) / 0.0 * 0.0  # NaN everywhere, after the last BatchNorm
+
+class NoTensor(NaNOut):
+    def forward(self, x):
+        self.bn(self.drop(self.fc(x)))
+        return None
+"""
+
+
+def test_nan_in_the_model_s_own_output_is_an_error_and_no_tensor_is_no_drift(tmp_path):
+    path = write(tmp_path / "not_finite.py", NOT_FINITE)
+    report = check_targets([str(path)], Options(device="cpu", input_shapes=[parse_shape("2,8")]))
+    nan, none = report.models
+    assert nan.probe is None and report.exit_code() == 2 and nan.findings  # the default probe: still an error
+    [error] = report.errors
+    assert "the model's own forward in training mode returns non-finite values (NaN or Inf) in its output" in error.text
+    assert none.probe is not None and none.probe.output_drift is None
+    assert "output drift not measurable: the forward returns no floating-point tensor" in none.probe.notes
+    assert none.to_dict()["probe"]["output_drift"] is None
+
+
+def test_a_missing_device_is_bad_input_said_once_with_the_static_findings(tmp_path):
+    two = [str(EXAMPLES / "vgg_dropout_blocks.py"), str(EXAMPLES / "stochastic_depth.py")]
+    devices = ["mps"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:1"])
+    for device in devices:
+        result = run_netlint("check", *two, "--device", device, "--format", "json")
+        data = json.loads(result.stdout)
+        assert result.returncode == 2 and len(data["errors"]) == 1, data["errors"]
+        assert (
+            data["errors"][0]["target"] == f"--device {device}"
+            and "is not available on this machine" in (data["errors"][0]["message"])
+        )
+        assert sum(len(m["findings"]) for m in data["models"]) == 7  # the static findings stand

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import TYPE_CHECKING, Any
 
 from ..graph.ir import Graph
 from ..options import Options
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+    from .shift import ProbeResult
 
 
 def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
@@ -84,7 +91,14 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     return result
 
 
-def probe(model, inputs=None, *, device="auto", batch_size: int | None = None, seed: int = 0):
+def probe(
+    model: nn.Module,
+    inputs: Any = None,
+    *,
+    device: str | torch.device | None = "auto",
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> ProbeResult:
     """Measure the variance shift at every BatchNorm of ``model`` (never changed): ``netlint.probe``.
 
     ``inputs``: a tensor or a tuple of positional inputs (a real batch, used as it is; meta tensors

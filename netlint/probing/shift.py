@@ -11,9 +11,10 @@ C./D. inference with every BatchNorm's running statistics set from A (what train
 
 BatchNorm layers are intercepted by a temporary instance-level ``forward`` (no per-op hooks, so the
 probe costs about what its four forward passes cost). In A and B each call's input is reduced per
-sample and channel (mean and variance over the spatial positions) into at most ``GROUPS`` groups of
-samples, in float64: never by keeping activations. The groups give the exact per-channel statistics
-and, resampled with replacement (a bootstrap, seeded), the 95 % interval of each layer's ratio.
+sample and channel (sums of its centred values and of their squares over the spatial positions)
+into at most ``GROUPS`` groups of samples, in float64: never by keeping activations. The groups give
+the exact per-channel statistics and, resampled with replacement (a bootstrap, seeded), the 95 %
+interval of each layer's ratio.
 Afterwards every parameter, buffer, ``training`` flag and random-number generator is exactly as
 before.
 """
@@ -43,10 +44,10 @@ SHIFT_WINDOW = (0.9, 1.1)  # the neutral band: a ratio whose 95 % interval lies 
 GROUPS = 256  # groups of samples kept per BatchNorm and pass: the bootstrap resamples these
 MIN_GROUPS = 8  # fewer independent samples give no trustworthy interval
 RESAMPLES = 200  # bootstrap replicates (seeded: the same interval on every run)
-NEAR_ZERO = 1e-10  # a channel variance below this fraction of the layer's largest is ~0: never divided by
+NEAR_ZERO = 1e-10  # a channel variance up to this fraction of the layer's largest in its mode is ~0: never divided by
 SETTLE_LIMIT = 1 << 16  # a batch beyond this is no practical advice
 _MISSING = object()
-VERDICTS = ("shift", "neutral", "inconclusive", "not measurable")
+VERDICTS = ("shift", "neutral", "inconclusive", "not measurable")  # LayerShift.verdict, see classify()
 
 
 class ProbeError(Exception):
