@@ -151,7 +151,8 @@ def check(
             "--batch-size",
             min=2,
             metavar="N",
-            help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
+            help="The probe's batch, used as given (default: planned from the model's FLOPs and activations; "
+            "a real batch is used whole).",
         ),
     ] = None,
     seed: Annotated[
@@ -172,8 +173,9 @@ def check(
             "--probe-budget",
             min=0,
             metavar="SECONDS",
-            help="Seconds the probe may take per model (default 10): the batch shrinks to fit it and to half "
-            "the available memory, or the probe is skipped with a note. 0: no limit.",
+            help="Seconds the probe may take per model (default 10): the default batch is planned from the model's "
+            "cost to take half of it on a 2-core CPU, and a probe still running at twice it is stopped with a note. "
+            "0: no deadline and no memory guard.",
             show_default=False,
         ),
     ] = None,
