@@ -91,10 +91,14 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
     """What one probe forward needs, from the meta build and the graph's output shapes (float32 assumed).
 
     Activations: the largest total of tensors alive at once in execution order (a tensor lives from
-    its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing.
+    its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing. Without a
+    meta build (``model`` None), the graph's parameters in float32 and no buffers.
     """
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    if model is None:
+        params, buffers = sum(p.numel for p in graph.parameters) * 4, 0
+    else:
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     fixed = (params + buffers if copies_weights else 0) + buffers  # the probe saves every buffer to restore it
     last_use = {n.index: max((u.index for u in n.users), default=n.index) for n in graph.nodes}
     freed_at: dict[int, int] = {}

@@ -43,7 +43,7 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     n_passes = passes(check_eval, state is not None or instance_trained)
     where = next((p.device for p in spec.instance.parameters()), device) if not own else device
     copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
-    memory = plan.estimate_memory(graph, spec.meta(), traced, copies_weights=copies)
+    memory = plan.estimate_memory(graph, _meta_or_none(spec), traced, copies_weights=copies)
     if real_batch:
         batch, reason, what = traced, "a real batch, used whole", "the real batch"
     elif options.batch_size:
@@ -128,6 +128,17 @@ def probe(
     with on_device(model, target) as runnable:
         return measure(runnable, real_inputs, seed=seed, sources=sources, batch_reason=reason,
                        drawn_once={n.module for n in random_decisions(graph)})  # fmt: skip
+
+
+def _meta_or_none(spec):
+    """The meta build for the memory estimate; None for a model object that refuses a meta copy (the
+    estimate then counts the graph's parameters)."""
+    try:
+        return spec.meta()
+    except Exception:
+        if spec.instance is None:
+            raise
+        return None
 
 
 def _build_for_probe(spec, device):
