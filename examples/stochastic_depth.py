@@ -6,8 +6,10 @@ from a tensor, so it is a symbolic value in an `if`), so netlint analyses the ne
 each block by recording its forward at runtime, and says so in the report. The layers themselves
 are laid out correctly (bias=False before every BatchNorm, no dropout): no NL001-NL004 finding.
 NL005 (info) notes that skipping blocks at random in training shifts the variance the next blocks'
-BatchNorms learn from; the probe measures that shift and raises the findings it confirms to
-warnings.
+BatchNorms learn from. The probe measures that shift, but the skip is drawn once for the whole
+batch, so one probe sees one draw: no interval, and the findings stay informational (a per-sample
+drop-path, torchvision's StochasticDepth(p, "row") or timm's DropPath, is resampled and can be
+confirmed).
 """
 
 import torch

@@ -15,8 +15,9 @@ __all__ = ["Finding", "ProbeResult", "Report", "Severity", "__version__", "check
 if TYPE_CHECKING:
     from .api import check
     from .findings import Finding, Severity
+    from .probing.plan import probe
     from .probing.recalibrate import recalibrate
-    from .probing.shift import ProbeResult, probe
+    from .probing.shift import ProbeResult
     from .results import Report
 
 
@@ -25,10 +26,14 @@ def __getattr__(name: str) -> Any:
         from .api import check
 
         return check
-    if name in ("probe", "ProbeResult"):
-        from .probing import shift as probe_module
+    if name == "probe":
+        from .probing.plan import probe
 
-        return getattr(probe_module, name)
+        return probe
+    if name == "ProbeResult":
+        from .probing.shift import ProbeResult
+
+        return ProbeResult
     if name == "recalibrate":
         from .probing.recalibrate import recalibrate
 

@@ -174,7 +174,7 @@ def check(
     device: Annotated[
         str | None,
         typer.Option(
-            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda or cuda:N (default auto)."
+            "--device", metavar="DEVICE", help="Where the probe runs: auto, cpu, cuda, cuda:N or mps (default auto)."
         ),
     ] = None,
     batch_size: Annotated[
@@ -183,7 +183,8 @@ def check(
             "--batch-size",
             min=2,
             metavar="N",
-            help="The probe's batch (default 32 for spatial inputs, 256 for flat ones; a real batch is used whole).",
+            help="The probe's batch, used as given (default: planned from the model's FLOPs and activations; "
+            "a real batch is used whole).",
         ),
     ] = None,
     seed: Annotated[
@@ -204,8 +205,9 @@ def check(
             "--probe-budget",
             min=0,
             metavar="SECONDS",
-            help="Seconds the probe may take per model (default 10): the batch shrinks to fit it and to half "
-            "the available memory, or the probe is skipped with a note. 0: no limit.",
+            help="Seconds the probe may take per model (default 10): the default batch is planned from the model's "
+            "cost to take half of it on a 2-core CPU, and a probe still running at twice it is stopped with a note. "
+            "0: no deadline and no memory guard.",
             show_default=False,
         ),
     ] = None,
@@ -509,11 +511,13 @@ def _split(values: list[str] | None) -> list[str]:
     cls=_CleanHelp,
     epilog="Example:\n\n"
     "  netlint recalibrate model.py:Net --weights best.pt --input train_batches.pt --output best_recalibrated.pt\n\n"
-    "Exit status: 0 written, 2 bad input.",
+    "Exit status: 0 written, 2 bad input (nothing written).",
 )
 def recalibrate(
     target: Annotated[str, typer.Argument(help="The model: file.py:Name or package.module:name.", show_default=False)],
-    weights: Annotated[str, typer.Option("--weights", help="The trained checkpoint to recalibrate.")],
+    weights: Annotated[
+        str, typer.Option("--weights", help="The trained checkpoint to recalibrate (never overwritten).")
+    ],
     input_file: Annotated[
         str,
         typer.Option(
@@ -522,14 +526,25 @@ def recalibrate(
             "a tuple of positional inputs).",
         ),
     ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the recalibrated checkpoint.")],
-    device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda or cuda:N.")] = "cpu",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Where to write the recalibrated checkpoint: a new file in an existing folder."
+        ),
+    ],
+    device: Annotated[str, typer.Option("--device", help="Where the batches run: cpu, cuda, cuda:N or mps.")] = "cpu",
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.001, metavar="SECONDS", help="Seconds the model may take to load and run."),
+    ] = 600.0,
 ) -> None:
     """Re-estimate every BatchNorm's running statistics with dropout and drop-path off; write a new checkpoint."""
-    from .probing.recalibrate import RecalibrateError, recalibrate_checkpoint
+    from .probing.recalibrate import RecalibrateError
+    from .run.recalibrate import recalibrate_target
 
     try:
-        lines = recalibrate_checkpoint(target, weights, input_file, output, device)
+        lines = recalibrate_target(target, weights, input_file, output, device=device, timeout=timeout,
+                                   debug=bool(os.environ.get("NETLINT_DEBUG")))  # fmt: skip
     except RecalibrateError as exc:
         _fail(str(exc))
     for line in lines:

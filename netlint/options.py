@@ -24,12 +24,12 @@ class Options:
     fail_on: Severity = Severity.WARNING
     strict: bool = True  # an explicit file that yields no model is an error
     probe: bool | None = None  # None: when a static finding asks for it (an NL001/NL005/NL006 site)
-    probe_budget: float = 10.0  # seconds the probe may take (0: no time or memory limit)
+    probe_budget: float = 10.0  # seconds: the default batch is planned for half, stopped at twice (0: no limit)
     weights: str | None = None  # a checkpoint for every model (--weights FILE.pt)
     model_weights: dict[str, str] = field(default_factory=dict)  # model key -> checkpoint (configuration)
     progress: str | None = None  # "bar" | "plain": show long work (many files, a probe) on stderr, a terminal only
     device: str = "auto"
-    batch_size: int | None = None  # None: default_batch_size() of the input
+    batch_size: int | None = None  # None: planned from the model's cost (probing.budget.default_batch)
     seed: int = 0
     isolate: bool = True  # user code runs in one worker process per target (netlint.run.worker)
     jobs: int | None = None  # workers at a time; None: one per CPU core

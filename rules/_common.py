@@ -27,18 +27,60 @@ def prod(values: Sequence[int]) -> int:
 
 
 def with_measured_shift(finding: Finding, probe: Any) -> tuple[Finding, bool]:
-    """The finding with the probe's ratio for each BatchNorm in ``related``, naming the worst one
-    outside [0.9, 1.1]; and whether any lies outside."""
+    """The finding with the probe's measurement of each BatchNorm in ``related``; and whether a shift
+    is established: some layer's 95 % interval lies wholly outside the neutral band [0.9, 1.1].
+
+    A shift quotes the worst layer with its interval. Without one, layers whose interval overlaps
+    the band's edge make the message say that the measurement was inconclusive at this batch and
+    which batch would settle it; layers that could not be measured are said so; neutral ones change
+    nothing.
+    """
     measured = {bn: layer for bn in finding.related if (layer := probe.layer(bn)) is not None}
-    shifted = sorted((x for x in measured.values() if x.shifted), key=lambda x: -abs(math.log(x.ratio_mean)))
-    ratios = {bn: float(f"{layer.ratio_mean:.6g}") for bn, layer in measured.items()}
+    data = {
+        **finding.data,
+        "measured_ratio": {bn: _six(x.ratio_mean) for bn, x in measured.items()},
+        "measured_verdict": {bn: x.verdict for bn, x in measured.items()},
+    }
+    layers = list(measured.values())
+    shifted = sorted((x for x in layers if x.verdict == "shift"), key=_distance, reverse=True)
+    unsure = sorted((x for x in layers if x.verdict == "inconclusive"), key=_distance, reverse=True)
+    lost = [x.module for x in layers if x.verdict == "not measurable"]
     message = finding.message
     if shifted:
         worst = shifted[0]
         more = f" (and {len(shifted) - 1} more outside [0.9, 1.1])" if len(shifted) > 1 else ""
-        message += f" Measured variance shift {worst.ratio_mean:.2f}x at {worst.module}{more}."
-    updated = dataclasses.replace(finding, message=message, data={**finding.data, "measured_ratio": ratios})
+        message += f" Measured variance shift {worst.describe()} at {worst.module}{more}."
+    elif unsure:
+        worst, batch = unsure[0], probe.batch_size
+        settle = max((b for x in unsure if (b := x.settling_batch(batch))), default=None)
+        advice = f"; --batch-size {settle} would likely settle it" if settle else ""
+        if worst.drawn_once:
+            why = (
+                f"{worst.ratio_mean:.2f}x at {worst.module} comes from one random decision for the whole batch "
+                "(a block skipped in this step), which one probe at any batch size cannot judge"
+            )
+        elif worst.ratio_low is None:
+            why = f"{worst.ratio_mean:.2f}x at {worst.module}, but fewer than 8 samples give no error estimate"
+        else:
+            why = f"{worst.describe()} at {worst.module} overlaps the edge of the neutral band [0.9, 1.1]"
+            advice = advice or "; it sits so close to the edge that no practical batch would settle it"
+        message += f" The probe was inconclusive at batch {batch}: {why}{advice}."
+    elif lost and len(lost) == len(layers):
+        message += (
+            f" The probe could not measure {listing(lost, 'BatchNorm')}: every channel's variance is ~0 in "
+            "training or inference mode."
+        )
+    updated = dataclasses.replace(finding, message=message, data=data)
     return updated, bool(shifted)
+
+
+def _distance(layer: Any) -> float:
+    ratio = layer.ratio_mean
+    return abs(math.log(ratio)) if ratio else 0.0
+
+
+def _six(x: float | None) -> float | None:
+    return None if x is None else float(f"{x:.6g}")
 
 
 def layer_name(node: Any) -> str:

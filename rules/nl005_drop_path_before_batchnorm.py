@@ -21,7 +21,8 @@ class DropPathBeforeBatchNorm(Rule):
     (N, 1, ..., 1), or a random draw on which `forward` decides whether a block runs
     (`if self.training and torch.rand(()) < p`). Paths stop at the first normalisation layer. When
     the dynamic probe ran, the finding carries the measured variance-shift ratio and is raised to
-    a warning when the ratio lies outside [0.9, 1.1].
+    a warning when the ratio's 95 % interval lies wholly outside [0.9, 1.1] (a measurement that
+    cannot tell, at a small batch, says so and leaves it informational).
 
     ## Why is this bad?
     Dropping a residual branch for some samples in training, and keeping it (scaled, or always) at
@@ -88,6 +89,6 @@ class DropPathBeforeBatchNorm(Rule):
             )
 
     def with_probe(self, finding: Finding, probe: Any) -> Finding:
-        """Attach the measured ratios; a shift outside [0.9, 1.1] makes the finding a warning."""
+        """Attach the measured ratios; a shift whose interval lies outside [0.9, 1.1] makes the finding a warning."""
         updated, shifted = with_measured_shift(finding, probe)
         return dataclasses.replace(updated, severity=Severity.WARNING) if shifted else updated

@@ -22,8 +22,9 @@ def test_examples_report_and_exit_status():
         "examples/clean_resnet.py:CleanResNet  clean",
         "capture (cpu) for blocks.0, blocks.1, blocks.2, blocks.3",
         "fix: Create the layer with bias=False.",
-        # NL005's hand-written stochastic depth now asks for the probe, which measures the shift: warnings.
-        "12 findings (12 warnings) in 4 of 6 models",
+        # NL005's hand-written stochastic depth asks for the probe; its skips are drawn once per batch, so
+        # one probe cannot judge them: they stay informational.
+        "12 findings (9 warnings, 3 infos) in 4 of 6 models",
     ):
         assert expected in out, f"{expected!r} not in output:\n{out}"
     assert "Traceback" not in out + result.stderr

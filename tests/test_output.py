@@ -33,8 +33,10 @@ def probe(long_names: bool = False):
 
     name = "encoder.stages.{i}.blocks.{i}.residual_branch.norm_after_dropout" if long_names else "bn{i}"
     layers = [
-        LayerShift(name.format(i=i), 0.4567 + i / 10, 0.3, 0.71, 153, 0.0312, 64, 4096, [f"drop{i}"]) for i in range(3)
-    ]
+        LayerShift(name.format(i=i), 0.4567 + i / 10, 0.3, 0.71, 153, 0.0312, 64, 4096, [f"drop{i}"],
+                   ratio_low=0.4321 + i / 10, ratio_high=0.4789 + i / 10, order=i)
+        for i in range(3)
+    ]  # fmt: skip
     return ProbeResult("cpu", 32, 0, 1.2, 0.558, layers)
 
 
@@ -88,6 +90,7 @@ def test_probe_table_folds_names_and_never_cuts_a_number(width):
     body = " ".join(lines[1:])
     for x in result.layers:
         assert f"{x.ratio_mean:.2f}x" in body and f"{x.worst_ratio:.2f}x (ch {x.worst_channel})" in body
+        assert f"{x.ratio_low:.2f}-{x.ratio_high:.2f}" in body and x.verdict == "shift"
         assert re.search(rf"{x.mean_shift:.2f}\s+sd", body)
     joined = "".join(line.split()[0] for line in lines[1:] if line.strip())  # the first column, line by line
     for x in result.layers:  # every module name is there, folded but whole
@@ -110,7 +113,7 @@ def test_many_findings_at_one_line_are_grouped_in_rich_only():
 def test_rich_report_explains_its_terms_once():
     rich = rendered("rich", report([finding(0)], with_probe=True, capture=True))
     assert rich.count("capture: fx could not trace these parts") == 1  # two models capture; explained once
-    assert rich.count("ratio: a BatchNorm's input variance in training over that at inference") == 1
+    assert rich.count("ratio: a BatchNorm's input variance at inference over that in training") == 1
     assert "Output drift 55.8% (eval output with BatchNorm statistics" in rich
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -18,7 +21,7 @@ from netlint.run.targets import check_targets
 
 from .conftest import FIXTURES, run_netlint, write
 
-SMALL = [parse_shape("2,3,12,12")]  # little compute: the sleep dominates
+SMALL = [parse_shape("2,3,12,12")]
 SLOW = """
 import time
 
@@ -40,10 +43,150 @@ class Slow(nn.Module):
             time.sleep(SECONDS_PER_SAMPLE * x.shape[0])  # made slow on purpose: linear in the batch
         return self.bn(self.conv2(self.drop(self.conv(x))))
 """
+DROP_BN = """
+import torch.nn as nn
+
+class DropBN(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.drop = nn.Dropout(p)
+        self.bn = nn.BatchNorm1d(256)
+
+    def forward(self, x):
+        return self.bn(self.drop(x))
+"""
+
+
+class Convs(nn.Module):
+    """Two 3x3 convolutions with a dropout between them: 2*H*W*width*(3*9 + width*9) FLOPs per sample."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.drop = nn.Dropout(0.3)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(self.drop(self.bn1(self.conv1(x)))))
+
+
+def planned(model: nn.Module, shape: tuple[int, ...], budget: float = 10.0, n_passes: int = 4):
+    from netlint.graph.static import static_graph
+
+    graph, spec = static_graph(model, torch.empty(*shape, device="meta"))
+    cost = budget_module.estimate_cost(graph, shape[0])
+    memory = estimate_memory(graph, model, shape[0])
+    return cost, budget_module.default_batch(cost, memory, spec.shapes, n_passes, budget, torch.device("cpu"))
+
+
+def test_the_default_batch_follows_the_model_s_cost():
+    """FLOPs from the graph's shapes; the largest power of two whose passes fit half the budget at the
+    assumed speed; a bigger budget, a bigger batch; a flat model as cheap as a dropout gets the cap."""
+    cost, (batch, why) = planned(Convs(), (2, 3, 128, 128))
+    assert cost.flops == pytest.approx(2 * 128 * 128 * 16 * (3 * 9 + 16 * 9), rel=0.05)  # convolutions dominate
+    speed = budget_module.ASSUMED_SPEED["cpu"]
+    assert cost.seconds(batch, 4, speed) <= 5.0 < cost.seconds(2 * batch, 4, speed)
+    assert why.startswith("planned from the model's cost") and f"batch {2 * batch} would take over half" in why
+    assert planned(Convs(), (2, 3, 128, 128), budget=2.5)[1][0] == batch // 4  # the cost is linear in the batch
+    assert planned(Convs(width=32), (2, 3, 128, 128))[1][0] < batch  # a heavier model, a smaller batch
+    _, (cap, why) = planned(nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(256)), (2, 256))
+    assert cap == budget_module.MAX_BATCH and why.endswith("4096 is the largest default batch")
+    with pytest.raises(budget_module.ProbeSkipped, match=r"at batch 2 on an assumed 2-core CPU"):
+        planned(Convs(width=64), (2, 3, 256, 256), budget=0.05)  # over the whole budget even at batch 2
+
+
+def test_activations_cap_the_default_batch():
+    memory = budget_module.MemoryEstimate(fixed=0, per_sample=budget_module.ACTIVATION_CAP / 100)
+    free = budget_module.Cost(flops=1.0, written=1.0, calls=1)
+    batch, why = budget_module.default_batch(free, memory, [(2, 3, 8, 8)], 4, 10.0, torch.device("cpu"))
+    assert batch == 64 and why.endswith("batch 128 would hold over 1.1 GB of activations")
+
+
+def test_no_clock_decides_the_batch_or_the_numbers(tmp_path, monkeypatch):
+    """The same JSON whatever time.perf_counter says (a fast, a slow, a jumping clock), as long as the
+    deadline (the clock's only role) is not reached."""
+    path = write(tmp_path / "drop_bn.py", DROP_BN)
+    options = Options(device="cpu", input_shapes=[parse_shape("2,256")], isolate=False)
+    outputs = []
+    real = time.perf_counter
+    for scale, offset in ((1.0, 0.0), (0.001, 1e6), (1.9, -5e4)):
+        monkeypatch.setattr(time, "perf_counter", lambda s=scale, o=offset: o + s * real())
+        report = check_targets([f"{path}:DropBN"], options)
+        outputs.append(json.dumps(report.models[0].to_dict()))
+    monkeypatch.setattr(time, "perf_counter", real)
+    assert outputs[0] == outputs[1] == outputs[2]
+    probe = json.loads(outputs[0])["probe"]
+    assert probe["batch_size"] == 4096 and probe["batch_reason"].startswith("planned from the model's cost")
+    [layer] = probe["layers"]
+    assert layer["verdict"] == "shift" and layer["ratio_low"] <= 0.5 <= layer["ratio_high"]
+
+
+def test_three_cli_runs_on_a_busy_machine_give_the_same_bytes(tmp_path):
+    """Two processes burn both cores while the default command runs three times: identical JSON."""
+    path = write(tmp_path / "drop_bn.py", DROP_BN)
+    burn = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
+    busy = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
+    try:
+        runs = [run_netlint("check", f"{path}:DropBN", "-i", "2,256", "--format", "json") for _ in range(3)]
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert runs[0].returncode == 1, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+    assert json.loads(runs[0].stdout)["models"][0]["probe"]["batch_size"] == 4096
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_default_settings_match_the_closed_form(tmp_path, p):
+    """Dropout(p) -> BatchNorm1d at the default (planned) batch: within 3 % of 1-p (zero-mean inputs)."""
+    path = write(tmp_path / "drop_bn.py", DROP_BN)
+    report = check_targets([f"{path}:DropBN(p={p})"], Options(device="cpu", input_shapes=[parse_shape("2,256")]))
+    [layer] = report.models[0].probe.layers
+    assert layer.ratio_mean == pytest.approx(1 - p, rel=0.03)
+    assert layer.ratio_low <= 1 - p <= layer.ratio_high
+
+
+def test_an_explicit_batch_size_is_used_as_given(tmp_path):
+    path = write(tmp_path / "drop_bn.py", DROP_BN)
+    result = run_netlint("check", f"{path}:DropBN", "-i", "2,256", "--batch-size", "4096", "--format", "json")
+    probe = json.loads(result.stdout)["models"][0]["probe"]
+    assert (probe["batch_size"], probe["batch_reason"]) == (4096, "--batch-size")
+
+
+def test_a_probe_past_twice_the_budget_is_stopped_with_a_note(tmp_path, monkeypatch):
+    """One forward at batch 8 sleeps 2 s, the budget is 0.5 s: stopped at the next module call after the
+    deadline (the model restored), skipped with a note; the static findings stand."""
+    path = write(tmp_path / "slow.py", SLOW.format(seconds=0.25))
+    seconds = timed_probe(monkeypatch)
+    options = Options(device="cpu", probe_budget=0.5, batch_size=8, input_shapes=SMALL, isolate=False)
+    report = check_targets([f"{path}:Slow"], options)
+    assert seconds[0] < 2 * 0.5 + 2.0 + 2.0  # the sleep cannot be interrupted; three more passes would add 6 s
+    [model] = report.models
+    assert model.probe_note.startswith("skipped: it ran past twice the --probe-budget of 0.5 s at batch 8")
+    assert "--probe-budget 0 runs it without a limit" in model.probe_note
+    assert not report.errors and model.findings
+
+
+def test_a_model_too_costly_even_at_the_smallest_batch_is_skipped_with_a_note(tmp_path):
+    path = write(tmp_path / "slow.py", SLOW.format(seconds=0.0))
+    shapes = [parse_shape("2,3,512,512")]
+    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.001, input_shapes=shapes))
+    [model] = report.models
+    assert model.probe is None and not report.errors and report.exit_code() == 1  # a note: findings only
+    assert model.probe_note.startswith("skipped: it would take about ")
+    assert "at batch 2 on an assumed 2-core CPU" in model.probe_note and "--probe-budget 0 runs it" in model.probe_note
+    assert model.to_dict()["probe"] == {"skipped": model.probe_note}
+
+    forced = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.001, probe=True, input_shapes=shapes))
+    assert forced.exit_code() == 2  # asked for with --probe: the skip is an error
+    assert "the probe was skipped: it would take about" in forced.errors[0].text and forced.models[0].findings
 
 
 def timed_probe(monkeypatch) -> list[float]:
-    """Record the wall time of every probe (model build, timing forward and passes)."""
+    """Record the wall time of every probe (model build and passes)."""
     seconds: list[float] = []
     original = probe_plan.probe_model
 
@@ -56,77 +199,6 @@ def timed_probe(monkeypatch) -> list[float]:
 
     monkeypatch.setattr(probe_plan, "probe_model", wrapper)
     return seconds
-
-
-def measured_forward(monkeypatch, seconds: float) -> None:
-    """The timing forward reports ``seconds`` (as a slow model on a quiet machine would): the plan is deterministic."""
-    monkeypatch.setattr(budget_module, "time_forward", lambda *args, **kwargs: seconds)
-
-
-def test_a_slow_model_gets_a_smaller_batch_within_the_budget(tmp_path, monkeypatch):
-    target = str(write(tmp_path / "slow.py", SLOW.format(seconds=0.02))) + ":Slow"
-    budget = 4.0
-    measured_forward(monkeypatch, 0.1)  # 0.05 s per sample, 4 passes: 6.4 s at the default batch of 32
-    seconds = timed_probe(monkeypatch)
-    report = check_targets([target], Options(device="cpu", probe_budget=budget, input_shapes=SMALL, isolate=False))
-    [probe_seconds] = seconds
-    [model] = report.models
-    assert not report.errors and model.probe is not None, model.probe_note
-    assert model.probe.batch_size in (4, 8, 16)  # what is left of 4 s after the build, cut to a power of two
-    assert model.probe.batch_reason == f"time: 4 passes at batch {model.probe.batch_size} fit the 4 s budget"
-    assert model.to_dict()["probe"]["batch_size"] == model.probe.batch_size
-    # The deadline stops any pass that would go past twice the budget, at the next module call
-    # (at most one sleep of 0.02 s x 16 here).
-    assert probe_seconds < 2 * budget + 0.5
-
-
-def test_time_plan_expects_a_large_batch_to_cost_more_per_sample():
-    """From a forward timed at 2 rows, a CPU forward at 32 rows costs 1.3x to 1.75x more per sample
-    (measured on torchvision models): the plan assumes growth with the batch, so that a probe the
-    linear scaling would fit exactly is cut instead of overshooting the budget."""
-    from netlint.probing.budget import probe_seconds, time_plan
-
-    assert probe_seconds(0.01, 4, 2, 2) == pytest.approx(4 * 0.01 * 2 * budget_module.PASS_OVERHEAD)
-    linear = 4 * 0.01 * 32 * budget_module.PASS_OVERHEAD
-    assert probe_seconds(0.01, 4, 32, 2) == pytest.approx(linear * (1 + 4 * budget_module.GROWTH_PER_DOUBLING))
-    # Linear scaling says 32 fits in 1.6 s; with the growth it does not, and 16 is the batch.
-    assert time_plan(0.01, 4, 32, 2, False, left=1.6, budget=2.0) == (
-        16,
-        "time: 4 passes at batch 16 fit the 2 s budget",
-    )
-    assert time_plan(0.01, 4, 32, 2, False, left=10.0, budget=10.0) == (32, "")
-    assert time_plan(0.01, 4, 24, 2, False, left=1.2, budget=2.0)[0] == 16  # not a power of two: cut to one
-    with pytest.raises(budget_module.ProbeSkipped, match="at batch 2"):
-        time_plan(1.0, 4, 32, 2, False, left=1.0, budget=1.0)
-
-
-def test_a_model_too_slow_even_at_the_smallest_batch_is_skipped_with_a_note(tmp_path, monkeypatch):
-    path = write(tmp_path / "slow.py", SLOW.format(seconds=0.5))
-    measured_forward(monkeypatch, 1.0)  # 4 passes at batch 2: 4 s, over a budget of 1 s
-    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=1.0, input_shapes=SMALL))
-    [model] = report.models
-    assert model.probe is None and not report.errors and report.exit_code() == 1  # a note: findings only
-    assert model.probe_note.startswith("skipped: it would take about ")
-    assert "at batch 2 (4 forward passes of 1 s), over the --probe-budget of 1 s" in model.probe_note
-    assert "--probe-budget 0 runs it" in model.probe_note
-    assert model.to_dict()["probe"] == {"skipped": model.probe_note}
-    assert model.findings  # the static findings stand
-
-    forced = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=1.0, probe=True, input_shapes=SMALL))
-    assert forced.exit_code() == 2  # asked for with --probe: the skip is an error
-    assert "the probe was skipped: it would take about" in forced.errors[0].text and forced.models[0].findings
-
-
-def test_a_forward_slower_than_the_whole_budget_is_stopped(tmp_path, monkeypatch):
-    """One forward at batch 2 sleeps 3 s, the budget is 0.5 s: stopped at the next module call, and
-    no pass runs (each would sleep as long again)."""
-    path = write(tmp_path / "slow.py", SLOW.format(seconds=1.5))
-    seconds = timed_probe(monkeypatch)
-    report = check_targets([f"{path}:Slow"], Options(device="cpu", probe_budget=0.5, input_shapes=SMALL, isolate=False))
-    assert seconds[0] < 2 * 0.5 + 3.0 + 2.0  # the sleep cannot be interrupted; the passes would add 12 s
-    [model] = report.models
-    assert model.probe_note.startswith("skipped: one forward at batch 2 did not finish within the --probe-budget")
-    assert not report.errors and model.findings
 
 
 class Wide(nn.Module):
@@ -166,20 +238,21 @@ def test_memory_cuts_the_batch_or_skips(monkeypatch):
 
     original = budget_module.estimate_memory
     monkeypatch.setattr(budget_module, "estimate_memory", capture)
-    plenty = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
-    assert plenty.probe.batch_size == 256 and plenty.probe.batch_reason == "the default"
+    plenty = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100, batch_size=256)
+    assert plenty.probe.batch_size == 256 and plenty.probe.batch_reason == "--batch-size"
 
-    room = 2 * estimate.at(100)  # half of it holds a batch of 100: cut to a power of two
+    room = 2 * estimate.at(100)  # half of it holds a batch of 100: cut to a power of two, with a note
     monkeypatch.setattr(budget_module, "available_memory", lambda device: (room, "available RAM"))
-    cut = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
-    assert cut.probe.batch_size == 64 and cut.probe.batch_reason.startswith("memory: about")
+    cut = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100, batch_size=256)
+    assert cut.probe.batch_size == 64 and cut.probe.batch_reason.startswith("memory: --batch-size (256) needs about")
+    assert cut.probe.notes[0] == cut.probe.batch_reason and "measured at batch 64 instead" in cut.probe.notes[0]
 
     monkeypatch.setattr(budget_module, "available_memory", lambda device: (estimate.fixed, "the cgroup memory limit"))
     skipped = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=100)
     [model] = skipped.models
     assert model.probe is None and "the probe was skipped: it needs about" in skipped.errors[0].text
     assert "that the cgroup memory limit leaves" in model.probe_note
-    unlimited = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=0)  # 0: no limit at all
+    unlimited = netlint.check(Wide(), x, probe=True, device="cpu", probe_budget=0, batch_size=256)  # 0: no guard
     assert unlimited.probe.batch_size == 256
 
 

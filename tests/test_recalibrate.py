@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -119,3 +125,115 @@ def test_cli_errors(tmp_path):
     missing = run_netlint("recalibrate", f"{path}:Net", "--weights", str(tmp_path / "partial.pt"), "--input",
                           str(tmp_path / "one.pt"), "--output", str(tmp_path / "out.pt"))  # fmt: skip
     assert missing.returncode == 2 and "1 missing key(s) (bn2.running_var)" in missing.stderr
+
+
+HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
+
+
+def conv_checkpoint(path: Path) -> Path:
+    """A state dict for the hostile fixtures' small Net (one Conv2d(3, 8, 3) called conv)."""
+    conv = nn.Conv2d(3, 8, 3)
+    torch.save({f"conv.{k}": v for k, v in conv.state_dict().items()}, path)
+    return path
+
+
+def recalibrate_cli(tmp_path, target: str, *extra: str, weights=None, batches=None, output=None):
+    weights = weights or conv_checkpoint(tmp_path / "in.pt")
+    if batches is None:
+        batches = tmp_path / "batches.pt"
+        torch.save(torch.randn(4, 3, 10, 10), batches)
+    output = output or tmp_path / "out.pt"
+    return run_netlint("recalibrate", target, "--weights", str(weights), "--input", str(batches), "--output",
+                       str(output), *extra)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fixture", "extra", "expected"),
+    [
+        ("endless_forward.py", ("--timeout", "3"), "did not finish within 3 s"),
+        ("exit_in_constructor.py", (), "user code raised sys.exit(0)"),
+        ("os_exit_in_forward.py", (), "its worker process exited with status 0 before sending a result"),
+        ("writes_files.py", (), "netlint does not let user code write into the checked folders"),
+    ],
+)
+def test_hostile_models_exit_2_write_nothing_and_leave_no_file_behind(tmp_path, fixture, extra, expected):
+    """User code runs in a worker, as for check: a hang, an exit, a write at import end that worker only."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(HOSTILE / fixture, folder / fixture)
+    result = recalibrate_cli(tmp_path, f"{folder / fixture}:Net", *extra)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.pt").exists()
+    assert sorted(p.name for p in folder.iterdir()) == [fixture]  # nothing written beside the model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.pt", "in.pt", "models"]  # no temporary file
+
+
+def test_non_finite_batches_and_statistics_are_refused(tmp_path):
+    path, model = build(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "in.pt")
+    batches = [torch.randn(8, 3, 10, 10) for _ in range(3)]
+    batches[1][0, 0, 0, 0] = float("nan")
+    torch.save(batches, tmp_path / "nan.pt")
+    nan = recalibrate_cli(tmp_path, f"{path}:Net", weights=tmp_path / "in.pt", batches=tmp_path / "nan.pt")
+    assert nan.returncode == 2 and "batch 1 of 3 holds NaN or Inf values" in nan.stderr
+    assert "nothing was written" in nan.stderr and not (tmp_path / "out.pt").exists()
+
+    overflow = write(tmp_path / "overflow.py", MODEL.replace("x = torch.relu(self.bn1(self.conv1(x)))",
+                                                             "x = torch.relu(self.bn1(self.conv1(x) * 1e30 * 1e30))"))  # fmt: skip
+    torch.save([torch.randn(8, 3, 10, 10)], tmp_path / "fine.pt")
+    result = recalibrate_cli(tmp_path, f"{overflow}:Net", weights=tmp_path / "in.pt", batches=tmp_path / "fine.pt")
+    assert result.returncode == 2 and "are not finite (bn1.running_mean" in result.stderr
+    assert "the forward overflows" in result.stderr and not (tmp_path / "out.pt").exists()
+
+
+def test_output_is_checked_before_any_work(tmp_path):
+    """A model that would exit in its constructor shows that no user code ran: the path error comes first."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(HOSTILE / "exit_in_constructor.py", folder / "net.py")
+    target = f"{folder / 'net.py'}:Net"
+    weights = conv_checkpoint(tmp_path / "in.pt")
+    before = weights.read_bytes()
+    cases = {
+        tmp_path / "missing" / "out.pt": "the folder " + str(tmp_path / "missing") + " does not exist",
+        folder: "is a folder: name the checkpoint file to write",
+        weights: "is --weights itself: netlint does not overwrite it",
+        folder / "net.py": "is the model's file itself",
+    }
+    for output, expected in cases.items():
+        result = recalibrate_cli(tmp_path, target, weights=weights, output=output)
+        assert result.returncode == 2 and expected in result.stderr, result.stderr
+        assert "sys.exit" not in result.stderr and "Traceback" not in result.stderr
+    assert weights.read_bytes() == before and not (tmp_path / "missing").exists()
+    gone = recalibrate_cli(tmp_path, target, weights=tmp_path / "nope.pt")
+    assert gone.returncode == 2 and "cannot read --weights" in gone.stderr and "no such file" in gone.stderr
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_a_malicious_input_is_refused_without_the_weights_only_advice(tmp_path):
+    path, model = build(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "in.pt")
+    with open(tmp_path / "evil.pt", "wb") as fh:
+        pickle.dump([Evil()], fh)
+    result = recalibrate_cli(tmp_path, f"{path}:Net", weights=tmp_path / "in.pt", batches=tmp_path / "evil.pt")
+    assert result.returncode == 2 and "cannot use --input" in result.stderr
+    assert "weights_only=False" not in result.stderr and "pwned" not in result.stdout + result.stderr
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_an_existing_output_is_replaced_atomically_keeping_its_mode(tmp_path):
+    path, model = build(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "in.pt")
+    out = tmp_path / "out.pt"
+    out.write_bytes(b"an older checkpoint")
+    out.chmod(0o640)
+    result = recalibrate_cli(tmp_path, f"{path}:Net", weights=tmp_path / "in.pt", output=out)
+    assert result.returncode == 0, result.stderr
+    assert set(torch.load(out, weights_only=True)) == set(model.state_dict())
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.pt", "in.pt", "net.py", "out.pt"]

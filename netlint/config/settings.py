@@ -237,7 +237,7 @@ def _apply(settings: Settings, key: str, value: Any, where: str) -> None:
         settings.probe = value
     elif key == "device":
         if not isinstance(value, str) or not valid_device(value):
-            raise fail("auto, cpu, cuda or cuda:N")
+            raise fail("auto, cpu, cuda, cuda:N or mps")
         settings.device = value
     elif key == "baseline":
         if not isinstance(value, str) or not value:

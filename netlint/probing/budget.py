@@ -1,14 +1,15 @@
-"""When the probe runs, at which batch, and when it is skipped: the static sites, memory and time.
+"""When the probe runs, at which batch, and when it is skipped: the static sites, the model's cost, memory, a deadline.
 
 - ``not_needed(graph)``: the probe measures for a static finding only (an NL001 or NL005 site that
   reaches a BatchNorm with running statistics, or an NL006 candidate); otherwise why not.
-- ``memory_plan``: from the meta build (no weights allocated) and the graph's shapes, the bytes
-  one probe needs at a batch, against half the memory this process may use.
-- ``time_plan``: one timed forward at a small batch, scaled to the probe's passes, against
-  ``--probe-budget`` seconds.
-
-Both pick the largest batch up to the requested one that fits, or say why even the smallest does
-not (a ``ProbeSkipped``).
+- ``default_batch``: from the graph alone (its FLOPs, bytes written and live activations per sample,
+  ``estimate_cost`` and ``estimate_memory``), the largest power of two up to ``MAX_BATCH`` whose
+  passes would take at most half the ``--probe-budget`` on an assumed slow machine
+  (``ASSUMED_SPEED``) and whose activations stay under ``ACTIVATION_CAP``. Nothing is timed: the
+  same model and options give the same batch on a quiet laptop and on a loaded CI runner.
+- ``memory_plan``: a guard against the memory this process may use now (cuts the batch, with a note).
+- ``deadline``: the clock only guards: a probe still running at twice the budget is stopped and
+  skipped with a note (the machine is far slower than assumed).
 """
 
 from __future__ import annotations
@@ -91,10 +92,14 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
     """What one probe forward needs, from the meta build and the graph's output shapes (float32 assumed).
 
     Activations: the largest total of tensors alive at once in execution order (a tensor lives from
-    its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing.
+    its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing. Without a
+    meta build (``model`` None), the graph's parameters in float32 and no buffers.
     """
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    if model is None:
+        params, buffers = sum(p.numel for p in graph.parameters) * 4, 0
+    else:
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     fixed = (params + buffers if copies_weights else 0) + buffers  # the probe saves every buffer to restore it
     last_use = {n.index: max((u.index for u in n.users), default=n.index) for n in graph.nodes}
     freed_at: dict[int, int] = {}
@@ -109,8 +114,9 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
     return MemoryEstimate(fixed, peak / max(traced_batch, 1))
 
 
-def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch: bool, device: Any) -> tuple[int, str]:
-    """The largest batch up to ``batch`` whose estimate fits half the available memory, and why it was chosen."""
+def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, what: str, device: Any) -> tuple[int, str]:
+    """The largest batch up to ``batch`` whose estimate fits half the memory available now, and a note
+    when that cut it (``what``: the batch's origin, for the note); a skip when not even ``smallest`` fits."""
     room, bound = available_memory(device)
     if room is None:
         return batch, ""
@@ -118,13 +124,15 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch
     if estimate.at(batch) <= half:
         return batch, ""
     fits = _power_of_two(math.floor((half - estimate.fixed) / estimate.per_sample)) if estimate.per_sample else batch
-    if fixed_batch or fits < smallest:
-        at = batch if fixed_batch else smallest
+    if fits < smallest:
         raise ProbeSkipped(
-            f"it needs about {_gb(estimate.at(at))} at batch {at}, more than half of the {_gb(room)} "
+            f"it needs about {_gb(estimate.at(smallest))} at batch {smallest}, more than half of the {_gb(room)} "
             f"that {bound} leaves (--probe-budget 0 runs it anyway)"
         )
-    return fits, f"memory: about {_gb(estimate.at(fits))} at batch {fits} fits half of {_gb(room)} ({bound})"
+    return fits, (
+        f"memory: {what} ({batch}) needs about {_gb(estimate.at(batch))}, more than half of the {_gb(room)} that "
+        f"{bound} leaves; measured at batch {fits} instead"
+    )
 
 
 def _power_of_two(n: int) -> int:
@@ -132,69 +140,135 @@ def _power_of_two(n: int) -> int:
     return 1 << (n.bit_length() - 1) if n >= 1 else 0
 
 
-# -- time --------------------------------------------------------------------------------------
-
-
-def time_forward(model: Any, inputs: Sequence[Any], device: Any, repeat_below: float) -> float:
-    """Seconds of one inference forward: the faster of two when the first (which pays for lazy
-    initialisation and kernel selection) took less than ``repeat_below``. The model's flags, buffers
-    and the generators are left as they were."""
-    import torch
-
-    from ..state import preserved_rng
-    from .shift import _run, training_flags_restored
-
-    def once() -> float:
-        start = time.perf_counter()
-        _run(model, inputs, 0)
-        if getattr(device, "type", "") == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    with training_flags_restored(model), torch.no_grad(), preserved_rng(devices=[device]):
-        model.eval()
-        first = once()
-        return min(first, once()) if first < repeat_below else first
-
-
-# A probe pass costs more than the plain inference forward that is timed: the training-mode pass
-# draws dropout masks and every BatchNorm is instrumented (benchmarks/probe.py: 1.1x to 1.4x).
-PASS_OVERHEAD = 1.15
-# And a CPU forward costs more per sample at a large batch than at the timed 2 rows (activations
-# outgrow the caches): measured per sample at 32 rows against 2, 224x224, torch 2.14.1 on this
-# 2-core machine: efficientnet_b0 1.3x, vgg16_bn 1.3x, resnet50 1.6x, densenet121 1.75x. Assumed:
-# 1 + 0.2 per doubling of the batch beyond the timed rows (1.8x at 16 times the rows).
-GROWTH_PER_DOUBLING = 0.2
-
-
-def probe_seconds(seconds_per_sample: float, n_passes: int, batch: int, timed_rows: int) -> float:
-    """The probe's predicted seconds at ``batch``, from a forward timed at ``timed_rows`` rows."""
-    growth = 1.0 + GROWTH_PER_DOUBLING * max(0.0, math.log2(batch / max(1, timed_rows)))
-    return n_passes * seconds_per_sample * batch * growth * PASS_OVERHEAD
-
-
-def time_plan(seconds_per_sample: float, n_passes: int, batch: int, smallest: int, fixed_batch: bool,
-              left: float, budget: float, timed_rows: int = 2) -> tuple[int, str]:  # fmt: skip
-    """The largest batch up to ``batch`` (itself, or a power of two) whose passes fit the ``left``
-    seconds of the budget, and why."""
-    if probe_seconds(seconds_per_sample, n_passes, batch, timed_rows) <= left:
-        return batch, ""
-    fits = _power_of_two(batch - 1) if batch > 1 else 0
-    while fits >= 1 and probe_seconds(seconds_per_sample, n_passes, fits, timed_rows) > left:
-        fits //= 2
-    if fixed_batch or fits < smallest:
-        at = batch if fixed_batch else smallest
-        needed = probe_seconds(seconds_per_sample, n_passes, at, timed_rows) + (budget - left)
-        raise ProbeSkipped(
-            f"it would take about {math.ceil(needed)} s at batch {at} ({n_passes} forward passes of "
-            f"{seconds_per_sample * at:.2g} s), over the --probe-budget of {budget:g} s "
-            f"(--probe-budget {math.ceil(needed * 1.2)} or --probe-budget 0 runs it)"
-        )
-    return fits, f"time: {n_passes} passes at batch {fits} fit the {budget:g} s budget"
-
-
 def small_inputs(inputs: Sequence[Any], batch: int, rows: int) -> list[Any]:
     """The first ``rows`` samples of every tensor whose first dimension is the batch."""
     import torch
 
     return [x[:rows] if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == batch else x for x in inputs]
+
+
+# -- cost and the default batch ----------------------------------------------------------------
+
+MAX_BATCH = 4096  # the largest default batch: beyond it a ratio gains nothing worth the passes
+ACTIVATION_CAP = 1 << 30  # bytes of live activations a default batch may need (a laptop's share)
+
+
+@dataclass(frozen=True)
+class Speed:
+    """An assumed slow machine: what the default batch is planned for (a faster one finishes sooner)."""
+
+    flops: float  # floating-point operations per second
+    bandwidth: float  # bytes of activations written per second
+    call: float  # seconds per op call (Python and dispatch)
+    name: str
+
+
+# A 2-core CPU (a CI runner; probes on this 2-core machine run at about that while quiet, convolutions
+# faster and depthwise ones slower), a modest GPU, Apple silicon.
+ASSUMED_SPEED = {
+    "cpu": Speed(5e10, 5e9, 2e-5, "an assumed 2-core CPU (50 GFLOP/s)"),
+    "cuda": Speed(1e12, 1e11, 2e-5, "an assumed small GPU (1 TFLOP/s)"),
+    "mps": Speed(2e11, 2e10, 5e-5, "an assumed Apple GPU (200 GFLOP/s)"),
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one forward costs, from the graph's shapes: the basis of the default batch."""
+
+    flops: float  # floating-point operations per sample
+    written: float  # bytes of outputs written per sample (float32 assumed)
+    calls: int  # ops per forward
+
+    def seconds(self, batch: int, n_passes: int, speed: Speed) -> float:
+        """The probe's passes at ``batch`` on the assumed machine."""
+        per_pass = batch * (self.flops / speed.flops + self.written / speed.bandwidth) + self.calls * speed.call
+        return n_passes * per_pass
+
+
+def estimate_cost(graph: Graph, traced_batch: int) -> Cost:
+    """FLOPs and bytes written per sample of one forward: convolutions, linear layers, matrix products
+    and attention counted from their shapes and hyper-parameters, other layers with weights (RNNs)
+    as two operations per weight and token, everything else as one per output value."""
+    params: dict[str, int] = {}
+    for p in graph.parameters:
+        parts = p.path.split(".")
+        for i in range(len(parts)):
+            prefix = ".".join(parts[:i])
+            params[prefix] = params.get(prefix, 0) + p.numel
+    flops = written = 0.0
+    for node in graph.nodes:
+        if node.op in _VIEWS or not node.shapes:
+            continue
+        out = sum(math.prod(s) for s in node.shapes)
+        written += 4 * out
+        try:
+            flops += _flops(node, out, params)
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+            flops += out  # hyper-parameters of an unexpected form: one operation per value
+    batch = max(traced_batch, 1)
+    return Cost(flops / batch, written / batch, len(graph.nodes))
+
+
+def _flops(node: Any, out: int, params: dict[str, int]) -> float:
+    p, first = node.params, node.shapes[0]
+    if node.op == Op.CONV:
+        kernel = math.prod(_tuple(p["kernel_size"]))
+        if p.get("transposed"):
+            return 2 * math.prod(node.in_shape or ()) * (p["out_channels"] // p["groups"]) * kernel
+        return 2 * math.prod(first) * (p["in_channels"] // p["groups"]) * kernel
+    if node.op == Op.LINEAR:
+        return 2 * math.prod(first) * p["in_features"]
+    if node.op == Op.MATMUL and node.in_shape:
+        return 2 * math.prod(first) * node.in_shape[-1]
+    if node.op == Op.ATTENTION and node.in_shape:
+        query = node.in_shape
+        keys = next((n.shape for n in node.data_inputs[1:] if n.shape), query)
+        if "embed_dim" in p:  # nn.MultiheadAttention: four projections and the attention itself
+            width, tokens = p["embed_dim"], math.prod(query) // p["embed_dim"]
+            length = keys[1] if p.get("batch_first") else keys[0]
+            return 8 * tokens * width * width + 4 * tokens * length * width
+        return 4 * math.prod(query) * keys[-2]  # scaled_dot_product_attention: (..., L, E) x (..., S, E)
+    weights = params.get(node.module, 0) if node.kind == "module" and node.op != Op.EMBEDDING else 0
+    if weights and node.op not in (Op.BATCHNORM, Op.LAYERNORM, Op.GROUPNORM, Op.INSTANCENORM, Op.NORM):
+        return 2 * weights * (math.prod(first) // max(first[-1], 1))
+    return out
+
+
+def _tuple(value: Any) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def default_batch(cost: Cost, memory: MemoryEstimate, shapes: Sequence[tuple[int, ...]], n_passes: int,
+                  budget: float, device: Any) -> tuple[int, str]:  # fmt: skip
+    """The default batch and why: the largest power of two up to ``MAX_BATCH`` whose ``n_passes``
+    take at most half the budget on the assumed machine (``DEFAULT_BUDGET`` when there is no limit)
+    and whose live activations stay under ``ACTIVATION_CAP``; at least the smallest useful batch.
+
+    Only the graph and the options decide it. A model that would take longer than the whole budget
+    even at the smallest batch is skipped, with the estimate in the note.
+    """
+    speed = ASSUMED_SPEED.get(getattr(device, "type", str(device)), ASSUMED_SPEED["cpu"])
+    target = (budget if budget > 0 else DEFAULT_BUDGET) / 2
+    smallest = smallest_batch(shapes)
+    activations = memory.per_sample
+    batch, limit = MAX_BATCH, f"{MAX_BATCH} is the largest default batch"
+    while batch > smallest:  # ``limit``: why the batch twice as large was not taken
+        if cost.seconds(batch, n_passes, speed) > target:
+            limit = f"batch {batch} would take over half the {target * 2:g} s budget"
+        elif activations * batch > ACTIVATION_CAP:
+            limit = f"batch {batch} would hold over {_gb(ACTIVATION_CAP)} of activations"
+        else:
+            break
+        batch //= 2
+    seconds = cost.seconds(batch, n_passes, speed)
+    if budget > 0 and batch == smallest and seconds > budget:
+        raise ProbeSkipped(
+            f"it would take about {math.ceil(seconds)} s at batch {smallest} on {speed.name}: {cost.flops / 1e9:.3g} "
+            f"GFLOP per sample and pass, over the --probe-budget of {budget:g} s (--probe-budget "
+            f"{math.ceil(seconds * 2)} or --probe-budget 0 runs it)"
+        )
+    return batch, (
+        f"planned from the model's cost ({cost.flops / 1e9:.3g} GFLOP per sample): about {seconds:.2g} s for "
+        f"{n_passes} passes at batch {batch} on {speed.name}; {limit}"
+    )

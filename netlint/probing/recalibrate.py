@@ -159,16 +159,23 @@ class RecalibrateError(Exception):
     """Bad input to ``netlint recalibrate``: one paragraph, exit status 2."""
 
 
-def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: str, device: str = "cpu") -> list[str]:
-    """``netlint recalibrate``: load TARGET with WEIGHTS, recalibrate on INPUT's batches, write OUTPUT.
+def recalibrated_checkpoint(target: str, weights: str, input_file: str, device: str = "cpu") -> tuple[list[str], dict]:
+    """What ``netlint recalibrate`` computes (in its worker): load TARGET with WEIGHTS, recalibrate on
+    INPUT's batches; the summary lines and the new statistics under the checkpoint's own (unprefixed)
+    keys, in its dtypes. Nothing is written here.
 
-    OUTPUT has the structure of WEIGHTS (its wrapper, prefixes and other entries); only the
-    ``running_mean`` and ``running_var`` tensors of reached BatchNorms differ.
+    Refused: a checkpoint or batch file that would have to run code to load, batches with NaN or Inf,
+    and statistics that come out non-finite (the forward overflows on these batches).
     """
     from ..errors import NetlintError, describe_exception
     from ..load.checkpoint import CheckpointError, check_keys, load_into, read_checkpoint
     from ..load.models import resolve, user_code
+    from .shift import ProbeError, resolve_device
 
+    try:
+        torch_device = resolve_device(device)
+    except ProbeError as exc:
+        raise RecalibrateError(str(exc)) from None
     try:
         loaded = resolve(target)
     except NetlintError as exc:
@@ -179,34 +186,55 @@ def recalibrate_checkpoint(target: str, weights: str, input_file: str, output: s
         names = ", ".join(m.name for m in loaded.models[:5]) or "none"
         raise RecalibrateError(f"{target} holds {len(loaded.models)} models ({names}): name one, as file.py:Name")
     spec = loaded.models[0]
-    from .shift import ProbeError, resolve_device
-
-    try:
-        device = str(resolve_device(device))
-    except ProbeError as exc:
-        raise RecalibrateError(str(exc)) from None
     try:
         checkpoint = read_checkpoint(weights)
         check_keys(spec.meta(), checkpoint.state, weights)
     except CheckpointError as exc:
         raise RecalibrateError(str(exc)) from None
-    try:
-        batches = as_batches(torch.load(input_file, map_location="cpu", weights_only=True))
-    except Exception as exc:
-        raise RecalibrateError(f"cannot use --input {input_file}: {describe_exception(exc)}") from None
+    batches = read_batches(input_file)
     with user_code():
-        model = spec.real(device)
-        load_into(model, checkpoint.state)
         try:
-            result = _recalibrated(model, batches, torch.device(device))  # netlint's own model: no copy
+            model = spec.real(str(torch_device))
+            load_into(model, checkpoint.state)
+        except Exception as exc:
+            raise RecalibrateError(
+                f"{spec.name} cannot be built with --weights {weights}: {describe_exception(exc)}"
+            ) from None
+        try:
+            result = _recalibrated(model, batches, torch_device)  # netlint's own model: no copy
         except Exception as exc:
             raise RecalibrateError(
                 f"the forward pass fails on --input {input_file}: {describe_exception(exc)}"
             ) from None
+    bad = [key for key, value in result.state.items() if not bool(torch.isfinite(value).all())]
+    if bad:
+        raise RecalibrateError(
+            f"the new statistics of {len(bad)} tensor(s) are not finite ({', '.join(bad[:3])}): the forward overflows "
+            f"on --input {input_file}; nothing was written"
+        )
     originals = checkpoint.state
     replaced = {k: v.to(originals[k].dtype) for k, v in result.state.items()}
+    return summary_lines(result), replaced
+
+
+def read_batches(path: str) -> list[tuple[Any, ...]]:
+    """``--input``: the batches, read with ``torch.load(weights_only=True)`` (never running code from the
+    file, nor advising to), each tensor finite."""
+    from ..errors import describe_exception
+    from ..messages import safe_torch_message
+
     try:
-        torch.save(checkpoint.with_tensors(replaced), output)
-    except OSError as exc:
-        raise RecalibrateError(f"cannot write --output {output}: {exc.strerror}") from None
-    return [*summary_lines(result), f"wrote {output}"]
+        batches = as_batches(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:
+        safe = safe_torch_message(str(exc))
+        why = describe_exception(exc) if safe == str(exc) else " ".join(safe.split())
+        raise RecalibrateError(f"cannot use --input {path}: {why}") from None
+    for i, batch in enumerate(batches):
+        for x in batch:
+            if isinstance(x, torch.Tensor) and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                where = f"batch {i} of {len(batches)}" if len(batches) > 1 else "its batch"
+                raise RecalibrateError(
+                    f"--input {path}: {where} holds NaN or Inf values, which would make every statistic they reach "
+                    "NaN; nothing was written"
+                )
+    return batches

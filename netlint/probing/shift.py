@@ -10,9 +10,13 @@ C./D. inference with every BatchNorm's running statistics set from A (what train
    learn) and from B (what inference sees); their relative L2 difference is the output drift.
 
 BatchNorm layers are intercepted by a temporary instance-level ``forward`` (no per-op hooks, so the
-probe costs about what its four forward passes cost), and per-channel statistics are accumulated
-there as float64 sums and sums of squares, never by keeping activations. Afterwards every
-parameter, buffer, ``training`` flag and random-number generator is exactly as before.
+probe costs about what its four forward passes cost). In A and B each call's input is reduced per
+sample and channel (sums of its centred values and of their squares over the spatial positions)
+into at most ``GROUPS`` groups of samples, in float64: never by keeping activations. The groups give
+the exact per-channel statistics and, resampled with replacement (a bootstrap, seeded), the 95 %
+interval of each layer's ratio.
+Afterwards every parameter, buffer, ``training`` flag and random-number generator is exactly as
+before.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,25 +40,38 @@ from torch.utils._pytree import tree_leaves
 
 from ..state import preserved_rng, seed_generators
 
-SHIFT_WINDOW = (0.9, 1.1)  # ratios outside it are reported as a measured variance shift
-MIN_SAMPLES = 1024  # values per channel below which a ratio is too noisy to trust (about 5 %)
+SHIFT_WINDOW = (0.9, 1.1)  # the neutral band: a ratio whose 95 % interval lies outside it is a shift
+GROUPS = 256  # groups of samples kept per BatchNorm and pass: the bootstrap resamples these
+MIN_GROUPS = 8  # fewer independent samples give no trustworthy interval
+RESAMPLES = 200  # bootstrap replicates (seeded: the same interval on every run)
+NEAR_ZERO = 1e-10  # a channel variance up to this fraction of the layer's largest in its mode is ~0: never divided by
+SETTLE_LIMIT = 1 << 16  # a batch beyond this is no practical advice
 _MISSING = object()
+VERDICTS = ("shift", "neutral", "inconclusive", "not measurable")  # LayerShift.verdict, see classify()
 
 
 class ProbeError(Exception):
     """The probe could not measure (forward error, out of memory, non-finite values)."""
 
 
+class ModelNotFinite(ProbeError):
+    """The model's own training- or evaluation-mode forward produces NaN or Inf: an error, not a note."""
+
+
 @dataclass
 class LayerShift:
-    """What one BatchNorm saw: the variance-shift ratio per channel, summarised."""
+    """What one BatchNorm saw: the variance-shift ratio per channel, summarised, with its 95 % interval.
+
+    ``ratio_*``, ``worst_channel`` and ``mean_shift`` are None when no channel could be measured
+    (every channel's variance ~0 in one mode): then ``verdict`` is "not measurable".
+    """
 
     module: str
-    ratio_mean: float  # mean over channels of var(B) / var(A)
-    ratio_min: float
-    ratio_max: float
-    worst_channel: int  # the channel whose ratio is furthest from 1
-    mean_shift: float  # mean over channels of |mean(B) - mean(A)| / std(A)
+    ratio_mean: float | None  # geometric mean over the measured channels of var(B) / var(A)
+    ratio_min: float | None
+    ratio_max: float | None
+    worst_channel: int | None  # the channel whose ratio is furthest from 1
+    mean_shift: float | None  # mean over channels of |mean(B) - mean(A)| / std(A)
     channels: int
     samples: int  # values per channel in one pass (batch x spatial positions x calls)
     sources: list[str] = field(default_factory=list)  # upstream dropout sites (from the static graph)
@@ -63,35 +80,118 @@ class LayerShift:
     running_ratio_min: float | None = None
     running_ratio_max: float | None = None
     running_mean_gap: float | None = None  # mean over channels of |running_mean - mean(eval)| / std(eval)
+    ratio_low: float | None = None  # the 95 % interval of ratio_mean (a bootstrap over the batch's samples)
+    ratio_high: float | None = None
+    excluded_channels: int = 0  # channels whose variance is ~0 in training or inference mode
+    verdict: str = ""  # "shift" | "neutral" | "inconclusive" | "not measurable" (derived when empty)
+    order: int = 0  # position of the BatchNorm's first call in the forward (0-based)
+    # An upstream random decision is drawn once for the whole batch (a block skipped in this step): the
+    # probe sees one draw, which no resampling of the samples and no batch size can judge: no interval.
+    drawn_once: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            self.verdict = classify(self.ratio_mean, self.ratio_low, self.ratio_high)
 
     @property
-    def worst_ratio(self) -> float:
-        return self.ratio_min if abs(math.log(self.ratio_min)) >= abs(math.log(self.ratio_max)) else self.ratio_max
+    def measurable(self) -> bool:
+        return self.ratio_mean is not None
+
+    @property
+    def worst_ratio(self) -> float | None:
+        if self.ratio_min is None or self.ratio_max is None:
+            return None
+        return self.ratio_min if _distance(self.ratio_min) >= _distance(self.ratio_max) else self.ratio_max
 
     @property
     def precise(self) -> bool:
-        return self.samples >= MIN_SAMPLES
+        """Whether the measurement settles the question (its interval lies inside or outside the band)."""
+        return self.verdict in ("shift", "neutral")
 
     @property
     def shifted(self) -> bool:
-        return not SHIFT_WINDOW[0] <= self.ratio_mean <= SHIFT_WINDOW[1]
+        """A shift beyond the sampling noise: the whole 95 % interval lies outside ``SHIFT_WINDOW``."""
+        return self.verdict == "shift"
+
+    @property
+    def exact(self) -> bool:
+        """Bitwise-identical statistics in both modes (nothing upstream drops): exactly 1."""
+        return self.ratio_min == self.ratio_max == 1.0 and self.mean_shift == 0.0
+
+    def settling_batch(self, batch: int) -> int | None:
+        """For an inconclusive ratio: about what batch would make its interval clear the band's edge.
+
+        The interval narrows as 1/sqrt(batch). Without an interval (fewer than ``MIN_GROUPS``
+        samples), the batch that gives one; None when no practical batch would (a ratio on the edge).
+        """
+        if self.verdict != "inconclusive" or self.ratio_mean is None or self.drawn_once:
+            return None
+        if self.ratio_low is None or self.ratio_high is None:
+            return _power_of_two_above(max(MIN_GROUPS, 2 * batch))
+        factor = 1.0
+        for edge in SHIFT_WINDOW:
+            if not self.ratio_low < edge < self.ratio_high:
+                continue
+            half = self.ratio_high - self.ratio_mean if self.ratio_mean < edge else self.ratio_mean - self.ratio_low
+            distance = abs(edge - self.ratio_mean)
+            if distance <= 0:
+                return None
+            factor = max(factor, (half / distance) ** 2)
+        needed = _power_of_two_above(math.ceil(batch * factor * 1.2))  # 1.2: a margin over the 1/sqrt rule
+        return needed if needed <= SETTLE_LIMIT else None
+
+    def describe(self) -> str:
+        """``0.46x (95 % interval 0.44-0.48)``, ``0.93x (no interval)`` or ``not measurable``."""
+        if self.ratio_mean is None:
+            return "not measurable"
+        if self.ratio_low is None or self.ratio_high is None:
+            return f"{self.ratio_mean:.2f}x (no interval)"
+        return f"{self.ratio_mean:.2f}x (95 % interval {self.ratio_low:.2f}-{self.ratio_high:.2f})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "module": self.module,
-            "ratio_mean": _round(self.ratio_mean),
-            "ratio_min": _round(self.ratio_min),
-            "ratio_max": _round(self.ratio_max),
+            "ratio_mean": _maybe(self.ratio_mean),
+            "ratio_low": _maybe(self.ratio_low),
+            "ratio_high": _maybe(self.ratio_high),
+            "verdict": self.verdict,
+            "ratio_min": _maybe(self.ratio_min),
+            "ratio_max": _maybe(self.ratio_max),
             "worst_channel": self.worst_channel,
-            "mean_shift": _round(self.mean_shift),
+            "mean_shift": _maybe(self.mean_shift),
             "channels": self.channels,
+            "excluded_channels": self.excluded_channels,
             "samples": self.samples,
+            "order": self.order,
+            "drawn_once": self.drawn_once,
             "sources": list(self.sources),
             "running_ratio_mean": _maybe(self.running_ratio_mean),
             "running_ratio_min": _maybe(self.running_ratio_min),
             "running_ratio_max": _maybe(self.running_ratio_max),
             "running_mean_gap": _maybe(self.running_mean_gap),
         }
+
+
+def classify(ratio: float | None, low: float | None, high: float | None) -> str:
+    """The verdict on a ratio and its 95 % interval against the neutral band ``SHIFT_WINDOW``."""
+    if ratio is None or not math.isfinite(ratio):
+        return "not measurable"
+    if low is None or high is None:
+        return "inconclusive"
+    if high < SHIFT_WINDOW[0] or low > SHIFT_WINDOW[1]:
+        return "shift"
+    if SHIFT_WINDOW[0] <= low and high <= SHIFT_WINDOW[1]:
+        return "neutral"
+    return "inconclusive"
+
+
+def _distance(ratio: float) -> float:
+    """How far a ratio is from 1, symmetric in log space (0.5x is as far as 2x)."""
+    return abs(math.log(ratio)) if ratio > 0 else math.inf
+
+
+def _power_of_two_above(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
 
 
 @dataclass
@@ -101,9 +201,9 @@ class ProbeResult:
     seed: int
     seconds: float
     output_drift: float | None  # relative L2 change of the eval output: running stats from A vs from B
-    layers: list[LayerShift]  # sorted by magnitude, largest shift first
+    layers: list[LayerShift]  # sorted by magnitude, largest shift first; not measurable ones last
     eval_difference: float | None = None  # max |difference| of two eval forwards (None: not checked)
-    batch_reason: str = "given"  # why this batch: the default, --batch-size, a real batch, the budget
+    batch_reason: str = "given"  # why this batch: planned from the model's cost, --batch-size, a real batch, memory
     notes: list[str] = field(default_factory=list)  # what could not be measured, and why
 
     @property
@@ -113,6 +213,10 @@ class ProbeResult:
 
     def layer(self, module: str) -> LayerShift | None:
         return next((x for x in self.layers if x.module == module), None)
+
+    def settling_batch(self) -> int | None:
+        """The batch that would settle every inconclusive layer that some batch can settle (None: none)."""
+        return max((b for x in self.layers if (b := x.settling_batch(self.batch_size))), default=None)
 
     def to_dict(self, timings: bool = False) -> dict[str, Any]:
         return {
@@ -129,24 +233,32 @@ class ProbeResult:
         }
 
 
-def _round(x: float) -> float:
-    return float(f"{x:.6g}") if math.isfinite(x) else x
-
-
 def _maybe(x: float | None) -> float | None:
-    return None if x is None else _round(x)
+    """Six significant digits; None for what was not measured or is not a finite number (JSON has no inf)."""
+    return float(f"{x:.6g}") if x is not None and math.isfinite(x) else None
 
 
 # -- measuring ---------------------------------------------------------------------------------
 
 
 class _Moments:
-    """Per-channel float64 sums and sums of squares of a BatchNorm's input, over all its calls."""
+    """Per-channel float64 statistics of a BatchNorm's input, over all its calls.
+
+    ``add`` keeps each call's batch statistics as BatchNorm computed them (the eval-mode passes).
+    ``add_samples`` also reduces the input per sample: deviations from the first call's batch mean
+    (so that a large mean cancels nothing) and their squares, summed over its spatial positions and
+    into at most ``GROUPS`` groups of consecutive samples. The groups give the exact pooled statistics,
+    a channel of zeros a variance of exactly 0, and the bootstrap its resampling units.
+    """
 
     def __init__(self) -> None:
         self.total: torch.Tensor | None = None
         self.squares: torch.Tensor | None = None
         self.count = 0
+        self.center: torch.Tensor | None = None  # (C,) the first call's batch mean
+        self.weights: torch.Tensor | None = None  # (G,) values per channel in each group
+        self.first: torch.Tensor | None = None  # (G, C) sums of x - center
+        self.second: torch.Tensor | None = None  # (G, C) sums of (x - center)^2
 
     def add(self, x: torch.Tensor, mean: torch.Tensor, invstd: torch.Tensor, eps: float) -> None:
         """Add one call's batch statistics, as BatchNorm itself computed them while normalising.
@@ -165,10 +277,72 @@ class _Moments:
             self.squares += squares
         self.count += n
 
+    def add_samples(self, x: torch.Tensor, mean: torch.Tensor) -> None:
+        """Add one call's input per sample (``mean``: its batch mean, the reference of the first call).
+
+        Sums of deviations and of squared deviations over each sample's positions: two cheap reductions
+        of the centred input (a variance per sample would cost as much as the BatchNorm again).
+        """
+        rows, channels = x.shape[0], x.shape[1]
+        if rows == 0:
+            return
+        if self.center is None:
+            groups = min(rows, GROUPS)
+            self.center = mean.detach().double().reshape(-1).clone()
+            self.weights = torch.zeros(groups, dtype=torch.float64, device=x.device)
+            self.first = torch.zeros(groups, channels, dtype=torch.float64, device=x.device)
+            self.second = torch.zeros_like(self.first)
+        assert self.weights is not None and self.first is not None and self.second is not None
+        values = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        centered = values - self.center.to(values.dtype).view(1, channels, *([1] * (x.dim() - 2)))
+        per = math.prod(x.shape[2:])
+        if x.dim() > 2:
+            spatial = tuple(range(2, x.dim()))
+            first = centered.sum(spatial).double()
+            second = torch.linalg.vector_norm(centered, dim=spatial).double().square()
+        else:  # (N, C): one value per sample and channel
+            first = centered.double()
+            second = first.square()
+        groups = self.weights.shape[0]
+        if rows == groups:
+            self.first += first
+            self.second += second
+            self.weights += per
+        elif rows % groups == 0:  # consecutive samples share a group
+            self.first += first.view(groups, -1, channels).sum(1)
+            self.second += second.view(groups, -1, channels).sum(1)
+            self.weights += per * (rows // groups)
+        else:
+            index = torch.arange(rows, device=x.device) * groups // rows
+            self.first.index_add_(0, index, first)
+            self.second.index_add_(0, index, second)
+            self.weights += torch.bincount(index, minlength=groups) * per
+        self.count += rows * per
+
     def mean_var(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.weights is not None:
+            assert self.center is not None and self.first is not None and self.second is not None
+            count = self.weights.sum()
+            deviation = self.first.sum(0) / count
+            return self.center + deviation, (self.second.sum(0) / count - deviation * deviation).clamp_min(0.0)
         assert self.total is not None and self.squares is not None
         mean = self.total / self.count
         return mean, (self.squares / self.count - mean * mean).clamp_min(0.0)
+
+    def finite(self) -> bool:
+        sums = (self.first, self.second) if self.weights is not None else (self.total, self.squares)
+        return all(s is None or bool(torch.isfinite(s).all()) for s in sums)
+
+    def resampled_variances(self, weights: torch.Tensor, channels: torch.Tensor | None) -> torch.Tensor:
+        """(R, C') variances of the ``channels`` (None: all) for each row of group ``weights`` (R, G): one
+        bootstrap draw per row."""
+        assert self.weights is not None and self.first is not None and self.second is not None
+        first, second = (
+            (self.first, self.second) if channels is None else (self.first[:, channels], self.second[:, channels])
+        )
+        count = (weights @ self.weights).clamp_min_(1.0)[:, None]
+        deviation = (weights @ first).div_(count)
+        return (weights @ second).div_(count).addcmul_(deviation, deviation, value=-1.0).clamp_min_(0.0)
 
 
 def batchnorms(model: nn.Module) -> list[tuple[str, _BatchNorm]]:
@@ -284,13 +458,17 @@ def measure(
     check_eval: bool = False,
     batch_reason: str = "given",
     progress: Any = None,
+    drawn_once: Collection[str] = (),
 ):
     """Run the four passes on ``model`` and ``inputs`` (already on one device); the model is restored.
 
     ``check_eval`` adds a fifth pass: inference again with another seed, compared with pass C
     (a dropout left active at inference makes them differ). BatchNorms with trained running
     statistics add one more: the model's own inference, whose BatchNorm inputs are compared with
-    those statistics.
+    those statistics. NaN or Inf in the model's own training- or inference-mode forward (at a
+    BatchNorm's input or in its output) raises ``ModelNotFinite``. ``drawn_once``: the modules that
+    take a random decision once per forward (``graph.queries.random_decisions``); a BatchNorm they
+    reach gets no interval.
     """
     layers = batchnorms(model)
     trained = [(path, bn) for path, bn in layers if has_trained_stats(bn)]
@@ -307,46 +485,61 @@ def measure(
 
     start = time.perf_counter()
     with _restored(model), torch.no_grad(), preserved_rng(devices=[device]):
-        moments_a = _batch_stats_pass(model, inputs, layers, train=True, seed=seed)
+        moments_a, order = _batch_stats_pass(model, inputs, layers, train=True, seed=seed)
         step()
-        moments_b = _batch_stats_pass(model, inputs, layers, train=False, seed=seed)
+        moments_b, _ = _batch_stats_pass(model, inputs, layers, train=False, seed=seed)
         step()
-        stats_a = {p: m.mean_var() for p, m in moments_a.items() if m.count}
-        stats_b = {p: m.mean_var() for p, m in moments_b.items() if m.count}
         running = {}
         if trained:
             running = _eval_pass(model, inputs, layers, seed)
             step()
-        out_a = _running_stats_pass(model, inputs, layers, moments_a, seed)
+        channels = {
+            p: _channels(moments_a[p], moments_b[p]) for p, _ in layers if moments_a[p].count and moments_b[p].count
+        }
+        learned_b = _learned(layers, moments_b)
+        learned_a = _unmeasured_from(_learned(layers, moments_a), learned_b, {p: c[1] for p, c in channels.items()})
+        out_a = _running_stats_pass(model, inputs, layers, learned_a, seed)
         step()
-        out_b = _running_stats_pass(model, inputs, layers, moments_b, seed)
+        out_b = _running_stats_pass(model, inputs, layers, learned_b, seed)
         step()
         difference = None
         if check_eval:
-            again = _running_stats_pass(model, inputs, layers, moments_a, seed + 1)
+            again = _running_stats_pass(model, inputs, layers, learned_a, seed + 1)
             step()
             difference = _max_difference(out_a, again)
             if not math.isfinite(difference):
                 difference = None
                 notes.append("the eval-mode repeat could not be compared: non-finite outputs")
+        shifts = []
+        for path, bn in layers:
+            if path in channels:
+                upstream = (sources or {}).get(path, [])
+                shift = _shift(path, moments_a[path], moments_b[path], channels[path], upstream, seed,
+                               order.index(path), once=bool(set(upstream) & set(drawn_once)))  # fmt: skip
+                if path in running and running[path].count:
+                    shift = _with_running(shift, bn, running[path])
+                shifts.append(shift)
     seconds = time.perf_counter() - start
-    drift = _drift(out_a, out_b)
+    drift, why = _drift(out_a, out_b)
     if drift is None:
+        notes.append(f"output drift not measurable: {why}")
+    excluded = [x for x in shifts if x.excluded_channels]
+    if excluded:
+        shown = ", ".join(f"{x.excluded_channels} of {x.channels} at {x.module}" for x in excluded[:3])
+        more = f" and {len(excluded) - 3} more layers" if len(excluded) > 3 else ""
         notes.append(
-            "output drift not measurable: the passes with transplanted running statistics overflow "
-            "(non-finite outputs; common for deep networks with random weights), while the model's own "
-            "training and inference passes stay finite"
+            f"channels whose variance is ~0 in training or inference mode are left out of the ratios, never divided "
+            f"by: {shown}{more} (a channel dropped in every sample of the batch, or constant)"
         )
-    shifts = []
-    for path, bn in layers:
-        if path in stats_a and path in stats_b:
-            samples = moments_a[path].count
-            shift = _shift(path, stats_a[path], stats_b[path], samples, (sources or {}).get(path, []))
-            if path in running and running[path].count:
-                shift = _with_running(shift, bn, running[path])
-            shifts.append(shift)
-    shifts.sort(key=lambda s: (-abs(math.log(s.ratio_mean)), -abs(math.log(s.worst_ratio)), s.module))
+    shifts.sort(key=_magnitude)
     return ProbeResult(str(device), batch, seed, seconds, drift, shifts, difference, batch_reason, notes)
+
+
+def _magnitude(shift: LayerShift) -> tuple:
+    """Largest shift first (mean ratio, then worst channel); what could not be measured last, in call order."""
+    if shift.ratio_mean is None or shift.worst_ratio is None:
+        return (1, 0.0, 0.0, shift.order, shift.module)
+    return (0, -_distance(shift.ratio_mean), -_distance(shift.worst_ratio), shift.order, shift.module)
 
 
 def has_trained_stats(bn: _BatchNorm) -> bool:
@@ -377,18 +570,30 @@ def _eval_pass(model, inputs, layers, seed: int) -> dict[str, _Moments]:
     handler = recording_eval_handler(layers, moments)
     model.eval()
     with _intercept(layers, handler):
-        _run(model, inputs, seed)
-    for path, m in moments.items():
-        if m.count and not (torch.isfinite(m.total).all() and torch.isfinite(m.squares).all()):
-            raise ProbeError(f"non-finite values reach BatchNorm {path} in the model's own eval-mode forward")
+        out = _run(model, inputs, seed)
+    _check_finite(moments, out, "inference mode (with its running statistics)")
     return moments
+
+
+def _check_finite(moments: dict[str, _Moments], out: Any, mode: str) -> None:
+    """NaN or Inf at a BatchNorm's input or in the output of one of the model's own forwards: its error."""
+    for path, m in moments.items():
+        if m.count and not m.finite():
+            raise ModelNotFinite(
+                f"non-finite values (NaN or Inf) reach BatchNorm {path} in the model's own forward in {mode}"
+            )
+    leaves = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    bad = [i for i, t in enumerate(leaves) if not bool(torch.isfinite(t).all())]
+    if bad:
+        which = "its output" if len(leaves) == 1 else f"output tensor {bad[0]} of {len(leaves)}"
+        raise ModelNotFinite(f"the model's own forward in {mode} returns non-finite values (NaN or Inf) in {which}")
 
 
 def _with_running(shift: LayerShift, bn: _BatchNorm, fed: _Moments) -> LayerShift:
     """running_var / var(eval input) per channel, and the running mean's gap in eval standard deviations."""
     mean, var = fed.mean_var()
     running_var, running_mean = bn.running_var.double(), bn.running_mean.double()
-    valid = var > 0
+    valid = var > NEAR_ZERO * float(var.max())
     if not valid.any():
         return shift
     ratio = running_var[valid] / var[valid]
@@ -402,35 +607,53 @@ def _with_running(shift: LayerShift, bn: _BatchNorm, fed: _Moments) -> LayerShif
     )
 
 
-def _batch_stats_pass(model, inputs, layers, *, train: bool, seed: int) -> dict[str, _Moments]:
+def _batch_stats_pass(model, inputs, layers, *, train: bool, seed: int) -> tuple[dict[str, _Moments], list[str]]:
+    """Pass A (``train``) or B: every BatchNorm on batch statistics, its input reduced per sample; and
+    the BatchNorms in the order of their first call."""
     moments = {path: _Moments() for path, _ in layers}
+    order: list[str] = []
 
     def handler(path, x, weight, bias, eps):
-        out, mean, invstd = torch.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
-        moments[path].add(x, mean, invstd, eps)
+        out, mean, _ = torch.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
+        if not moments[path].count:
+            order.append(path)
+        moments[path].add_samples(x, mean)
         return out
 
     model.train(train)
     with _intercept(layers, handler):
-        _run(model, inputs, seed)
-    for path, m in moments.items():
-        if m.count and not (torch.isfinite(m.total).all() and torch.isfinite(m.squares).all()):
-            raise ProbeError(f"non-finite values reach BatchNorm {path} in the {'training' if train else 'eval'} pass")
-    return moments
+        out = _run(model, inputs, seed)
+    _check_finite(moments, out, "training mode" if train else "inference mode")
+    return moments, order
 
 
-def _running_stats_pass(model, inputs, layers, moments: dict[str, _Moments], seed: int) -> Any:
-    """Inference with running statistics set from one pass (unbiased variance, as BatchNorm learns it)."""
+def _learned(layers, moments: dict[str, _Moments]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The running statistics one pass would teach each BatchNorm (unbiased variance, as BatchNorm learns it)."""
     stats = {}
-    for path, bn in layers:
+    for path, _ in layers:
         m = moments[path]
         if m.count:
             mean, var = m.mean_var()
-            var = var * m.count / max(m.count - 1, 1)
-            dtype = bn.running_mean.dtype
-            stats[path] = (mean.to(dtype), var.to(dtype))
+            stats[path] = (mean, var * m.count / max(m.count - 1, 1))
+    return stats
 
+
+def _unmeasured_from(stats: dict, other: dict, channels: dict[str, torch.Tensor]) -> dict:
+    """``stats`` with the channels outside ``channels`` (path -> measurable mask) taken from ``other``:
+    a channel whose variance is ~0 in one mode drives no output drift (its 1/sqrt(eps) would)."""
+    out = dict(stats)
+    for path, mask in channels.items():
+        if path in stats and path in other and not bool(mask.all()):
+            (mean, var), (mean_o, var_o) = stats[path], other[path]
+            out[path] = (torch.where(mask, mean, mean_o), torch.where(mask, var, var_o))
+    return out
+
+
+def _running_stats_pass(model, inputs, layers, stats: dict[str, tuple[torch.Tensor, torch.Tensor]], seed: int) -> Any:
+    """Inference with the BatchNorms' running statistics set from ``stats`` (the others keep theirs)."""
     running = {path: (bn.running_mean, bn.running_var) for path, bn in layers}
+    dtypes = {path: bn.running_mean.dtype for path, bn in layers}
+    stats = {path: (mean.to(dtypes[path]), var.to(dtypes[path])) for path, (mean, var) in stats.items()}
 
     def handler(path, x, weight, bias, eps):
         mean, var = stats.get(path, running[path])
@@ -457,31 +680,93 @@ def _run(model: nn.Module, inputs: Sequence[Any], seed: int) -> Any:
         raise ProbeError(f"the forward pass failed: {describe_exception(exc)}") from None
 
 
-def _shift(path: str, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], samples: int,
-           sources: list[str]) -> LayerShift:  # fmt: skip
-    (mean_a, var_a), (mean_b, var_b) = a, b
-    same = var_a == var_b  # covers channels that are constant in both passes
-    ratio = torch.where(same, torch.ones_like(var_a), var_b / var_a.clamp_min(1e-300))
-    valid = same | (var_a > 0)
-    ratio = ratio[valid]
-    if ratio.numel() == 0:
-        ratio = torch.ones(1, dtype=torch.float64)
-    std_a = var_a.sqrt()
-    shift = torch.where(mean_a == mean_b, torch.zeros_like(mean_a), (mean_b - mean_a).abs() / std_a.clamp_min(1e-300))
-    shift = shift[valid] if valid.any() else torch.zeros(1, dtype=torch.float64)
-    log_distance = ratio.log().abs()
-    worst = int(torch.nonzero(valid).flatten()[int(log_distance.argmax())]) if valid.any() else 0
+def _channels(a: _Moments, b: _Moments) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:
+    """Which channels have identical statistics in both modes, which can be measured, and the ~0 threshold.
+
+    A channel whose variance is ~0 in one mode (at most ``NEAR_ZERO`` of the layer's largest in that
+    mode: dropped in every sample, or constant) cannot be; one with identical statistics measures
+    exactly 1 without a division.
+    """
+    (mean_a, var_a), (mean_b, var_b) = a.mean_var(), b.mean_var()
+    same = (var_a == var_b) & (mean_a == mean_b)
+    tiny_a, tiny_b = NEAR_ZERO * float(var_a.max()), NEAR_ZERO * float(var_b.max())
+    return same, same | ((var_a > tiny_a) & (var_b > tiny_b)), (tiny_a, tiny_b)
+
+
+def _shift(path: str, a: _Moments, b: _Moments, channels, sources: list[str], seed: int, order: int,
+           once: bool = False) -> LayerShift:  # fmt: skip
+    """One BatchNorm's ratio var(B) / var(A) per measurable channel, summarised, with its 95 % interval.
+
+    The layer's ratio is the geometric mean over channels (the mean of log ratios: 0.5x and 2x are
+    equally far from 1, and one channel with a tiny training variance cannot dominate), corrected
+    for its small-sample bias by the bootstrap when there is one.
+    """
+    (mean_a, var_a), (mean_b, var_b) = a.mean_var(), b.mean_var()
+    same, valid, tiny = channels
+    common = {"module": path, "channels": int(var_a.numel()), "samples": a.count, "sources": list(sources),
+              "excluded_channels": int((~valid).sum()), "order": order, "drawn_once": once}  # fmt: skip
+    if not valid.any():
+        return LayerShift(ratio_mean=None, ratio_min=None, ratio_max=None, worst_channel=None, mean_shift=None,
+                          verdict="not measurable", **common)  # fmt: skip
+    one = torch.ones_like(var_a)
+    ratio = torch.where(same, one, var_b / torch.where(same, one, var_a))[valid]
+    moved = torch.where(same, torch.zeros_like(mean_a), (mean_b - mean_a).abs() / torch.where(same, one, var_a).sqrt())
+    logs = ratio.log()
+    worst = int(torch.nonzero(valid).flatten()[int(logs.abs().argmax())])
+    center, low, high = float(logs.mean()), None, None
+    if bool(same[valid].all()):
+        low = high = 0.0
+    elif not once:
+        draws = _bootstrap(a, b, valid, same, tiny, seed)
+        if draws is not None:  # the basic bootstrap: the draws' spread around the estimate, mirrored
+            upper, lower = torch.quantile(draws, torch.tensor([0.975, 0.025], dtype=draws.dtype)).tolist()
+            center, low, high = 2 * center - float(draws.mean()), 2 * center - upper, 2 * center - lower
     return LayerShift(
-        module=path,
-        ratio_mean=float(ratio.mean()),
+        ratio_mean=math.exp(center),
         ratio_min=float(ratio.min()),
         ratio_max=float(ratio.max()),
         worst_channel=worst,
-        mean_shift=float(shift.mean()),
-        channels=int(var_a.numel()),
-        samples=samples,
-        sources=list(sources),
+        mean_shift=float(moved[valid].mean()),
+        ratio_low=None if low is None else math.exp(low),
+        ratio_high=None if high is None else math.exp(high),
+        **common,
     )
+
+
+def _bootstrap(a: _Moments, b: _Moments, valid, same, tiny: tuple[float, float], seed: int) -> torch.Tensor | None:
+    """The mean log ratio of ``RESAMPLES`` bootstrap draws: the batch's groups of samples resampled with
+    replacement, the same draw in both modes (a sample's two passes stay paired). None with fewer than
+    ``MIN_GROUPS`` groups.
+
+    Samples, not values, are the units: dropout masks and the data are independent between samples,
+    while the positions of one feature map are not.
+    """
+    assert a.weights is not None and b.weights is not None
+    groups = a.weights.shape[0]
+    if groups != b.weights.shape[0] or groups < MIN_GROUPS:
+        return None
+    weights = _resampling(groups, seed).to(a.weights.device)
+    channels = None if bool(valid.all()) else torch.nonzero(valid).flatten()
+    var_a, var_b = a.resampled_variances(weights, channels), b.resampled_variances(weights, channels)
+    kept = same if channels is None else same[channels]
+    # A channel that one draw leaves empty (~0 variance) sits that draw out; identical channels are exactly 1.
+    usable = (var_a > tiny[0]) & (var_b > tiny[1])
+    logs = var_b.div_(var_a.clamp_min_(1e-300)).log_()
+    if bool(kept.any()):
+        logs[:, kept] = 0.0
+        usable[:, kept] = True
+    means = logs.mean(dim=1) if bool(usable.all()) else torch.where(usable, logs, torch.nan).nanmean(dim=1)
+    means = means[torch.isfinite(means)].cpu()
+    return means if means.numel() >= RESAMPLES // 2 else None
+
+
+@functools.lru_cache(maxsize=8)
+def _resampling(groups: int, seed: int) -> torch.Tensor:
+    """(RESAMPLES, groups) counts of each group in each bootstrap draw, from a generator of its own."""
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(groups, (RESAMPLES, groups), generator=generator)
+    counts = torch.zeros(RESAMPLES, groups, dtype=torch.float64)
+    return counts.scatter_add_(1, picks, torch.ones_like(counts))
 
 
 def _max_difference(a: Any, b: Any) -> float:
@@ -491,8 +776,8 @@ def _max_difference(a: Any, b: Any) -> float:
     return max(diffs, default=0.0)
 
 
-def _drift(a: Any, b: Any) -> float | None:
-    """Relative L2 difference of two outputs; None when either holds non-finite values."""
+def _drift(a: Any, b: Any) -> tuple[float | None, str]:
+    """Relative L2 difference of two outputs, or None and why it cannot be measured."""
     xs = [
         t.detach().double().flatten() for t in tree_leaves(a) if isinstance(t, torch.Tensor) and t.is_floating_point()
     ]
@@ -500,13 +785,17 @@ def _drift(a: Any, b: Any) -> float | None:
         t.detach().double().flatten() for t in tree_leaves(b) if isinstance(t, torch.Tensor) and t.is_floating_point()
     ]
     if not xs or len(xs) != len(ys):
-        return 0.0
+        return None, "the forward returns no floating-point tensor"
     x, y = torch.cat(xs), torch.cat(ys)
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        return None
-    norm = float(y.norm())
-    diff = float((x - y).norm())
-    return diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)
+        return None, (
+            "the passes with transplanted running statistics overflow (non-finite outputs; common for deep "
+            "networks with random weights), while the model's own training and inference passes stay finite"
+        )
+    norm, diff = float(y.norm()), float((x - y).norm())
+    if norm > 0:
+        return diff / norm, ""
+    return (0.0, "") if diff == 0 else (None, "the output with inference statistics is all zeros")
 
 
 def passes(check_eval: bool, trained: bool) -> int:
@@ -527,51 +816,32 @@ def _device_of(model: nn.Module, inputs: Sequence[Any]) -> torch.device:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto``: CUDA when available, else the CPU."""
+    """``auto``: CUDA when available, else the CPU; a named device that this machine lacks is a ``ProbeError``."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    problem = device_problem(device)
+    if problem:
+        raise ProbeError(f"--device {device}: {problem}")
+    return torch.device(device)
+
+
+def device_problem(device: str | torch.device) -> str | None:
+    """Why ``device`` cannot be used on this machine (None: it can).
+
+    Asked without initialising CUDA (``torch.cuda.device_count`` counts through NVML): the parent
+    process checks ``--device`` before it forks its workers, and a process that initialised CUDA
+    cannot hand it to a forked child.
+    """
     resolved = torch.device(device)
     if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ProbeError(f"--device {device}: CUDA is not available on this machine (use --device cpu or auto)")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ProbeError(f"--device {device}: there are {torch.cuda.device_count()} CUDA devices")
-    return resolved
-
-
-def default_batch_size(shapes: Sequence[tuple[int, ...]]) -> int:
-    """32 for spatial inputs (images, sequences for convolutions); 256 for flat feature vectors.
-
-    BatchNorm statistics are averaged over N*H*W values per channel: 32 images already give tens
-    of thousands, enough for a ratio precise to about 1%, while ResNet-50's four passes stay a few
-    seconds on a laptop CPU. After a Linear layer a BatchNorm sees only N values per channel, so
-    flat inputs (which cost almost nothing) get 256.
-    """
-    return 32 if any(len(s) >= 3 for s in shapes) else 256
-
-
-def probe(
-    model: nn.Module,
-    inputs: Any = None,
-    *,
-    device: str | torch.device | None = "auto",
-    batch_size: int | None = None,
-    seed: int = 0,
-) -> ProbeResult:
-    """Measure the variance shift at every BatchNorm of ``model`` (never changed).
-
-    ``inputs``: a tensor or a tuple of positional inputs (a real batch, used as it is); None to
-    infer an input as ``netlint check`` does and draw a random batch of ``batch_size``.
-    """
-    from ..graph.queries import dropout_sources
-    from ..graph.static import static_graph
-
-    target = resolve_device(device)
-    graph, spec = static_graph(model, inputs)
-    sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
-    real_inputs = spec.real(target, seed=seed, batch_size=batch_size)
-    with on_device(model, target) as runnable:
-        return measure(runnable, real_inputs, seed=seed, sources=sources)
+        count = torch.cuda.device_count()
+        if count == 0:
+            return "CUDA is not available on this machine"
+        if resolved.index is not None and resolved.index >= count:
+            return f"this machine has {count} CUDA device{'s' if count > 1 else ''}"
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        return "MPS (the Apple GPU) is not available on this machine"
+    return None
 
 
 @contextlib.contextmanager

@@ -35,9 +35,10 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 LEGEND = {
     "capture": "capture: fx could not trace these parts, so netlint ran them on the example input and recorded "
     "each operation.",
-    "probe": "ratio: a BatchNorm's input variance in training over that at inference (1.00x: none; outside "
-    "0.90-1.10x its running statistics are off); worst channel: the one furthest from 1; mean shift: in "
-    "standard deviations; ~: noisy.",
+    "probe": "ratio: a BatchNorm's input variance at inference over that in training, geometric mean over "
+    "channels (1.00x: none); 95 % interval: from resampling the batch's samples; a shift when the whole interval "
+    "lies outside 0.90-1.10x, ~ when it overlaps an edge (inconclusive at this batch); worst channel: the one "
+    "furthest from 1; mean shift: in standard deviations.",
 }
 
 
@@ -157,8 +158,10 @@ GROUP_SHOWN = 6
 PROBE_ROWS = 12
 
 
-def _bar(ratio: float, full: int = 20) -> Text:
+def _bar(ratio: float | None, full: int = 20) -> Text:
     """A bar as long as the distance from 1 (0.5x or 1.5x fill its ``full`` cells), red outside [0.9, 1.1]."""
+    if ratio is None:
+        return Text("")
     width = min(full, round(abs(1.0 - ratio) * 2 * full))
     style = "red" if not 0.9 <= ratio <= 1.1 else "yellow" if width else "green"
     return Text(("<" if ratio < 1 else ">" if ratio > 1 else "=") + "█" * width, style=style)
@@ -183,18 +186,31 @@ class ProbeColumn:
 
 
 def _ratio_cell(x) -> Text:
+    if x.ratio_mean is None:
+        return Text("not measurable", style="dim")
     return Text(f"{x.ratio_mean:.2f}x", style="red" if x.shifted else "")
+
+
+def _interval_cell(x) -> str:
+    if x.ratio_low is None or x.ratio_high is None:
+        return "-" if x.ratio_mean is None else "(none)"
+    return f"{x.ratio_low:.2f}-{x.ratio_high:.2f}"
+
+
+def _worst_cell(x) -> str:
+    return "-" if x.worst_ratio is None else f"{x.worst_ratio:.2f}x (ch {x.worst_channel})"
 
 
 PROBE_COLUMNS: list[ProbeColumn] = [
     ProbeColumn("BatchNorm", lambda x: shown_path(x.module), "name"),
     ProbeColumn("upstream dropout", lambda x: _sources(x.sources), "name"),
     ProbeColumn("ratio", _ratio_cell),
-    # "~" for a noisy ratio, in a column of its own: the numbers of the ratio column line up either way.
-    ProbeColumn("", lambda x: Text("" if x.precise else "~", style="dim"), "mark"),
+    # "~" for an inconclusive ratio, in a column of its own: the numbers of the ratio column line up either way.
+    ProbeColumn("", lambda x: Text("~" if x.verdict == "inconclusive" else "", style="dim"), "mark"),
+    ProbeColumn("95 % interval", _interval_cell),
     ProbeColumn("", lambda x, width=21: _bar(x.ratio_mean, width - 1), "bar"),
-    ProbeColumn("worst channel", lambda x: f"{x.worst_ratio:.2f}x (ch {x.worst_channel})"),
-    ProbeColumn("mean shift", lambda x: f"{x.mean_shift:.2f} sd"),
+    ProbeColumn("worst channel", _worst_cell),
+    ProbeColumn("mean shift", lambda x: "-" if x.mean_shift is None else f"{x.mean_shift:.2f} sd"),
 ]
 
 
@@ -282,12 +298,13 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
 def probe_table(console: Console, probe) -> bool:
     """The probe's header and its table of shifted BatchNorms; True if a table was shown."""
     drift = "not measurable" if probe.output_drift is None else f"{probe.output_drift:.1%}"
-    why = f" ({probe.batch_reason})" if probe.batch_reason.startswith(("time", "memory")) else ""
+    why = {"planned": " (planned from the model's cost)", "memory": " (cut to fit the memory)"}
     _say(
         console,
         Text(
-            f"probe: {probe.device}, batch {probe.batch_size}{why}, seed {probe.seed}, {probe.seconds:.1f} s. "
-            f"Output drift {drift} (eval output with BatchNorm statistics from training vs inference behaviour)",
+            f"probe: {probe.device}, batch {probe.batch_size}{why.get(probe.batch_reason.split(' ')[0].rstrip(':'), '')}, "
+            f"seed {probe.seed}. Output drift {drift} (eval output with BatchNorm statistics from training vs "
+            "inference behaviour)",
             style="bold",
         ),
         2,
@@ -295,7 +312,7 @@ def probe_table(console: Console, probe) -> bool:
     )
     for note in probe.notes:
         _say(console, Text(note, style="dim yellow"), 2, 4)
-    moved = [x for x in probe.layers if not (x.ratio_min == x.ratio_max == 1.0) or x.running_ratio_mean is not None]
+    moved = [x for x in probe.layers if not x.exact or x.running_ratio_mean is not None]
     exact = len(probe.layers) - len(moved)
     if not moved:
         count = len(probe.layers)
@@ -316,9 +333,16 @@ def probe_table(console: Console, probe) -> bool:
         rest.append(f"{plural(exact, 'BatchNorm layer')} without dropout upstream: exactly 1.00")
     if rest:
         _say(console, Text("; ".join(rest) + ".", style="dim"), 2, 4)
-    noisy = [x for x in probe.layers if not x.precise]
-    if noisy:
-        fewest = min(x.samples for x in noisy)
-        _say(console, Text(f"~ fewer than 1024 values per channel (as few as {fewest}) make these ratios noisy: raise "
-                           "--batch-size.", style="dim yellow"), 2, 4)  # fmt: skip
+    unsure = [x for x in probe.layers if x.verdict == "inconclusive"]
+    if unsure:
+        settle, once = probe.settling_batch(), sum(x.drawn_once for x in unsure)
+        text = (
+            f"~ inconclusive at batch {probe.batch_size}: {plural(len(unsure), 'ratio')} whose 95 % interval overlaps "
+            "an edge of 0.90-1.10x, or that have none"
+        )
+        if settle:
+            text += f"; --batch-size {settle} would likely settle them"
+        if once:
+            text += f"; {once} come from a random decision drawn once for the whole batch, which no batch size settles"
+        _say(console, Text(text + ".", style="dim yellow"), 2, 4)
     return True

@@ -146,10 +146,15 @@ def _checkpoint(spec, options: Options):
 
 
 def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Options, rules, findings, state) -> None:
-    """Probe when forced or when a static site asks for it; a skip or failure is a note unless --probe was given."""
+    """Probe when forced or when a static site asks for it; a skip or failure is a note unless --probe was given.
+
+    NaN or Inf in the model's own forward is an error either way (a model that cannot run must not
+    pass). A device this machine lacks is bad input: ``check_targets`` reports it once, before any
+    work; here only a model object checked through the API can meet it.
+    """
     from ..probing.budget import ProbeSkipped, not_needed
     from ..probing.plan import probe_model
-    from ..probing.shift import ProbeError, resolve_device
+    from ..probing.shift import ModelNotFinite, ProbeError, resolve_device
 
     forced = options.probe is True
     why_not = None if forced else not_needed(graph)
@@ -159,7 +164,8 @@ def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Op
     try:
         device = resolve_device(options.device)
     except ProbeError as exc:  # a bad --device is bad input, whoever asked for the probe
-        report.probe_error = NetlintError(spec.name, f"the probe failed: {exc}.", "Use --device cpu or auto.")
+        report.probe_note = f"not run: {exc}"
+        report.probe_error = NetlintError(spec.name, f"{exc}; the probe did not run.", DEVICE_HINT)
         return
     from .status import phase
 
@@ -170,6 +176,14 @@ def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Op
         report.probe_note = f"skipped: {exc}"
         if forced:
             report.probe_error = NetlintError(spec.name, f"the probe was skipped: {exc}.", "The static findings stand.")
+    except ModelNotFinite as exc:
+        report.probe_note = f"failed: {exc}"
+        report.probe_error = NetlintError(
+            spec.name,
+            f"{exc} (found by the probe).",
+            "Look for a division by zero, a log or sqrt of a non-positive value, or an overflow there; "
+            "the static findings above stand.",
+        )
     except ProbeError as exc:
         report.probe_note = f"failed: {exc}"
         if forced:
@@ -181,3 +195,6 @@ def _decide_and_probe(report: ModelReport, spec, used, graph: Graph, options: Op
     else:
         by_code = {r.code: r for r in rules}
         report.findings = [by_code[f.code].with_probe(f, report.probe) if f.code in by_code else f for f in findings]
+
+
+DEVICE_HINT = "The static findings stand; use --device cpu or auto."

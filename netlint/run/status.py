@@ -31,6 +31,7 @@ _PHASES = {
     "run_rules": "analysing",
     "probe_model": "probing",
     "measure": "probing",
+    "recalibrated_checkpoint": "recalibrating",
 }
 
 _state: Any = None  # the worker's shared status buffer (None in the parent or in-process)

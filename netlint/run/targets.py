@@ -31,6 +31,10 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
     options = dataclasses.replace(options, losses=options.losses | losses_in_sight(target_files(targets)))
     rules = selected_rules(options.select, options.ignore, options.extend_select)
     report = Report(rules=rules, fail_on=options.fail_on)
+    device = _device_error(options)
+    if device is not None:  # bad input, said once; the static checks still run
+        report.errors.append(device)
+        options = dataclasses.replace(options, probe=False)
     if options.isolate:
         results = _isolated(targets, options, rules, report)
     else:
@@ -46,6 +50,25 @@ def check_targets(targets: Sequence[str], options: Options | None = None) -> Rep
 
     apply_policy(report, options, whole_files)
     return report
+
+
+def _device_error(options: Options) -> NetlintError | None:
+    """A ``--device`` this machine lacks (cuda, cuda:N, mps), found before any work; None when fine.
+
+    Imports torch only for such a device (plain files stay torch-free) and never initialises CUDA:
+    the workers are forked afterwards.
+    """
+    if options.probe is False or str(options.device) in ("auto", "cpu"):
+        return None
+    from ..probing.shift import device_problem
+    from .pipeline import DEVICE_HINT
+
+    problem = device_problem(options.device)
+    return (
+        NetlintError(f"--device {options.device}", f"{problem}; the probe did not run.", DEVICE_HINT)
+        if problem
+        else None
+    )
 
 
 def _isolated(targets: Sequence[str], options: Options, rules: Sequence[Rule], report: Report) -> list[TargetResult]:
