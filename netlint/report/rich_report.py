@@ -245,7 +245,7 @@ def _probe_rows(console: Console, rows: list, columns: list[ProbeColumn]) -> Tab
         widths = [bar_width.get(i, w) for i, w in zip(keep, widths)]
         return sum(widths) + 2 * (len(keep) - 1)
 
-    keep = list(range(len(columns)))
+    keep = [i for i in range(len(columns)) if columns[i].kind != "mark" or widest[i]]  # no "~": no column
     if needed(keep) > available:
         without = [i for i in keep if columns[i].kind != "bar"]
         spare = available - needed(without)
