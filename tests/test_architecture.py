@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("load", "graph", "rules", "probing", "config", "run", "report")
 # Plain data and helpers every stage may use; they import only each other.
-SHARED = {"errors", "findings", "source", "state", "messages", "progress", "options", "results", "loss_names"}
+SHARED = {"errors", "findings", "source", "state", "messages", "progress", "options", "results", "loss_names", "memory"}
 # What each stage (and each top-level module that is not an entry point) may import besides itself.
 ALLOWED = {
     "load": SHARED,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 from ..graph.ir import DROPOUT_OPS, Graph, Op
 from ..graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
+from ..memory import Size, available_memory, gb, size_of
 from .shift import ProbeError
 
 DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
@@ -81,20 +81,26 @@ def smallest_batch(shapes: Sequence[tuple[int, ...]]) -> int:
 class MemoryEstimate:
     fixed: int  # bytes independent of the batch: parameters, buffers and their saved copy
     per_sample: float  # bytes of the forward's peak live activations per sample
+    weights: Size | None = None  # what the probe's real build or copy allocates
+    rebuild: bool = False  # whether that build imports the model's file again (its other models too)
 
     def at(self, batch: int) -> int:
         return int(self.fixed + self.per_sample * batch)
 
 
-def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights: bool = True) -> MemoryEstimate:
+def estimate_memory(
+    graph: Graph, model: Any, traced_batch: int, copies_weights: bool = True, real_cost: tuple[Size, bool] | None = None
+) -> MemoryEstimate:
     """What one probe forward needs, from the meta build and the graph's output shapes (float32 assumed).
+
+    ``real_cost``: what building the model for real allocates (``ModelSpec.real_cost``), when it builds one.
 
     Activations: the largest total of tensors alive at once in execution order (a tensor lives from
     its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing.
     """
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
-    fixed = (params + buffers if copies_weights else 0) + buffers  # the probe saves every buffer to restore it
+    weights, rebuild = (real_cost or (size_of(model), False)) if copies_weights else (None, False)
+    fixed = (weights.bytes if weights is not None else 0) + buffers  # the probe saves every buffer to restore it
     last_use = {n.index: max((u.index for u in n.users), default=n.index) for n in graph.nodes}
     freed_at: dict[int, int] = {}
     live = peak = 0
@@ -105,83 +111,7 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
             freed_at[last_use[node.index]] = freed_at.get(last_use[node.index], 0) + size
         peak = max(peak, live)
         live -= freed_at.pop(node.index, 0)
-    return MemoryEstimate(fixed, peak / max(traced_batch, 1))
-
-
-def available_memory(device: Any) -> tuple[int | None, str]:
-    """Bytes this process may still allocate on ``device``, and what bounds it (None: unknown)."""
-    if getattr(device, "type", str(device)) == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(device)
-        return free, "free GPU memory"
-    bounds = [(_meminfo_available(), "available RAM"), (_cgroup_room(), "the cgroup memory limit"),
-              (_rlimit_room(), "RLIMIT_AS")]  # fmt: skip
-    known = [(b, why) for b, why in bounds if b is not None]
-    return min(known) if known else (None, "unknown")
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path) as fh:
-            text = fh.read().strip()
-        return None if text == "max" else int(text)
-    except (OSError, ValueError):
-        return None
-
-
-def _cgroup_room() -> int | None:
-    """Limit minus usage of this process's cgroup (v2, else v1); None without a limit."""
-    relative = ""
-    try:
-        with open("/proc/self/cgroup") as fh:
-            for line in fh:
-                if line.startswith("0::"):
-                    relative = line[3:].strip().lstrip("/")
-    except OSError:
-        pass
-    for folder in {os.path.join("/sys/fs/cgroup", relative), "/sys/fs/cgroup"}:
-        limit = _read_int(os.path.join(folder, "memory.max"))
-        if limit is not None:
-            return max(limit - (_read_int(os.path.join(folder, "memory.current")) or 0), 0)
-    limit = _read_int("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-    if limit is not None and limit < 1 << 60:  # v1 writes a huge number for "no limit"
-        return max(limit - (_read_int("/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0), 0)
-    return None
-
-
-def _rlimit_room() -> int | None:
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    except (ImportError, ValueError, OSError):
-        return None
-    if soft == resource.RLIM_INFINITY:
-        return None
-    used = 0
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    used = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return max(soft - used, 0)
+    return MemoryEstimate(fixed, peak / max(traced_batch, 1), weights, rebuild)
 
 
 def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch: bool, device: Any) -> tuple[int, str]:
@@ -192,23 +122,25 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, fixed_batch
     half = room // 2
     if estimate.at(batch) <= half:
         return batch, ""
+    if estimate.weights is not None and estimate.weights.bytes > half:  # no batch helps: say how big the model is
+        again = " (its file imported again with real tensors, every module-level model of it)" * estimate.rebuild
+        raise ProbeSkipped(
+            f"{estimate.weights.describe()}{again}, more than half of the {gb(room)} that {bound} leaves; the "
+            "probe needs a real build (--probe-budget 0 forces it)"
+        )
     fits = _power_of_two(math.floor((half - estimate.fixed) / estimate.per_sample)) if estimate.per_sample else batch
     if fixed_batch or fits < smallest:
         at = batch if fixed_batch else smallest
         raise ProbeSkipped(
-            f"it needs about {_gb(estimate.at(at))} at batch {at}, more than half of the {_gb(room)} "
+            f"it needs about {gb(estimate.at(at))} at batch {at}, more than half of the {gb(room)} "
             f"that {bound} leaves (--probe-budget 0 runs it anyway)"
         )
-    return fits, f"memory: about {_gb(estimate.at(fits))} at batch {fits} fits half of {_gb(room)} ({bound})"
+    return fits, f"memory: about {gb(estimate.at(fits))} at batch {fits} fits half of {gb(room)} ({bound})"
 
 
 def _power_of_two(n: int) -> int:
     """The largest power of two up to ``n`` (0 below 1): a cut batch that does not jitter with the machine's load."""
     return 1 << (n.bit_length() - 1) if n >= 1 else 0
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 # -- time --------------------------------------------------------------------------------------
