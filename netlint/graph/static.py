@@ -15,9 +15,27 @@ def model_graph(spec, options: Options):
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
     candidates = _input_candidates(model, spec, options)
     try:
-        return build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
+        return build_graph(spec.name, model, candidates, sites, materialize=lambda: _real_copy(spec))
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure) from None
+
+
+def _real_copy(spec):
+    """A real CPU copy of the model, for a forward that needs values; refused when its weights cannot fit."""
+    from ..memory import available_memory, gb
+
+    size, again = spec.real_cost()
+    room, bound = available_memory()
+    if room is not None and size.bytes > room:
+        whose = "its file imported again with real tensors" if again else "a real copy of the model"
+        raise NetlintError(
+            spec.name,
+            f"its forward needs tensor values (data-dependent control flow), so netlint would run it on "
+            f"{whose}: {size.describe()}, more than the {gb(room)} that {bound} leaves.",
+            "Check a smaller configuration of the same architecture (the findings come from its structure, not "
+            "its width), or make the forward's control flow independent of the values.",
+        )
+    return spec.real("cpu")
 
 
 def static_graph(model, inputs=None):

@@ -18,7 +18,7 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     """
     from ..graph.ir import DROPOUT_OPS
     from ..graph.queries import active_at_inference, dropout_sources
-    from ..load.models import user_code
+    from ..load.models import holds_meta, user_code
     from ..state import preserved_rng
     from . import budget as plan
     from .shift import batchnorms, default_batch_size, has_trained_stats, measure, on_device, passes
@@ -37,11 +37,13 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     budget = options.probe_budget
     sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
     check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
-    own = spec.instance is None or state is not None  # netlint builds (or copies) the model it measures
+    # netlint builds (or copies) the model it measures; an instance imported on meta is built again, for real
+    own = spec.instance is None or state is not None or holds_meta(spec.instance)
     if budget > 0:
         where = next((p.device for p in spec.instance.parameters()), device) if not own else device
         copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
-        estimate = plan.estimate_memory(graph, spec.meta(), traced, copies_weights=copies)
+        cost = spec.real_cost() if own else None
+        estimate = plan.estimate_memory(graph, spec.meta(), traced, copies_weights=copies, real_cost=cost)
         batch, why = plan.memory_plan(estimate, batch, smallest, fixed, device)
         reason = why or reason
     with user_code(), contextlib.ExitStack() as stack:

@@ -92,8 +92,9 @@ def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
     else:
         head += Text("  clean", style="green")
     console.print(head)
-    console.print(Text(f"  input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}", style="dim"),
-                  soft_wrap=True)  # fmt: skip
+    built = f"; real weights ({model.build_reason})" if model.build == "real" else ""
+    console.print(Text(f"  input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}{built}",
+                       style="dim"), soft_wrap=True)  # fmt: skip
     if any(p.engine.startswith("capture") for p in model.parts):
         _explain(console, "capture", explained)
     unused = unused_text(model.unused)
