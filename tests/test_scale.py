@@ -138,6 +138,16 @@ model = nn.Sequential(*[nn.Linear(6, 6) for _ in range(n)], nn.BatchNorm1d(6))
     assert all(t.is_meta for t in spec.meta().parameters())  # the analysis still runs on a meta copy
 
 
+def test_a_model_loaded_whole_at_import_keeps_its_weights(tmp_path):
+    saved = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    torch.save(saved, tmp_path / "whole.pt")
+    f = write(tmp_path / "loads_whole.py", f"import torch\n\nmodel = torch.load({str(tmp_path / 'whole.pt')!r}, "
+              "weights_only=False)\n")  # fmt: skip
+    spec = resolve(f"{f}:model").models[0]
+    assert spec.build() == ("real", "its file makes it with real tensors (an explicit device, torch.load)")
+    assert torch.equal(spec.instance[0].weight, saved[0].weight) and torch.equal(spec.real()[0].weight, saved[0].weight)
+
+
 def test_the_report_says_which_build_was_used(tmp_path):
     f = write(tmp_path / "needs_values_cli.py", "import torch.nn as nn, torch\nn = int(torch.tensor(2))\n"
               "model = nn.Sequential(nn.Linear(4, 4, bias=True), nn.BatchNorm1d(4))\n")  # fmt: skip
