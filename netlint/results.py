@@ -29,6 +29,8 @@ class ModelReport:
     probe_error: NetlintError | None = None
     probe_note: str | None = None  # why the probe did not run ("not needed (...)", "skipped: ...", "failed: ...")
     layer_sites: list = field(default_factory=list)  # ((file, line), fix.SiteLayer) pairs, for --fix
+    build: str = "meta"  # "meta": built with no weight allocated; "real": with real weights (why below); "object"
+    build_reason: str = ""
 
     def to_dict(self, timings: bool = False) -> dict[str, Any]:
         return {
@@ -39,6 +41,8 @@ class ModelReport:
             "analysis": [dataclasses.asdict(p) for p in self.parts],
             "unused": list(self.unused),
             "nodes": self.nodes,
+            "build": self.build,
+            **({"build_reason": self.build_reason} if self.build_reason else {}),
             "findings": [f.to_dict() for f in self.findings],
             "probe": self.probe.to_dict(timings) if self.probe is not None else self._probe_skipped(),
         }

@@ -73,11 +73,12 @@ def build_graph(
     sites: dict[str, Site],
     materialize: Callable[[], torch.nn.Module] | None = None,
     scripted: list[AnalysisPart] | None = None,
+    real_cost: Callable[[], tuple] | None = None,
 ) -> tuple[Graph, InputSpec]:
     """The graph of ``model`` (owned by netlint, in training mode) for the first input that runs.
 
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
-    depend on data. Training mode is what the rules need: it is where dropout acts. A guessed
+    depend on data (``real_cost``: what that copy allocates, for the memory guard). Training mode is what the rules need: it is where dropout acts. A guessed
     input (``spec.inferred``) is accepted only when the output keeps its batch size; when no
     guess does, the first that ran is used and its source says so. ``scripted``: the parts that
     ``scripted.in_python`` already turned into Python (None: convert here).
@@ -114,7 +115,7 @@ def build_graph(
                 _solve(model, spec, meta_error, solved, pending)
                 continue
             try:
-                real = real if real is not None else _real(model, materialize, meta_error)
+                real = real if real is not None else _real(model, materialize, meta_error, real_cost)
                 with preserved_rng(seed=0), _warnings_if_it_runs():
                     t = traces[key]
                     graph = _covering(functools.partial(_build, name, t, real, spec.real("cpu"), sites, "cpu"))
@@ -157,18 +158,40 @@ def _warnings_if_it_runs() -> Iterator[None]:
 class RealBuildRefused(Exception):
     """The forward needs real tensors, and the model's weights would not fit in memory."""
 
+    def __init__(self, text: str, hint: str = "Run the check where more memory is free."):
+        super().__init__(text)
+        self.hint = hint
 
-def _real(model: torch.nn.Module, materialize: Callable[[], torch.nn.Module], meta_error) -> torch.nn.Module:
-    """A real CPU copy of the model, when its weights fit half the memory this process may use."""
-    from ..memory import available_memory, gb
 
-    need = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    room, bound = available_memory("cpu")
-    if room is not None and need > room // 2:
+def _real(
+    model: torch.nn.Module,
+    materialize: Callable[[], torch.nn.Module],
+    meta_error: BaseException | None,
+    real_cost: Callable[[], tuple] | None,
+) -> torch.nn.Module:
+    """A real CPU copy of the model, when what building it allocates fits half the memory this process may use.
+
+    ``real_cost``: that size and whether the build imports the model's file again (``ModelSpec.real_cost``);
+    without it, the model's own parameters and buffers.
+    """
+    from .. import memory
+
+    size, again = real_cost() if real_cost is not None else (memory.size_of(model), False)
+    room, bound = memory.available_memory("cpu")
+    if room is not None and size.bytes > room // 2:
+        left = f"more than half of the {memory.gb(room)} that {bound} leaves"
+        if meta_error is not None and needs_real_data(meta_error):
+            whose = "its file imported again with real tensors" if again else "a real copy of the model"
+            raise RealBuildRefused(
+                f"its forward needs tensor values (data-dependent control flow), so netlint would run it on "
+                f"{whose}: {size.describe()}, {left}",
+                "Check a smaller configuration of the same architecture (the findings come from its structure, not "
+                "its width), or make the forward's control flow independent of the values.",
+            )
         why = f" ({describe_exception(meta_error)})" if meta_error is not None else ""
         raise RealBuildRefused(
-            f"the forward cannot run on the meta device{why}, and running it on the CPU needs about {gb(need)} "
-            f"of weights, more than half of the {gb(room)} that {bound} leaves"
+            f"the forward cannot run on the meta device{why}, and running it on the CPU needs about "
+            f"{memory.gb(size.bytes)} of weights, {left}"
         )
     return materialize().train()
 

@@ -22,7 +22,8 @@ def model_graph(spec, options: Options):
     from .unrun import trained_elsewhere
 
     try:
-        graph, used = build_graph(spec.name, model, candidates, sites, materialize=materialize, scripted=scripted)
+        graph, used = build_graph(spec.name, model, candidates, sites, materialize=materialize, scripted=scripted,
+                                  real_cost=spec.real_cost)  # fmt: skip
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure, model) from None
     graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
@@ -101,7 +102,7 @@ def _forward_error(name: str, failure, model) -> NetlintError:
         return NetlintError(
             name,
             f"{refused} (input {first_spec.describe()}, {first_spec.source}).",
-            "Run the check where more memory is free.",
+            refused.hint,
         )
     if failure.arity:
         return NetlintError(

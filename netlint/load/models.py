@@ -42,6 +42,9 @@ class ModelSpec:
     instance: Any = None
     sites: CreationSites = field(default_factory=CreationSites)
     key: str = ""  # how a configuration names it: /abs/models.py:Net or package.module:name
+    attr: str = ""  # its name in ``module`` (dotted), and the keyword arguments a factory is called with
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    real_import: str | None = None  # why its file had to be imported with real tensors (None: on meta)
     _meta: Any = None
 
     def meta(self):
@@ -50,17 +53,49 @@ class ModelSpec:
             self._meta = build_meta(self)
         return self._meta
 
+    def build(self) -> tuple[str, str]:
+        """How the model was built, for the report: "meta" (no weight allocated), "real" and why, or
+        "object" (a model object given to the API)."""
+        if self.instance is None:
+            return "meta", ""
+        if self.file is None and self.module is None:
+            return "object", ""
+        if holds_meta(self.instance):
+            return "meta", ""
+        return "real", self.real_import or "its file makes it with real tensors (an explicit device, torch.load)"
+
+    def real_cost(self) -> tuple[Any, bool]:
+        """The size (``memory.Size``) a real build allocates, and whether that is more than the model's
+        own: an instance made on meta is built by importing its file again, with its other models."""
+        from ..memory import size_of
+
+        own = size_of(self.meta())
+        record = _imports.get(self.module.__name__) if self.module is not None else None
+        rebuilt = self.instance is not None and record is not None and holds_meta(self.instance)
+        if rebuilt and record.size is not None and record.size.bytes > own.bytes:
+            return record.size, True
+        return own, False
+
     def real(self, device: str = "cpu"):
-        """A model with real (random, seeded) weights that netlint owns: safe to run and change."""
+        """A model with real (random, seeded) weights that netlint owns: safe to run and change.
+
+        An instance made when its file was imported on the meta device has no values: it comes from
+        a fresh import of that file with real tensors, as are factories that use tensors it made."""
         import torch
 
+        from ..memory import Counter
         from ..state import preserved_rng
 
-        if self.instance is not None:
-            return copy_module(self.instance).to(device)
-        assert self.factory is not None
-        with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
-            return self.factory()
+        with Counter(real=True).counting():  # the size reached names the model if the OOM killer ends us
+            if self.instance is not None and not holds_meta(self.instance):
+                return copy_module(self.instance).to(device)
+            if self.instance is None:
+                assert self.factory is not None
+                with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
+                    model = self.factory()
+                if not holds_meta(model):
+                    return model
+            return _rebuilt(self, device)
 
 
 @dataclass
@@ -226,13 +261,15 @@ def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     skipped += no_forward
 
     specs: list[ModelSpec] = []
+    real = real_import_reason(module)
     for name, obj in instances:
         key = f"{os.path.abspath(path)}:{name}"
-        specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key))
+        specs.append(ModelSpec(f"{display}:{name}", path, module, instance=obj, sites=sites, key=key, attr=name,
+                               real_import=real))  # fmt: skip
 
     def spec_of(name: str, cls: type) -> ModelSpec:
         key = f"{os.path.abspath(path)}:{name}"
-        return ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key)
+        return ModelSpec(f"{display}:{name}", path, module, factory=cls, sites=sites, key=key, attr=name)
 
     # A class is a building block, checked through another model, when a model that is built holds an
     # instance of it. Classes that the syntax tree sees used by others are built last, and only when
@@ -432,7 +469,7 @@ def _from_module(module_name: str, name: str) -> ModelSpec:
     sites = CreationSites()
     try:
         with sites.recording(), user_code():
-            module = importlib.import_module(module_name)
+            module = without_weights(lambda: importlib.import_module(module_name), module_name)
     except NetlintError:
         raise
     except BaseException as exc:
@@ -456,7 +493,8 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
     if _is_module_instance(obj):
         if kwargs:
             raise NetlintError(display, f"{attr} is a model instance; it cannot be called with arguments.")
-        return ModelSpec(display, file, module, instance=obj, sites=sites, key=key)
+        return ModelSpec(display, file, module, instance=obj, sites=sites, key=key, attr=attr,
+                         real_import=real_import_reason(module))  # fmt: skip
     if not callable(obj):
         raise NetlintError(display, f"{attr} is a {type(obj).__name__}, not a model, class or factory.")
     if isinstance(obj, type) and not _is_module_class(obj):
@@ -468,7 +506,7 @@ def _named(module: ModuleType, name: str, display: str, file: str | None, sites:
     if missing:
         raise NetlintError(display, f"{attr} needs constructor arguments ({', '.join(missing)}).", hint)
     factory = (lambda: obj(**kwargs)) if kwargs else obj
-    spec = ModelSpec(display, file, module, factory=factory, sites=sites, key=key)
+    spec = ModelSpec(display, file, module, factory=factory, sites=sites, key=key, attr=attr, kwargs=kwargs)
     try:
         model = spec.meta()
     except NetlintError as exc:
@@ -556,7 +594,10 @@ def _as_script(path: str) -> Iterator[None]:
 
 def import_file(path: str, sites: CreationSites, source: str | None = None) -> ModuleType:
     """Import a file as a module (never as ``__main__``), with its package root on sys.path; a notebook
-    as ``source``, the part of its joined cells that runs."""
+    as ``source``, the part of its joined cells that runs.
+
+    On the meta device (``without_weights``): a module-level model allocates no weights.
+    """
     if _imports_forbidden:
         raise ImportForbidden(path)
     path = os.path.abspath(path)
@@ -567,27 +608,20 @@ def import_file(path: str, sites: CreationSites, source: str | None = None) -> M
     if existing is not None and _same_file(getattr(existing, "__file__", None), path):
         return existing
     display = relpath(path)
+
+    def load() -> ModuleType:
+        if "." in name and existing is None:
+            return importlib.import_module(name)
+        unique = name
+        if existing is not None:  # another file already took this name
+            unique = f"{name}__netlint{sum(1 for m in sys.modules if m.startswith(name + '__netlint'))}"
+        return _exec_file(unique, path, source=source)
+
     try:
         with sites.recording(), user_code(), _as_script(path):
-            if "." in name and existing is None:
-                return importlib.import_module(name)
-            if existing is not None:  # another file already took this name
-                name = f"{name}__netlint{sum(1 for m in sys.modules if m.startswith(name + '__netlint'))}"
-            if source is not None:
-                from .notebook import module_spec
-
-                spec = module_spec(name, path, source)
-            else:
-                spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
-            return module
+            return without_weights(load, display, path, source)
+    except NetlintError:
+        raise
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -630,6 +664,148 @@ def _weights_hint(exc: BaseException, display: str) -> str:
         "configuration (AutoModel.from_config(config), or the model class called with one) at module level or "
         f"in a factory checked as {display.split(':')[0]}:factory; --weights FILE.pt gives the probe trained weights."
     )
+
+
+def _exec_file(name: str, path: str, package: bool = False, source: str | None = None) -> ModuleType:
+    """Run ``path`` as the module ``name`` (in sys.modules while it runs, as an import does); a notebook
+    as ``source``, the part of its cells that runs."""
+    if source is not None:
+        from .notebook import module_spec
+
+        spec = module_spec(name, path, source)
+    else:
+        folder = [os.path.dirname(path)] if package else None
+        spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=folder)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+# -- importing without weights ------------------------------------------------------------------
+
+
+@dataclass
+class _Import:
+    """How a user module was imported: on meta, or with real tensors and why; what a real copy needs."""
+
+    path: str
+    real: str | None  # why it needed real tensors (None: imported on the meta device)
+    modules: tuple[str, ...]  # the user's modules the import added to sys.modules (itself included)
+    size: Any = None  # ``memory.Size``: the weights it built (on meta, or for real)
+    source: str | None = None  # a notebook's code that runs (None: the file itself)
+
+
+_imports: dict[str, _Import] = {}
+
+
+def without_weights(
+    load: Callable[[], ModuleType], display: str, path: str | None = None, source: str | None = None
+) -> ModuleType:
+    """``load()`` (an import of user code) on the meta device; when that code needs tensor values,
+    ``load()`` again with real tensors, once the weights it had reached on meta are known to fit."""
+    from ..memory import Counter
+    from ..state import preserved_rng
+    from .empty import empty_weights
+
+    before = set(sys.modules)
+    counter = Counter(real=False)
+    try:
+        with counter.counting(), empty_weights():
+            module = load()
+        size = counter.reached()
+    except Exception as exc:
+        if isinstance(exc, (ImportError, SyntaxError, NetlintError)):
+            raise  # the same with real tensors
+        needs = describe_exception(exc)
+        for name in _user_modules_since(before):  # a partial import: everything again, for real
+            sys.modules.pop(name, None)
+        _real_import_fits(display, needs, counter.reached())
+        with Counter(real=True).counting() as counter, preserved_rng(seed=0):  # seeded, as factories are
+            module = load()
+        size = counter.reached()
+        real = f"its file's import needs tensor values: {needs}"
+    else:
+        real = None
+    file = path or getattr(module, "__file__", None)
+    if file:
+        _imports[module.__name__] = _Import(file, real, tuple(_user_modules_since(before)), size, source)
+    return module
+
+
+def real_import_reason(module: ModuleType | None) -> str | None:
+    """Why ``module`` had to be imported with real tensors; None when it was imported on meta."""
+    record = _imports.get(module.__name__) if module is not None else None
+    return record.real if record is not None else None
+
+
+def _real_import_fits(display: str, needs: str, reached) -> None:
+    """Refuse a real import that cannot fit: the weights the meta attempt reached are a lower bound."""
+    from ..memory import available_memory, gb
+
+    room, bound = available_memory()
+    if room is None or reached.bytes <= room:
+        return
+    raise NetlintError(
+        display,
+        f"the file's import needs tensor values ({needs}), and on the meta device the models it builds "
+        f"had already reached {reached.describe()}, more than the {gb(room)} that {bound} leaves: it was not "
+        "imported with real weights.",
+        "Move the code that needs values under if __name__ == '__main__': or into a function, or check a class "
+        f"or factory ({display}:Name): netlint builds those on the meta device.",
+    )
+
+
+def _user_modules_since(before: set[str]) -> list[str]:
+    from ..source import is_user_file
+
+    return [
+        name for name in set(sys.modules) - before
+        if (file := getattr(sys.modules.get(name), "__file__", None)) and is_user_file(file)
+    ]  # fmt: skip
+
+
+def holds_meta(model: Any) -> bool:
+    """Whether a module has a parameter or buffer on the meta device (no values)."""
+    return any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers()))
+
+
+def _rebuilt(spec: ModelSpec, device: str):
+    """``spec``'s model from a fresh import of its file with real tensors (its own copy of the file's
+    other user modules too), seeded as factories are."""
+    import torch
+
+    from ..state import preserved_rng
+
+    record = _imports.get(spec.module.__name__) if spec.module is not None else None
+    if record is None or not spec.attr:  # nothing to import again: what a copy gives (an error on meta)
+        if spec.instance is not None:
+            return copy_module(spec.instance).to(device)
+        with user_code(), torch.device(device):
+            return spec.factory()
+    stashed = {name: sys.modules.pop(name) for name in record.modules if name in sys.modules}
+    fresh = f"{spec.module.__name__}__netlint_real{sum(1 for m in sys.modules if '__netlint_real' in m)}"
+    try:
+        with user_code(), _as_script(record.path), preserved_rng(seed=0, devices=[device]):
+            package = os.path.basename(record.path) == "__init__.py"
+            module = _exec_file(fresh, record.path, package=package, source=record.source)
+        sys.modules.pop(fresh, None)  # the caller owns the model: nothing else keeps its weights alive
+        obj: Any = module
+        for part in spec.attr.split("."):
+            obj = getattr(obj, part)
+        if spec.instance is not None:
+            return obj.to(device)
+        with preserved_rng(seed=0, devices=[device]), user_code(), torch.device(device):
+            return obj(**spec.kwargs)
+    finally:
+        for name in record.modules:
+            sys.modules.pop(name, None)
+        sys.modules.update(stashed)
 
 
 def _same_file(a: str | None, b: str) -> bool:
@@ -772,13 +948,14 @@ def library_class_check(dotted: str) -> bool | str:
 
 def build_meta(spec: ModelSpec):
     """Build on the meta device; if the constructor needs real tensors, build with init skipped."""
-    import torch
+    from ..memory import Counter
+    from .empty import empty_weights
 
     if spec.instance is not None:
         return meta_copy(spec.instance)
     assert spec.factory is not None
     try:
-        with spec.sites.recording(), user_code(), torch.device("meta"), _quiet_rng():
+        with spec.sites.recording(), user_code(), Counter(real=False).counting(), empty_weights(), _quiet_rng():
             return spec.factory()
     except Exception as meta_exc:
         first = meta_exc

@@ -23,8 +23,7 @@ from typing import Any
 
 from ..graph.ir import DROPOUT_OPS, Graph, Op
 from ..graph.queries import active_at_inference, batchnorms_reached, gating_sites, is_active_dropout
-from ..memory import available_memory
-from ..memory import gb as _gb
+from ..memory import Size, available_memory, gb, size_of
 from .shift import ProbeError
 
 DEFAULT_BUDGET = 10.0  # seconds; 0 means no limit (neither time nor memory)
@@ -83,24 +82,31 @@ def smallest_batch(shapes: Sequence[tuple[int, ...]]) -> int:
 class MemoryEstimate:
     fixed: int  # bytes independent of the batch: parameters, buffers and their saved copy
     per_sample: float  # bytes of the forward's peak live activations per sample
+    weights: Size | None = None  # what the probe's real build or copy allocates
+    rebuild: bool = False  # whether that build imports the model's file again (its other models too)
 
     def at(self, batch: int) -> int:
         return int(self.fixed + self.per_sample * batch)
 
 
-def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights: bool = True) -> MemoryEstimate:
+def estimate_memory(
+    graph: Graph, model: Any, traced_batch: int, copies_weights: bool = True, real_cost: tuple[Size, bool] | None = None
+) -> MemoryEstimate:
     """What one probe forward needs, from the meta build and the graph's output shapes (float32 assumed).
+
+    ``real_cost``: what building the model for real allocates (``ModelSpec.real_cost``), when it builds one.
 
     Activations: the largest total of tensors alive at once in execution order (a tensor lives from
     its node to its last user), as ``torch.no_grad`` frees them; views allocate nothing. Without a
     meta build (``model`` None), the graph's parameters in float32 and no buffers.
     """
-    if model is None:
-        params, buffers = sum(p.numel for p in graph.parameters) * 4, 0
+    if model is None:  # a model object that refuses a meta copy: the graph's parameters, in float32
+        buffers, numel = 0, sum(p.numel for p in graph.parameters)
+        own = Size(numel, numel * 4, ("float32",))
     else:
-        params = sum(p.numel() * p.element_size() for p in model.parameters())
-        buffers = sum(b.numel() * b.element_size() for b in model.buffers())
-    fixed = (params + buffers if copies_weights else 0) + buffers  # the probe saves every buffer to restore it
+        buffers, own = sum(b.numel() * b.element_size() for b in model.buffers()), size_of(model)
+    weights, rebuild = (real_cost or (own, False)) if copies_weights else (None, False)
+    fixed = (weights.bytes if weights is not None else 0) + buffers  # the probe saves every buffer to restore it
     last_use = {n.index: max((u.index for u in n.users), default=n.index) for n in graph.nodes}
     freed_at: dict[int, int] = {}
     live = peak = 0
@@ -111,7 +117,7 @@ def estimate_memory(graph: Graph, model: Any, traced_batch: int, copies_weights:
             freed_at[last_use[node.index]] = freed_at.get(last_use[node.index], 0) + size
         peak = max(peak, live)
         live -= freed_at.pop(node.index, 0)
-    return MemoryEstimate(fixed, peak / max(traced_batch, 1))
+    return MemoryEstimate(fixed, peak / max(traced_batch, 1), weights, rebuild)
 
 
 def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, what: str, device: Any) -> tuple[int, str]:
@@ -123,14 +129,20 @@ def memory_plan(estimate: MemoryEstimate, batch: int, smallest: int, what: str, 
     half = room // 2
     if estimate.at(batch) <= half:
         return batch, ""
+    if estimate.weights is not None and estimate.weights.bytes > half:  # no batch helps: say how big the model is
+        again = " (its file imported again with real tensors, every module-level model of it)" * estimate.rebuild
+        raise ProbeSkipped(
+            f"{estimate.weights.describe()}{again}, more than half of the {gb(room)} that {bound} leaves; the "
+            "probe needs a real build (--probe-budget 0 forces it)"
+        )
     fits = _power_of_two(math.floor((half - estimate.fixed) / estimate.per_sample)) if estimate.per_sample else batch
     if fits < smallest:
         raise ProbeSkipped(
-            f"it needs about {_gb(estimate.at(smallest))} at batch {smallest}, more than half of the {_gb(room)} "
+            f"it needs about {gb(estimate.at(smallest))} at batch {smallest}, more than half of the {gb(room)} "
             f"that {bound} leaves (--probe-budget 0 runs it anyway)"
         )
     return fits, (
-        f"memory: {what} ({batch}) needs about {_gb(estimate.at(batch))}, more than half of the {_gb(room)} that "
+        f"memory: {what} ({batch}) needs about {gb(estimate.at(batch))}, more than half of the {gb(room)} that "
         f"{bound} leaves; measured at batch {fits} instead"
     )
 
@@ -257,7 +269,7 @@ def default_batch(cost: Cost, memory: MemoryEstimate, shapes: Sequence[tuple[int
         if cost.seconds(batch, n_passes, speed) > target:
             limit = f"batch {batch} would take over half the {target * 2:g} s budget"
         elif activations * batch > ACTIVATION_CAP:
-            limit = f"batch {batch} would hold over {_gb(ACTIVATION_CAP)} of activations"
+            limit = f"batch {batch} would hold over {gb(ACTIVATION_CAP)} of activations"
         else:
             break
         batch //= 2

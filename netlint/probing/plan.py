@@ -27,7 +27,7 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     """
     from ..graph.ir import DROPOUT_OPS
     from ..graph.queries import active_at_inference, dropout_sources, random_decisions
-    from ..load.models import user_code
+    from ..load.models import holds_meta, user_code
     from ..state import preserved_rng
     from . import budget as plan
     from .shift import batchnorms, has_trained_stats, measure, on_device, passes
@@ -38,12 +38,18 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     budget = options.probe_budget
     sources = {bn: sorted({n.module for n in nodes}) for bn, nodes in dropout_sources(graph).items()}
     check_eval = any(active_at_inference(n) for n in graph.ops(*DROPOUT_OPS))
-    own = spec.instance is None or state is not None  # netlint builds (or copies) the model it measures
-    instance_trained = spec.instance is not None and any(has_trained_stats(bn) for _, bn in batchnorms(spec.instance))
+    # netlint builds (or copies) the model it measures; an instance imported on meta is built again, for real
+    on_meta = spec.instance is not None and holds_meta(spec.instance)
+    own = spec.instance is None or state is not None or on_meta
+    # (an instance on meta has no statistics to read yet: planned as untrained)
+    instance_trained = (
+        spec.instance is not None and not on_meta and any(has_trained_stats(bn) for _, bn in batchnorms(spec.instance))
+    )
     n_passes = passes(check_eval, state is not None or instance_trained)
     where = next((p.device for p in spec.instance.parameters()), device) if not own else device
     copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
-    memory = plan.estimate_memory(graph, _meta_or_none(spec), traced, copies_weights=copies)
+    built = spec.real_cost() if own else None
+    memory = plan.estimate_memory(graph, _meta_or_none(spec), traced, copies_weights=copies, real_cost=built)
     if real_batch:
         batch, reason, what = traced, "a real batch, used whole", "the real batch"
     elif options.batch_size:

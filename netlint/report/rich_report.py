@@ -96,7 +96,13 @@ def _model(console: Console, model: ModelReport, explained: set[str]) -> None:
     else:
         head += Text("  clean", style="green")
     _say(console, head, 0, 2)
-    _say(console, Text(f"input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}", style="dim"), 2, 4)
+    built = f"; real weights ({model.build_reason})" if model.build == "real" else ""
+    _say(
+        console,
+        Text(f"input {model.inputs} ({model.input_source}); {analysis_text(model.parts)}{built}", style="dim"),
+        2,
+        4,
+    )
     if any(p.engine.startswith("capture") for p in model.parts):
         _explain(console, "capture", explained)
     unused = unused_text(model.unused)

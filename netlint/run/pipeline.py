@@ -87,12 +87,14 @@ def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
     from ..graph.static import model_graph
     from ..load.losses import losses_in_sight
     from ..load.models import user_code
+    from ..memory import publish, size_of
     from ..source import relpath
     from ..state import preserved_rng
     from .status import phase
 
     start = time.perf_counter()
     phase("tracing", spec.name)
+    publish(size_of(spec.meta()), spec.real_import is not None)  # the size an out-of-memory kill names
     with preserved_rng(seed=0), user_code():
         graph, used = model_graph(spec, options)
     graph.context["losses"] = tuple(sorted(options.losses | losses_in_sight([spec.file or _class_file(spec.instance)])))
@@ -113,6 +115,7 @@ def check_spec(spec, options: Options, rules: Sequence[Rule]) -> ModelReport:
         graph=graph,
         layer_sites=graph_layer_sites(spec.name, graph),
     )
+    report.build, report.build_reason = spec.build()
     state = _checkpoint(spec, options)
     if options.probe is not False:
         _decide_and_probe(report, spec, used, graph, options, rules, findings, state)

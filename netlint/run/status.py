@@ -35,7 +35,7 @@ _PHASES = {
 }
 
 _state: Any = None  # the worker's shared status buffer (None in the parent or in-process)
-_phase: dict[str, str] = {"phase": "checking", "name": ""}
+_phase: dict[str, Any] = {"phase": "checking", "name": ""}
 
 
 @dataclass
@@ -45,6 +45,8 @@ class Where:
     phase: str = "checking"
     name: str = ""
     line: str = ""  # "file.py:12", the deepest user frame
+    size: str = ""  # the model's size ("8.0 G parameters, 32 GB in float32"), or what a build had reached
+    real: bool = False  # whether ``size`` counts real weights (else a meta build's)
 
     def describe(self) -> str:
         name = f" `{self.name}`" if self.name else ""
@@ -59,9 +61,17 @@ def phase(name: str, model: str = "") -> None:
 
 
 def attach(state: Any) -> None:
-    """In a worker: record the status into ``state``, a buffer the parent reads."""
+    """In a worker: record the status into ``state``, a buffer the parent reads (with the size builds reach)."""
+    from .. import memory
+
     global _state
     _state = state
+    memory.listeners.append(_sized)
+
+
+def _sized(size: Any, real: bool) -> None:
+    _phase["size"], _phase["real"] = size.describe(), real
+    write_state(dict(_phase))
 
 
 def in_worker() -> bool:
@@ -69,7 +79,7 @@ def in_worker() -> bool:
 
 
 def current() -> Where:
-    return Where(_phase["phase"], _phase["name"])
+    return Where(_phase["phase"], _phase["name"], size=_phase.get("size", ""), real=_phase.get("real", False))
 
 
 def write_state(data: dict[str, str]) -> None:

@@ -58,7 +58,8 @@ def _on_timeout(signum, frame) -> None:
     """SIGUSR1 from the parent: the time is up. Say where we are, end what user code started, then end at once."""
     with contextlib.suppress(BaseException):
         where = status.where_in(_stack(frame))
-        status.write_state({"phase": where.phase, "name": where.name, "line": where.line})
+        status.write_state({"phase": where.phase, "name": where.name, "line": where.line, "size": where.size,
+                            "real": where.real})  # fmt: skip
     with contextlib.suppress(BaseException):
         sandbox.end_descendants()
     os._exit(124)
@@ -323,8 +324,9 @@ def run_units(
                     if run.signalled:
                         finish(run, error(run.unit, f"did not finish within {timeout:g} s", _read_state(run)), True)
                     else:
-                        what, why, hint = _death(run.process.exitcode)
-                        finish(run, error(run.unit, what, _read_state(run), why, hint), True)
+                        where = _read_state(run)
+                        what, why, hint = _death(run.process.exitcode, where)
+                        finish(run, error(run.unit, what, where, why, hint), True)
                 elif run.deadline is not None and now >= run.deadline:
                     if not run.started and not run.state.value:  # a spawned worker still importing torch
                         run.started, run.deadline = True, now + (timeout or 0)
@@ -377,17 +379,20 @@ def _read_state(run: _Running) -> Where:
         data = json.loads(run.state.value.decode("utf-8", "replace") or "{}")
     except ValueError:
         data = {}
-    return Where(data.get("phase", "checking"), data.get("name", ""), data.get("line", ""))
+    return Where(data.get("phase", "checking"), data.get("name", ""), data.get("line", ""), data.get("size", ""),
+                 bool(data.get("real")))  # fmt: skip
 
 
-def _death(exitcode: int | None) -> tuple[str, str, str]:
+def _death(exitcode: int | None, where: Where | None = None) -> tuple[str, str, str]:
     """How a worker that sent nothing ended: what happened, the likely cause, what to do."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        if name == "SIGKILL":
+        if name == "SIGKILL" and where is not None and where.size:
+            why, hint = _out_of_memory(where)
+        elif name == "SIGKILL":
             why = "killed from outside, most often by the out-of-memory killer"
             hint = "Check with a smaller input (--input-shape, --batch-size) or run it alone (--jobs 1)."
         else:
@@ -401,3 +406,31 @@ def _death(exitcode: int | None) -> tuple[str, str, str]:
         "user code ended the process (os._exit)",
         "Guard the exit with if __name__ == '__main__': or remove it; other targets are not affected.",
     )
+
+
+def _out_of_memory(where: Where) -> tuple[str, str]:
+    """The likely cause of a SIGKILL when the worker had said how big its model is, and what to do."""
+    why = "killed from outside, most often by the out-of-memory killer: " + (
+        f"the real weights it had built came to {where.size}" if where.real else f"the model has {where.size}"
+    )
+    file = where.name.split(":")[0] if where.name else "FILE"
+    if where.real and where.phase in ("importing", "building"):
+        hint = (
+            "Its file's import needs tensor values, so netlint imported it with real weights (otherwise it builds "
+            "models on the meta device, allocating nothing): move the code that needs values under if __name__ == "
+            f"'__main__': or into a function, or check a class or factory ({file}:Name)."
+        )
+    elif where.phase == "probing":
+        hint = (
+            "The probe runs the model with real weights: --no-probe checks it statically, and with a --probe-budget "
+            "above 0 the probe of a model too big for memory is skipped with a note."
+        )
+    elif where.phase == "tracing":
+        hint = (
+            "Its forward needs tensor values, so netlint ran it on a real copy of the model: check a smaller "
+            "configuration of the same architecture (the findings come from its structure, not its width), or "
+            "make the forward's control flow independent of the values."
+        )
+    else:
+        hint = "Check a smaller configuration of the same architecture, or run it alone (--jobs 1)."
+    return why, hint
