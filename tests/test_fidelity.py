@@ -243,3 +243,44 @@ def test_the_cpu_fallback_respects_the_memory_guard(monkeypatch):
     text = str(caught.value)
     assert "cannot run on the meta device (RuntimeError: Expected mat_a to be BFloat16 or Float16" in text
     assert "needs about 4 MB of weights, more than half of the 1 MB that available RAM leaves" in text
+
+
+# -- a forward that re-binds its attributes -----------------------------------------------------
+class Rebinds(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.grid = torch.zeros(8)  # a plain tensor attribute, moved to the input's device in forward
+        self.calls = 0
+
+    def forward(self, x):
+        self.grid = self.grid.to(x.device)
+        self.calls += 1
+        self.cache = self.fc(x)
+        return self.cache - self.grid
+
+
+def test_tracing_a_forward_that_rebinds_attributes_leaves_no_proxy_behind():
+    """fx stores a proxy where forward assigns an attribute: left on the module, every later run computed
+    with a proxy of a finished trace and never ended (a hang until --timeout)."""
+    import signal
+
+    def too_slow(*_):
+        raise TimeoutError("the check did not end: a proxy left on the module?")
+
+    before = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(60)
+    try:
+        model = only_model(netlint.check(Rebinds(), select=["NL002"]))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    assert [p.engine for p in model.parts] == ["torch.fx"]
+    assert [n.module for n in model.graph.nodes if n.op == Op.LINEAR] == ["fc"]
+
+    from netlint.graph import fx_engine
+
+    with torch.device("meta"):
+        meta = Rebinds()
+    fx_engine.trace(meta, [torch.empty(2, 8, device="meta")])
+    assert type(meta.grid) is torch.Tensor and meta.calls == 0 and "cache" not in vars(meta)

@@ -143,6 +143,7 @@ def trace(root: torch.nn.Module, inputs: list[Any], opaque: dict[str, str] | Non
                 script_functions_in_python(root),
                 functions.calls_to(_apply_node),
                 _jit_isinstance(),
+                _attributes_restored(root),
             ):
                 graph = tracer.trace(root, concrete_args=concrete or None)
         except Exception as exc:
@@ -165,6 +166,29 @@ def trace(root: torch.nn.Module, inputs: list[Any], opaque: dict[str, str] | Non
 
 class _Unsupported(Exception):
     pass
+
+
+@contextlib.contextmanager
+def _attributes_restored(root: torch.nn.Module) -> Iterator[None]:
+    """Every module's attributes as they were before tracing.
+
+    A forward that re-binds an attribute (``self.grid = self.grid.to(x.device)``, a cache) stores an
+    fx proxy on the module while it is traced; left there, the next run computes with a proxy of a
+    finished trace and never ends. Parameters, buffers and submodules are restored too.
+    """
+    saved = [(m, dict(vars(m)), {k: dict(vars(m)[k]) for k in _SLOTS if k in vars(m)}) for m in root.modules()]
+    try:
+        yield
+    finally:
+        for module, attributes, slots in saved:
+            vars(module).clear()
+            vars(module).update(attributes)
+            for key, content in slots.items():
+                attributes[key].clear()
+                attributes[key].update(content)
+
+
+_SLOTS = ("_parameters", "_buffers", "_modules")
 
 
 def _apply_node(cls: type, args: tuple, kwargs: dict) -> Any:
