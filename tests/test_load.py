@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -710,3 +711,27 @@ def test_pretrained_weights_that_cannot_be_had_say_how_to_check_without_them(tmp
     for text, file in ((imported, hub), (built, inner)):
         assert "It failed in from_pretrained, which needs pretrained weights that are not available here" in text
         assert "AutoModel.from_config(config)" in text and f"{file}:factory" in text
+
+
+def test_hub_downloads_are_offline_in_workers_unless_the_user_says_otherwise(tmp_path, monkeypatch):
+    """Without a network the Hugging Face hub retries for most of a minute: a worker is offline, so weights
+    that are not cached fail at once; a user's own setting is kept."""
+    import types
+
+    check = (
+        "import os, sys\nimport torch.nn as nn\nconstants = sys.modules.get('huggingface_hub.constants')\n"
+        "seen = (os.environ.get('HF_HUB_OFFLINE'), os.environ.get('TRANSFORMERS_OFFLINE'), getattr(constants, 'HF_HUB_OFFLINE', None))\n"
+        "if seen != EXPECTED:\n    raise RuntimeError(seen)\nmodel = nn.Linear(2, 2)\n"
+    )  # fmt: skip
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub read the environment when the parent imported it (a session calling netlint.check)
+    monkeypatch.setitem(sys.modules, "huggingface_hub.constants", types.SimpleNamespace(HF_HUB_OFFLINE=False))
+    offline = write(tmp_path / "offline.py", "EXPECTED = ('1', '1', True)\n" + check)
+    assert not check_targets([str(offline)], Options(probe=False)).errors
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    online = write(tmp_path / "online.py", "EXPECTED = ('0', None, False)\n" + check)
+    assert not check_targets([str(online)], Options(probe=False)).errors
+    assert (
+        os.environ["HF_HUB_OFFLINE"] == "0" and "TRANSFORMERS_OFFLINE" not in os.environ
+    )  # the parent's are untouched
