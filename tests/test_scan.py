@@ -325,3 +325,12 @@ def test_classmethod_factories_build_models():
     assert scan.instances == ["a", "b", "c", "d", "e", "f"]
     assert not [a for a in asked if a.startswith("transformers.AutoModel")]  # known: transformers is not imported
     assert scan.classes == scan.blocks == ["Own", "Child", "Sub"]  # each instance replaces its class
+
+
+def test_auto_classes_of_transformers_and_diffusers_are_known():
+    source = (
+        "from diffusers import AutoModel, AutoPipelineForText2Image\nimport transformers\n"
+        "a = AutoModel.from_config(cfg)\nb = AutoModel.from_pretrained('x')\n"
+        "c = transformers.AutoModelForCausalLM.from_config(cfg)\nd = AutoPipelineForText2Image.from_pretrained('x')\n"
+    )  # fmt: skip
+    assert found(source) == ([], ["a", "b", "c"])  # decided from the table: nothing imported

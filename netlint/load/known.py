@@ -62,8 +62,9 @@ _TV_MODEL_HELPERS = frozenset({"get_weight", "get_model_weights", "list_models",
 _TIMM_FACTORIES = frozenset({"create_model"})
 _TIMM_MODEL_HELPERS = frozenset({"list_models", "is_model", "model_entrypoint"})
 _TIMM_NOT_MODELS = frozenset({"data", "optim", "scheduler", "loss", "utils"})
-# Classmethods of transformers' auto classes (AutoModel, AutoModelForCausalLM, AutoBackbone) build the
-# model class a configuration names; the auto classes themselves are not modules.
+# Classmethods of the auto classes of transformers (AutoModel, AutoModelForCausalLM, AutoBackbone) and
+# diffusers (AutoModel) build the model class a configuration names; the auto classes are not modules.
+_AUTO_MODEL_PACKAGES = frozenset({"transformers", "diffusers"})
 _AUTO_MODEL_FACTORIES = frozenset({"from_config", "from_pretrained"})
 
 
@@ -113,7 +114,7 @@ def call_kind(dotted: str) -> str:
     if parts[0] == "torch":
         return "model" if dotted in _TORCH_MODULE_CLASSES else "none"
     auto = len(parts) > 2 and (parts[-2].startswith("AutoModel") or parts[-2] == "AutoBackbone")
-    if parts[0] == "transformers" and auto and last in _AUTO_MODEL_FACTORIES:
+    if parts[0] in _AUTO_MODEL_PACKAGES and auto and last in _AUTO_MODEL_FACTORIES:
         return "model"
     if parts[0] in NOT_TORCH:
         return "none"
