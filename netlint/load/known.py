@@ -90,8 +90,9 @@ def class_verdict(dotted: str) -> bool | None:
 def call_kind(dotted: str) -> str:
     """What a call to ``dotted`` builds: "model", "none", "container" (a model when a layer is inside),
     "wrapper" (the model it is given), "library" (a model if ``dotted`` is a module class of an installed
-    library) or "factory" (``Model.from_config``: a model if it is a classmethod or staticmethod of a
-    module class of an installed library)."""
+    library), "factory" (``Model.from_config``: a model if it is a classmethod or staticmethod of a
+    module class of an installed library) or "function" (``nets.resnet18()``: perhaps a model if it is a
+    function of an installed library that uses torch; the value built decides)."""
     parts = dotted.split(".")
     last = parts[-1]
     if dotted in _WRAPPERS:
@@ -121,5 +122,5 @@ def call_kind(dotted: str) -> str:
     if len(parts) > 2 and parts[-2][:1].isupper() and not last[:1].isupper():
         return "factory"  # smp.Unet.from_pretrained(...), BertModel.from_pretrained(...)
     if not last[:1].isupper():
-        return "none"
+        return "function"  # smp.create_model(...), monai.networks.nets.resnet18(...)
     return "library"  # smp.Unet(...): a class of an installed library

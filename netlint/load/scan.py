@@ -4,9 +4,11 @@ Importing a file runs its top-level code, and in a pre-commit run most files are
 training script's loop must never run), so this module imports neither torch nor the file. A file is
 imported only when it defines a class whose bases resolve to ``torch.nn.Module`` or binds a
 module-level name to a call that builds one. Names are resolved through imports, aliases, star
-imports, classes of the same file and the syntax trees of the project's other files. A base from an
-installed library (``LightningModule``) is decided by the ``library_check`` callback the caller
-passes (the loader imports the library, never the user's file), and only in files that import torch.
+imports, classes of the same file and the syntax trees of the project's other files. A name from an
+installed library (a base ``LightningModule``, a call ``smp.Unet()`` or ``nets.resnet18()``) is decided
+by the callbacks the caller passes (the loader imports the library, never the user's file), in files
+that import torch and wherever the library's own source imports torch (read, not imported:
+``libraries.uses_torch``); a library function is asked about only in the latter case.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ import ast
 import builtins
 import io
 import os
-import re
 import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..cells import is_notebook, read_notebook
 from .known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
+from .libraries import INSTALLED, uses_torch
 
 _BUILTINS = frozenset(dir(builtins))
-INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")  # a path inside an installed library
 _PARENT_LEVELS = 2
 
 # A library check answers whether a dotted name (``pytorch_lightning.LightningModule``) is a
-# torch.nn.Module class: True, False, or a string that says why it could not tell.
+# torch.nn.Module class: True, False, or a string that says why it could not tell. A call check answers
+# whether a call to one (``nets.resnet18``, a function) may build a model, in the same terms.
 LibraryCheck = Callable[[str], "bool | str"]
 
 
@@ -232,11 +234,13 @@ def _any(verdicts: Iterator[bool | str]) -> bool | str:
 class Project:
     """The syntax trees of one run's files, parsed once, and what their names resolve to."""
 
-    def __init__(self, library_check: LibraryCheck | None = None):
+    def __init__(self, library_check: LibraryCheck | None = None, call_check: LibraryCheck | None = None):
         self._library_check = library_check
+        self._call_check = call_check
         self._files: dict[str, _File] = {}
         self._memo: dict[tuple, bool | str] = {}
         self._library: dict[str, bool | str] = {}
+        self._calls: dict[str, bool | str] = {}
         self._active: set[tuple] = set()  # names being resolved (import and alias cycles end there)
 
     # files
@@ -373,7 +377,11 @@ class Project:
         if key in self._memo:
             return self._memo[key]
         self._memo[key] = False  # a cycle (class A(B), class B(A)) decides nothing
-        verdict = compute()
+        try:
+            verdict = compute()
+        except BaseException:  # e.g. a library check that may not import here: nothing was decided
+            del self._memo[key]
+            raise
         self._memo[key] = verdict
         return verdict
 
@@ -400,8 +408,8 @@ class Project:
         known = class_verdict(dotted)
         if known is not None:
             return known
-        if not file.imports_torch:  # a library base in a file without torch (a Django model): not imported
-            return False
+        if not file.imports_torch and not uses_torch(dotted.split(".")[0]):
+            return False  # a library without torch in a file without torch (a Django model): not imported
         if dotted not in self._library:
             if self._library_check is None:
                 self._library[dotted] = f"{dotted} was not imported to check it"
@@ -473,16 +481,22 @@ class Project:
             return any(self.call_verdict(file, a, local) for a in call.args[:1])
         if kind == "container":
             return self._holds_layers(file, call, local)
-        if kind == "library":
-            return self._library_class(file, dotted)
-        if kind == "factory":  # a string (undecided) is not a model: the file is not imported for it
-            return self._ext_class_verdict(file, dotted) is True
+        if kind == "library" and not dotted.rsplit(".", 1)[-1][:1].isupper():
+            kind = "function"  # torchvision.ops.nms, timm.layers.create_conv2d
+        if kind == "function":
+            return self._library_function(dotted)
+        if kind in ("library", "factory"):  # smp.Unet(), Model.from_config(cfg), or a function: MODELS.build(cfg)
+            return self._ext_class_verdict(file, dotted) is True or self._library_function(dotted)
         return kind == "model"
 
-    def _library_class(self, file: _File, dotted: str) -> bool:
-        """A class of a torch-ecosystem library (``smp.Unet``), decided by importing the library."""
-        last = dotted.rsplit(".", 1)[-1]
-        return last[:1].isupper() and self._ext_class_verdict(file, dotted) is True
+    def _library_function(self, dotted: str) -> bool:
+        """A function of an installed library whose source imports torch, that may return a model (the call
+        check imports the library and reads the function's return annotation): the value built decides."""
+        if self._call_check is None or not uses_torch(dotted.split(".")[0]):
+            return False
+        if dotted not in self._calls:
+            self._calls[dotted] = self._call_check(dotted)
+        return self._calls[dotted] is True
 
     def _holds_layers(self, file: _File, call: ast.Call, local: _Scope | None) -> bool:
         """A container with a layer inside; ``nn.Sequential(*layers)`` hides its contents: assume so."""
