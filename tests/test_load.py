@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 
 import pytest
 
@@ -863,7 +864,7 @@ def test_library_calls_are_decided_by_the_callee_and_its_return_annotation(libra
                      "torch", "missing")
     }  # fmt: skip
     assert verdicts == {
-        "SmallNet": True, "small_net": True, "maybe_net": True, "plain_net": True, "odd_value": True,
+        "SmallNet": True, "small_net": True, "maybe_net": True, "plain_net": None, "odd_value": None,
         "make_small": True, "MODELS.build": True, "Hub.create": True, "table": False, "loader": False,
         "Tokenizer.from_pretrained": False, "Tokenizer.from_file": False,
         "functools": False, "torch": False,
@@ -872,8 +873,9 @@ def test_library_calls_are_decided_by_the_callee_and_its_return_annotation(libra
     }  # fmt: skip
     assert library_class_check("fnlib_netlint.small_net") is False  # a function is never a base class
     T, M = typing.TypeVar("T"), typing.TypeVar("M", bound=nn.Module)
-    allowed = [nn.Module, nn.Conv2d, typing.Any, object, T, M, nn.Module | None, typing.Annotated[nn.Linear, 1],
-               "Undefined", typing.Union[int, nn.Module]]  # noqa: UP007  # fmt: skip
+    allowed = [nn.Module, nn.Conv2d, M, nn.Module | None, typing.Annotated[nn.Linear, 1],
+               typing.Union[int, nn.Module]]  # noqa: UP007  # fmt: skip
+    untold = [typing.Any, object, T, "Undefined", int | typing.Any]
     ruled_out = [
         torch.Tensor,
         None,
@@ -883,8 +885,33 @@ def test_library_calls_are_decided_by_the_callee_and_its_return_annotation(libra
         int,
         typing.TypeVar("S", bound=int),
     ]
-    assert all(_allows_module(a) for a in allowed) and not any(_allows_module(a) for a in ruled_out)
-    assert not any(_allows_module(a, unknown=False) for a in (typing.Any, object, T, "Undefined"))  # must say so
+    assert [_allows_module(a) for a in allowed + untold + ruled_out] == [True] * 6 + [None] * 5 + [False] * 7
+    assert not any(_allows_module(a, unknown=False) for a in untold)  # a classmethod of a non-module must say so
+
+
+def test_scripts_are_not_imported_for_library_functions_that_may_build_a_model(tmp_path, libraries):
+    """``loader = lib.plain_net()`` in a training script: a function that declares no return type may build a
+    model, but the script's top-level loop must not run to find out (an annotated one, or a main guard: it is
+    imported; a notebook runs only the cells that define models)."""
+    ran = tmp_path / "ran"
+    loop = f"for step in range(3):\n    open({str(ran)!r}, 'a').close()\n"
+    script = write(tmp_path / "proj" / "script.py", "import fnlib_netlint as lib\n\nnet = lib.plain_net()\n" + loop)
+    (error,) = check_targets([str(script)], Options(probe=False)).errors
+    assert error.message == (
+        f"no model in {script}: net may be a model (a library function that declares no return type builds it), "
+        "but importing the file would run its top-level code at line 4, so it was not imported."
+    )
+    assert f"name the model ({script}:net)" in error.hint and not ran.exists()
+    report = check_targets([str(tmp_path / "proj")], Options(probe=False))  # a directory: a note, never silence
+    assert not report.models and not report.errors and report.notes == [error.message]
+    named = check_targets([f"{script}:net"], Options(probe=False))
+    assert findings(named) == [("NL002", "0")] and ran.exists()
+    ran.unlink()
+    sure = write(tmp_path / "proj" / "script.py", "import fnlib_netlint as lib\n\nnet = lib.small_net()\n" + loop)
+    guarded = write(tmp_path / "proj" / "guarded.py", "import fnlib_netlint as lib\n\nnet = lib.plain_net()\n"
+                    "if __name__ == '__main__':\n" + textwrap.indent(loop, "    "))  # fmt: skip
+    report = check_targets([str(sure), str(guarded)], Options(probe=False))
+    assert names(report) == ["net", "net"] and not report.errors and ran.exists()  # the annotated one ran the loop
 
 
 def test_hub_downloads_are_offline_in_workers_unless_the_user_says_otherwise(tmp_path, monkeypatch):

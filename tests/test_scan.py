@@ -382,6 +382,21 @@ def test_calls_into_libraries_that_use_torch_are_asked_about_and_no_others(tmp_p
     assert scan_source(source, "/nonexistent/f.py", project=Project(classes)).instances == ["b"]
 
 
+def test_library_functions_that_only_may_build_a_model_are_guesses_in_scripts(tmp_path, monkeypatch):
+    """A call check's None (no return annotation tells) counts, but in a file with top-level code the
+    instances that rest only on it are listed as guesses (the loader does not import the file for them)."""
+    site = tmp_path / "site-packages"
+    write(site / "guess_netlint.py", "import torch\n")
+    monkeypatch.syspath_prepend(str(site))
+    answers = {"guess_netlint.maybe": None, "guess_netlint.sure": True}
+    project = Project(lambda dotted: False, answers.__getitem__)
+    body = "import guess_netlint as g\na = g.maybe()\nb = g.maybe().eval()\n"
+    for extra, guesses in [("", []), ("for _ in range(2):\n    pass\n", ["a", "b"]),
+                           ("c = g.sure()\nfor _ in range(2):\n    pass\n", ["a", "b"])]:  # fmt: skip
+        scan = scan_source(body + extra, str(tmp_path / "f.py"), project=project)
+        assert scan.guesses == guesses and scan.instances == ["a", "b", "c"][: 2 + ("sure" in extra)]
+
+
 def test_auto_classes_of_transformers_and_diffusers_are_known():
     source = (
         "from diffusers import AutoModel, AutoPipelineForText2Image\nimport transformers\n"

@@ -18,7 +18,7 @@ import os
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NoReturn
@@ -187,12 +187,11 @@ def _import(
     return import_file(path, sites)
 
 
-def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()) -> Loaded:
+def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = (), hint: str = "") -> Loaded:
     message = f"no model in {display}: {why}"
-    if factories:
+    if factories and not hint:
         hint = f"Name one of its factories ({', '.join(f'{display}:{f}' for f in factories)}) or define a module-level instance."
-    else:
-        hint = f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
+    hint = hint or f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
     if strict:
         raise NetlintError(display, message + ".", hint[:-1] + " (--allow-no-model makes this a note).")
     return Loaded(notes=[f"{message}."], files=1)
@@ -201,7 +200,17 @@ def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()
 def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     scan = _scan(path, project)
     display = relpath(path)
+    if scan.guesses == scan.instances and not scan.classes and not is_notebook(path):
+        scan.instances = []  # only guesses, in a script: its top-level code must not run for them
     if not scan.may_define_models:  # decided from the syntax tree: the file is never imported
+        if scan.guesses and not scan.instances:
+            why = (
+                f"{', '.join(scan.guesses)} may be a model (a library function that declares no return type builds "
+                f"it), but importing the file would run its top-level code at line {scan.top_level_code}, so it was "
+                "not imported"
+            )
+            hint = f"Guard that code with if __name__ == '__main__', or name the model ({display}:{scan.guesses[0]})."
+            return _no_model(display, why, strict, hint=hint)
         if scan.unresolved:
             return _no_model(display, "; ".join(scan.unresolved), strict)
         if strict:
@@ -720,10 +729,10 @@ def library_class_check(dotted: str) -> bool | str:
     return _is_module_class(obj)
 
 
-def library_call_check(dotted: str) -> bool | str:
-    """Whether a call to ``dotted`` of an installed library may build a model: a module class, a
-    classmethod or staticmethod of one, or a function (or a ``functools.partial``) whose return annotation
-    allows a torch.nn.Module. A function without one may (``build_model()``): the value it builds decides,
+def library_call_check(dotted: str) -> bool | str | None:
+    """Whether a call to ``dotted`` of an installed library builds a model: a module class, a classmethod
+    or staticmethod of one, or a function (or a ``functools.partial``) whose return annotation names a
+    torch.nn.Module. None: a function without one may (``build_model()``), and the value it builds decides,
     in the worker. A classmethod of another class (``Tokenizer.from_pretrained``) must say it returns a
     module. Imports the library, never calls anything in it; a string says why it cannot tell."""
     found = _library_object(dotted)
@@ -775,7 +784,7 @@ def _library_object(dotted: str) -> tuple[Any, Any] | str:
     return owner, obj
 
 
-def _may_return_module(fn: Any, *, unknown: bool = True) -> bool:
+def _may_return_module(fn: Any, *, unknown: bool | None = None) -> bool | None:
     """Whether a function's return annotation allows a torch.nn.Module; ``unknown`` when it does not tell
     (none, ``Any``, a name only type checkers import)."""
     try:
@@ -792,7 +801,7 @@ def _may_return_module(fn: Any, *, unknown: bool = True) -> bool:
     return _allows_module(annotation, unknown)
 
 
-def _allows_module(annotation: Any, unknown: bool = True) -> bool:
+def _allows_module(annotation: Any, unknown: bool | None = None) -> bool | None:
     """``nn.Module``, ``ResNet``, ``Optional[nn.Module]``: yes; ``Tensor``, ``tuple[...]``, ``Pipeline``,
     ``DatasetDict``, ``None``: no; ``Any``, an unbound TypeVar, a name that did not evaluate: ``unknown``."""
     import types
@@ -804,13 +813,19 @@ def _allows_module(annotation: Any, unknown: bool = True) -> bool:
         return unknown
     if isinstance(annotation, typing.TypeVar):
         bounds = [annotation.__bound__] if annotation.__bound__ is not None else list(annotation.__constraints__)
-        return any(_allows_module(b, unknown) for b in bounds) if bounds else unknown
+        return _either(_allows_module(b, unknown) for b in bounds) if bounds else unknown
     origin = typing.get_origin(annotation)
     if origin is typing.Union or origin is types.UnionType:
-        return any(_allows_module(a, unknown) for a in typing.get_args(annotation))
+        return _either(_allows_module(a, unknown) for a in typing.get_args(annotation))
     if origin is typing.Annotated:
         return _allows_module(typing.get_args(annotation)[0], unknown)
     return isinstance(annotation, type) and issubclass(annotation, nn.Module)
+
+
+def _either(verdicts: Iterable[bool | None]) -> bool | None:
+    """A union: True if one member is a module, None if one cannot tell, else False."""
+    found = list(verdicts)
+    return True if True in found else None if None in found else False
 
 
 def build_meta(spec: ModelSpec):

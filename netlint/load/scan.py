@@ -30,8 +30,9 @@ _PARENT_LEVELS = 2
 
 # A library check answers whether a dotted name (``pytorch_lightning.LightningModule``) is a
 # torch.nn.Module class: True, False, or a string that says why it could not tell. A call check answers
-# whether a call to one (``nets.resnet18``, a function) may build a model, in the same terms.
-LibraryCheck = Callable[[str], "bool | str"]
+# whether a call to one (``nets.resnet18``, a function) builds a model, in the same terms, or None: it may
+# (no return annotation tells), and only the value built can say.
+LibraryCheck = Callable[[str], "bool | str | None"]
 
 
 @dataclass
@@ -45,6 +46,7 @@ class FileScan:
     blocks: list[str] = field(default_factory=list)  # model classes used by another model class or instance
     unresolved: list[str] = field(default_factory=list)  # classes whose bases could not be decided, and why
     unresolved_classes: list[str] = field(default_factory=list)  # their names (decided once the file is imported)
+    guesses: list[str] = field(default_factory=list)  # instances only a library function without annotation makes
     names: dict[str, int] = field(default_factory=dict)  # every top-level name bound -> line
     top_level_code: int | None = None  # line of the first top-level loop or with block outside a main guard
     imports_torch: bool = False
@@ -242,6 +244,7 @@ class Project:
         self._library: dict[str, bool | str] = {}
         self._calls: dict[str, bool | str] = {}
         self._active: set[tuple] = set()  # names being resolved (import and alias cycles end there)
+        self._guess = True  # whether a library function that may return a model (None from the call check) counts
 
     # files
 
@@ -374,6 +377,7 @@ class Project:
     # verdicts
 
     def _memoised(self, key: tuple, compute: Callable[[], bool | str]) -> bool | str:
+        key = (*key, self._guess)
         if key in self._memo:
             return self._memo[key]
         self._memo[key] = False  # a cycle (class A(B), class B(A)) decides nothing
@@ -496,7 +500,8 @@ class Project:
             return False
         if dotted not in self._calls:
             self._calls[dotted] = self._call_check(dotted)
-        return self._calls[dotted] is True
+        verdict = self._calls[dotted]
+        return verdict is True or (verdict is None and self._guess)
 
     def _holds_layers(self, file: _File, call: ast.Call, local: _Scope | None) -> bool:
         """A container with a layer inside; ``nn.Sequential(*layers)`` hides its contents: assume so."""
@@ -562,6 +567,8 @@ class Project:
                 ):
                     result.factories.append(name)
         classes = [n for n, nodes in model_nodes.items() if n not in result.instances]
+        if result.top_level_code is not None and result.instances and not classes:
+            result.guesses = self._guesses(file, model_nodes, result.instances)
         result.classes = sorted(classes, key=lambda n: file.lines.get(n, 0))
         result.instances.sort(key=lambda n: file.lines.get(n, 0))
         known = set(result.classes)
@@ -592,6 +599,16 @@ class Project:
                 blocks |= passed
         result.blocks = [c for c in result.classes if c in blocks]
         return result
+
+    def _guesses(self, file: _File, model_nodes: dict[str, list[ast.AST]], instances: list[str]) -> list[str]:
+        """The instances that are models only if a library function without a return annotation returns one.
+
+        A training script (``loader = lib.make_loader(...)`` then a top-level loop) must not run for them."""
+        self._guess = False
+        try:
+            return [n for n in instances if not any(self.call_verdict(file, v) for v in model_nodes[n])]
+        finally:
+            self._guess = True
 
 
 def _assigned(stmt: ast.Assign | ast.AnnAssign) -> set[str]:
