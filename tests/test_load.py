@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import textwrap
 
 import pytest
 
@@ -710,3 +712,227 @@ def test_pretrained_weights_that_cannot_be_had_say_how_to_check_without_them(tmp
     for text, file in ((imported, hub), (built, inner)):
         assert "It failed in from_pretrained, which needs pretrained weights that are not available here" in text
         assert "AutoModel.from_config(config)" in text and f"{file}:factory" in text
+
+
+# An installed model library (it lives under site-packages) whose top module does not import torch: its
+# submodule does. Factory functions with and without return annotations, a partial, and helpers that
+# return no model.
+FACTORY_LIBRARY = {
+    "__init__.py": '"""Small models."""\nfrom .nets import *  # noqa\n',
+    "nets.py": """
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import torch
+import torch.nn as nn
+
+
+class SmallNet(nn.Sequential):
+    def __init__(self, channels: int = 8):
+        super().__init__(nn.Conv2d(3, channels, 3), nn.BatchNorm2d(channels), nn.ReLU())
+
+
+class Tokenizer:
+    @classmethod
+    def from_pretrained(cls, name):
+        return cls()
+
+    @classmethod
+    def from_file(cls, path: str = "") -> Any:
+        return cls()
+
+
+class Hub:
+    @staticmethod
+    def create(name: str = "small") -> SmallNet:
+        return SmallNet(4)
+
+
+class Registry:
+    def build(self, name: str = "small") -> nn.Module:
+        return SmallNet(4)
+
+
+MODELS = Registry()
+
+
+def small_net(channels: int = 8) -> SmallNet:
+    return SmallNet(channels)
+
+
+def maybe_net(channels: int = 8) -> Optional[nn.Module]:
+    return nn.Sequential(nn.Linear(4, channels), nn.BatchNorm1d(channels))
+
+
+def plain_net(channels=8):
+    return nn.Sequential(nn.Linear(4, channels), nn.BatchNorm1d(channels))
+
+
+def odd_value():
+    return {"not": "a model"}
+
+
+def table(rows: int = 2) -> list[int]:
+    return list(range(rows))
+
+
+def loader() -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(list(range(4)))
+
+
+make_small = functools.partial(SmallNet, channels=4)
+""",
+}
+# An installed library without torch: only the word is there, never an import of it.
+WEB_LIBRARY = '''"""A web toolkit; nothing here uses torch."""
+open(__file__ + ".imported", "w").close()
+
+
+class App:
+    pass
+
+
+def make_app():
+    return App()
+'''
+
+
+@pytest.fixture
+def libraries(tmp_path, monkeypatch):
+    """``fnlib_netlint`` (a model library) and ``weblib_netlint`` (no torch), installed under site-packages."""
+    site = tmp_path / "site-packages"
+    for name, text in FACTORY_LIBRARY.items():
+        write(site / "fnlib_netlint" / name, text)
+    write(site / "weblib_netlint" / "__init__.py", WEB_LIBRARY)
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for name in [m for m in sys.modules if m.split(".")[0] in ("fnlib_netlint", "weblib_netlint")]:
+        del sys.modules[name]
+
+
+def test_factory_functions_of_installed_libraries_build_models(tmp_path, libraries):
+    """Issue 18 N1: ``nets.resnet18(...)``, ``smp.create_model(...)``: a call to a function of an installed
+    library that uses torch is a model constructor unless its return annotation rules a module out; the
+    value built decides. The parent never imports the library (the worker does), nor the user's files."""
+    marker = tmp_path / "imported"
+    lines = f"open({str(marker)!r}, 'a').close()\n"
+    annotated = write(tmp_path / "annotated.py", "import fnlib_netlint as lib\n\nmodel = lib.small_net(channels=4)\n"
+                      "built = lib.MODELS.build('small')\n")  # fmt: skip
+    mixed = write(tmp_path / "mixed.py", "from fnlib_netlint import maybe_net, plain_net, make_small, odd_value\n"
+                  "a = maybe_net()\nb = plain_net()\nc = make_small()\nvalue = odd_value()\n")  # fmt: skip
+    helpers = write(tmp_path / "helpers.py", "import numpy as np\nimport torch\nimport fnlib_netlint as lib\n"
+                    "from torch.utils.data import DataLoader, random_split\n" + lines +
+                    "rows = lib.table()\ndata = lib.loader()\ntok = lib.Tokenizer.from_pretrained('x')\n"
+                    "parts = random_split(range(4), [2, 2])\narray = np.zeros(3)\nbatches = DataLoader(parts[0])\n")  # fmt: skip
+    report = check_targets([str(annotated), str(mixed), str(helpers)], Options(probe=False))
+    assert names(report) == ["model", "built", "a", "b", "c"] and not report.notes
+    assert findings(report) == [("NL002", "0")] * 5
+    assert [e.text.split(":")[0] for e in report.errors] == [f"{helpers}"] and "no model in" in report.errors[0].text
+    assert not marker.exists()  # helpers.py: decided without importing it
+    assert "fnlib_netlint" not in sys.modules  # the parent read the library's files; the workers imported it
+    # A value that is no module is not a model; alone in its file, that is the usual error.
+    alone = write(tmp_path / "alone.py", "import fnlib_netlint as lib\n\nvalue = lib.odd_value()\n")
+    (error,) = check_targets([str(alone)], Options(probe=False)).errors
+    assert error.message == f"no model in {alone}: it builds no torch.nn.Module."
+
+
+def test_library_models_are_found_in_files_that_do_not_import_torch(tmp_path, libraries):
+    """A module-level model of an installed library that itself imports torch is found without ``import torch``
+    in the file; a library without torch (a web app) is neither imported nor its file."""
+    own = write(tmp_path / "own.py", "from fnlib_netlint import SmallNet\n\nnet = SmallNet(channels=4)\n")
+    web = write(tmp_path / "web.py", "import weblib_netlint as web\nfrom weblib_netlint import App\n"
+                f"open({str(tmp_path / 'ran')!r}, 'w').close()\napp = App()\nother = web.make_app()\n")  # fmt: skip
+    report = check_targets([str(own), str(web)], Options(probe=False, strict=False))
+    assert names(report) == ["net"] and findings(report) == [("NL002", "0")] and not report.errors
+    assert not (tmp_path / "ran").exists() and not (libraries / "weblib_netlint" / "__init__.py.imported").exists()
+
+
+def test_library_calls_are_decided_by_the_callee_and_its_return_annotation(libraries):
+    import typing
+
+    import torch
+    import torch.nn as nn
+
+    from netlint.load.models import _allows_module, library_call_check, library_class_check
+
+    verdicts = {
+        name: library_call_check(f"fnlib_netlint.{name}")
+        for name in ("SmallNet", "small_net", "maybe_net", "plain_net", "odd_value", "make_small", "MODELS.build",
+                     "Hub.create", "table", "loader", "Tokenizer.from_pretrained", "Tokenizer.from_file", "functools",
+                     "torch", "missing")
+    }  # fmt: skip
+    assert verdicts == {
+        "SmallNet": True, "small_net": True, "maybe_net": True, "plain_net": None, "odd_value": None,
+        "make_small": True, "MODELS.build": True, "Hub.create": True, "table": False, "loader": False,
+        "Tokenizer.from_pretrained": False, "Tokenizer.from_file": False,
+        "functools": False, "torch": False,
+        "missing": "fnlib_netlint.missing could not be imported to check it (ModuleNotFoundError: "
+        "No module named 'fnlib_netlint.missing')",
+    }  # fmt: skip
+    assert library_class_check("fnlib_netlint.small_net") is False  # a function is never a base class
+    T, M = typing.TypeVar("T"), typing.TypeVar("M", bound=nn.Module)
+    allowed = [nn.Module, nn.Conv2d, M, nn.Module | None, typing.Annotated[nn.Linear, 1],
+               typing.Union[int, nn.Module]]  # noqa: UP007  # fmt: skip
+    untold = [typing.Any, object, T, "Undefined", int | typing.Any]
+    ruled_out = [
+        torch.Tensor,
+        None,
+        type(None),
+        tuple[nn.Module, int],
+        list[nn.Module],
+        int,
+        typing.TypeVar("S", bound=int),
+    ]
+    assert [_allows_module(a) for a in allowed + untold + ruled_out] == [True] * 6 + [None] * 5 + [False] * 7
+    assert not any(_allows_module(a, unknown=False) for a in untold)  # a classmethod of a non-module must say so
+
+
+def test_scripts_are_not_imported_for_library_functions_that_may_build_a_model(tmp_path, libraries):
+    """``loader = lib.plain_net()`` in a training script: a function that declares no return type may build a
+    model, but the script's top-level loop must not run to find out (an annotated one, or a main guard: it is
+    imported; a notebook runs only the cells that define models)."""
+    ran = tmp_path / "ran"
+    loop = f"for step in range(3):\n    open({str(ran)!r}, 'a').close()\n"
+    script = write(tmp_path / "proj" / "script.py", "import fnlib_netlint as lib\n\nnet = lib.plain_net()\n" + loop)
+    (error,) = check_targets([str(script)], Options(probe=False)).errors
+    assert error.message == (
+        f"no model in {script}: net may be a model (a library function that declares no return type builds it), "
+        "but importing the file would run its top-level code at line 4, so it was not imported."
+    )
+    assert f"name the model ({script}:net)" in error.hint and not ran.exists()
+    report = check_targets([str(tmp_path / "proj")], Options(probe=False))  # a directory: a note, never silence
+    assert not report.models and not report.errors and report.notes == [error.message]
+    named = check_targets([f"{script}:net"], Options(probe=False))
+    assert findings(named) == [("NL002", "0")] and ran.exists()
+    ran.unlink()
+    sure = write(tmp_path / "proj" / "script.py", "import fnlib_netlint as lib\n\nnet = lib.small_net()\n" + loop)
+    guarded = write(tmp_path / "proj" / "guarded.py", "import fnlib_netlint as lib\n\nnet = lib.plain_net()\n"
+                    "if __name__ == '__main__':\n" + textwrap.indent(loop, "    "))  # fmt: skip
+    report = check_targets([str(sure), str(guarded)], Options(probe=False))
+    assert names(report) == ["net", "net"] and not report.errors and ran.exists()  # the annotated one ran the loop
+
+
+def test_hub_downloads_are_offline_in_workers_unless_the_user_says_otherwise(tmp_path, monkeypatch):
+    """Without a network the Hugging Face hub retries for most of a minute: a worker is offline, so weights
+    that are not cached fail at once; a user's own setting is kept."""
+    import types
+
+    check = (
+        "import os, sys\nimport torch.nn as nn\nconstants = sys.modules.get('huggingface_hub.constants')\n"
+        "seen = (os.environ.get('HF_HUB_OFFLINE'), os.environ.get('TRANSFORMERS_OFFLINE'), getattr(constants, 'HF_HUB_OFFLINE', None))\n"
+        "if seen != EXPECTED:\n    raise RuntimeError(seen)\nmodel = nn.Linear(2, 2)\n"
+    )  # fmt: skip
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub read the environment when the parent imported it (a session calling netlint.check)
+    monkeypatch.setitem(sys.modules, "huggingface_hub.constants", types.SimpleNamespace(HF_HUB_OFFLINE=False))
+    offline = write(tmp_path / "offline.py", "EXPECTED = ('1', '1', True)\n" + check)
+    assert not check_targets([str(offline)], Options(probe=False)).errors
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    online = write(tmp_path / "online.py", "EXPECTED = ('0', None, False)\n" + check)
+    assert not check_targets([str(online)], Options(probe=False)).errors
+    assert (
+        os.environ["HF_HUB_OFFLINE"] == "0" and "TRANSFORMERS_OFFLINE" not in os.environ
+    )  # the parent's are untouched

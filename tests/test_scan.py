@@ -325,3 +325,82 @@ def test_classmethod_factories_build_models():
     assert scan.instances == ["a", "b", "c", "d", "e", "f"]
     assert not [a for a in asked if a.startswith("transformers.AutoModel")]  # known: transformers is not imported
     assert scan.classes == scan.blocks == ["Own", "Child", "Sub"]  # each instance replaces its class
+
+
+def test_libraries_are_read_for_torch_imports_without_importing_them(tmp_path, monkeypatch):
+    from netlint.load.libraries import uses_torch
+
+    site = tmp_path / "site-packages"
+    write(site / "lazy_netlint" / "__init__.py", '"""Models."""\n')
+    write(site / "lazy_netlint" / "deep" / "nets.py", "def build():\n    import numpy, torch.nn as nn\n")
+    write(site / "word_netlint.py", '"""Works with torch tensors too:\n\n>>> import torch\n"""\nimport torchx_like\n')
+    write(site / "word_netlint_tests" / "tests" / "test_x.py", "import torch\n")  # a library's own tests
+    write(tmp_path / "project" / "mine_netlint.py", "import torch\n")  # not installed: the user's code
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    assert uses_torch("lazy_netlint") is True and uses_torch("word_netlint") is False
+    assert uses_torch("word_netlint_tests") is False
+    assert uses_torch("mine_netlint") is None and uses_torch("not_there_netlint") is None
+    assert uses_torch("monai") is True  # a known torch package: nothing read
+    assert not [m for m in sys.modules if m.split(".")[0].endswith("_netlint")]
+
+
+def test_calls_into_libraries_that_use_torch_are_asked_about_and_no_others(tmp_path, monkeypatch):
+    """Issue 18 N1 and the files without torch: a library function is a model constructor when the call
+    check says so, and it is asked only where the library's source imports torch; a library class is
+    asked about in files that import torch, or when its library imports torch."""
+    site = tmp_path / "site-packages"
+    write(site / "nets_netlint" / "__init__.py", "from .zoo import *\n")
+    write(site / "nets_netlint" / "zoo.py", "import torch.nn as nn\n")
+    write(site / "web_netlint.py", "class App: pass\ndef make_app(): return App()\n")
+    monkeypatch.syspath_prepend(str(site))
+    asked: list[str] = []
+
+    def check(answers):
+        def ask(dotted):
+            asked.append(dotted)
+            return answers.get(dotted, False)
+
+        return ask
+
+    classes = check({"nets_netlint.SmallNet": True})
+    calls = check({"nets_netlint.small_net": True, "nets_netlint.MODELS.build": True, "nets_netlint.Factory": True})
+    source = (
+        "import numpy as np\nimport nets_netlint\nfrom nets_netlint import small_net, SmallNet, Factory, table\n"
+        "import web_netlint\n"
+        "a = small_net()\nb = SmallNet()\nc = nets_netlint.MODELS.build(cfg)\nd = Factory()\n"
+        "e = table()\nf = np.load('x')\ng = web_netlint.make_app()\nh = web_netlint.App()\ni = random_split(x, [1])\n"
+    )  # fmt: skip
+    for header in ("", "from torch.utils.data import random_split\n"):  # without and with a torch import
+        asked.clear()
+        scan = scan_source(header + source, "/nonexistent/f.py", project=Project(classes, calls))
+        assert scan.instances == ["a", "b", "c", "d"]
+        assert asked == ["nets_netlint.small_net", "nets_netlint.SmallNet", *["nets_netlint.MODELS.build"] * 2,
+                         "nets_netlint.Factory", "nets_netlint.Factory", "nets_netlint.table"] + [
+                         "web_netlint.App"] * bool(header)  # fmt: skip
+    # Without a call check (notebooks' own scan), a function is not a model: nothing says so.
+    assert scan_source(source, "/nonexistent/f.py", project=Project(classes)).instances == ["b"]
+
+
+def test_library_functions_that_only_may_build_a_model_are_guesses_in_scripts(tmp_path, monkeypatch):
+    """A call check's None (no return annotation tells) counts, but in a file with top-level code the
+    instances that rest only on it are listed as guesses (the loader does not import the file for them)."""
+    site = tmp_path / "site-packages"
+    write(site / "guess_netlint.py", "import torch\n")
+    monkeypatch.syspath_prepend(str(site))
+    answers = {"guess_netlint.maybe": None, "guess_netlint.sure": True}
+    project = Project(lambda dotted: False, answers.__getitem__)
+    body = "import guess_netlint as g\na = g.maybe()\nb = g.maybe().eval()\n"
+    for extra, guesses in [("", []), ("for _ in range(2):\n    pass\n", ["a", "b"]),
+                           ("c = g.sure()\nfor _ in range(2):\n    pass\n", ["a", "b"])]:  # fmt: skip
+        scan = scan_source(body + extra, str(tmp_path / "f.py"), project=project)
+        assert scan.guesses == guesses and scan.instances == ["a", "b", "c"][: 2 + ("sure" in extra)]
+
+
+def test_auto_classes_of_transformers_and_diffusers_are_known():
+    source = (
+        "from diffusers import AutoModel, AutoPipelineForText2Image\nimport transformers\n"
+        "a = AutoModel.from_config(cfg)\nb = AutoModel.from_pretrained('x')\n"
+        "c = transformers.AutoModelForCausalLM.from_config(cfg)\nd = AutoPipelineForText2Image.from_pretrained('x')\n"
+    )  # fmt: skip
+    assert found(source) == ([], ["a", "b", "c"])  # decided from the table: nothing imported

@@ -62,8 +62,9 @@ _TV_MODEL_HELPERS = frozenset({"get_weight", "get_model_weights", "list_models",
 _TIMM_FACTORIES = frozenset({"create_model"})
 _TIMM_MODEL_HELPERS = frozenset({"list_models", "is_model", "model_entrypoint"})
 _TIMM_NOT_MODELS = frozenset({"data", "optim", "scheduler", "loss", "utils"})
-# Classmethods of transformers' auto classes (AutoModel, AutoModelForCausalLM, AutoBackbone) build the
-# model class a configuration names; the auto classes themselves are not modules.
+# Classmethods of the auto classes of transformers (AutoModel, AutoModelForCausalLM, AutoBackbone) and
+# diffusers (AutoModel) build the model class a configuration names; the auto classes are not modules.
+_AUTO_MODEL_PACKAGES = frozenset({"transformers", "diffusers"})
 _AUTO_MODEL_FACTORIES = frozenset({"from_config", "from_pretrained"})
 
 
@@ -89,8 +90,9 @@ def class_verdict(dotted: str) -> bool | None:
 def call_kind(dotted: str) -> str:
     """What a call to ``dotted`` builds: "model", "none", "container" (a model when a layer is inside),
     "wrapper" (the model it is given), "library" (a model if ``dotted`` is a module class of an installed
-    library) or "factory" (``Model.from_config``: a model if it is a classmethod or staticmethod of a
-    module class of an installed library)."""
+    library), "factory" (``Model.from_config``: a model if it is a classmethod or staticmethod of a
+    module class of an installed library) or "function" (``nets.resnet18()``: perhaps a model if it is a
+    function of an installed library that uses torch; the value built decides)."""
     parts = dotted.split(".")
     last = parts[-1]
     if dotted in _WRAPPERS:
@@ -113,12 +115,12 @@ def call_kind(dotted: str) -> str:
     if parts[0] == "torch":
         return "model" if dotted in _TORCH_MODULE_CLASSES else "none"
     auto = len(parts) > 2 and (parts[-2].startswith("AutoModel") or parts[-2] == "AutoBackbone")
-    if parts[0] == "transformers" and auto and last in _AUTO_MODEL_FACTORIES:
+    if parts[0] in _AUTO_MODEL_PACKAGES and auto and last in _AUTO_MODEL_FACTORIES:
         return "model"
     if parts[0] in NOT_TORCH:
         return "none"
     if len(parts) > 2 and parts[-2][:1].isupper() and not last[:1].isupper():
         return "factory"  # smp.Unet.from_pretrained(...), BertModel.from_pretrained(...)
     if not last[:1].isupper():
-        return "none"
+        return "function"  # smp.create_model(...), monai.networks.nets.resnet18(...)
     return "library"  # smp.Unet(...): a class of an installed library

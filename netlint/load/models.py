@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -17,7 +18,7 @@ import os
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NoReturn
@@ -27,7 +28,8 @@ from ..errors import NetlintError, describe_exception, starts_a_process, user_fr
 from ..source import CreationSites, relpath
 from .copying import copy_module
 from .known import TORCH_PACKAGES
-from .scan import INSTALLED, FileScan, Project
+from .libraries import INSTALLED
+from .scan import FileScan, Project
 from .targets import describe_os_error, is_source_file, package_root, split_target, walk_python_files
 
 
@@ -133,7 +135,7 @@ def resolve(target: str, *, strict: bool = True, project: Project | None = None)
         raise NetlintError(
             target, "no such file or directory.", "Check the path (it is relative to the working directory)."
         )
-    project = project or Project(library_class_check)
+    project = project or Project(library_class_check, library_call_check)
     if os.path.isdir(path):
         if name:
             raise NetlintError(target, "a directory cannot name a model.", "Use file.py:Name.")
@@ -233,12 +235,11 @@ def _import(
     return import_file(path, sites)
 
 
-def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()) -> Loaded:
+def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = (), hint: str = "") -> Loaded:
     message = f"no model in {display}: {why}"
-    if factories:
+    if factories and not hint:
         hint = f"Name one of its factories ({', '.join(f'{display}:{f}' for f in factories)}) or define a module-level instance."
-    else:
-        hint = f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
+    hint = hint or f"Define a module-level instance (model = Net()) or name a factory with {display}:factory."
     if strict:
         raise NetlintError(display, message + ".", hint[:-1] + " (--allow-no-model makes this a note).")
     return Loaded(notes=[f"{message}."], files=1)
@@ -247,7 +248,17 @@ def _no_model(display: str, why: str, strict: bool, *, factories: list[str] = ()
 def _from_file(path: str, *, strict: bool, project: Project) -> Loaded:
     scan = _scan(path, project)
     display = relpath(path)
+    if scan.guesses == scan.instances and not scan.classes and not is_notebook(path):
+        scan.instances = []  # only guesses, in a script: its top-level code must not run for them
     if not scan.may_define_models:  # decided from the syntax tree: the file is never imported
+        if scan.guesses and not scan.instances:
+            why = (
+                f"{', '.join(scan.guesses)} may be a model (a library function that declares no return type builds "
+                f"it), but importing the file would run its top-level code at line {scan.top_level_code}, so it was "
+                "not imported"
+            )
+            hint = f"Guard that code with if __name__ == '__main__', or name the model ({display}:{scan.guesses[0]})."
+            return _no_model(display, why, strict, hint=hint)
         if scan.unresolved:
             return _no_model(display, "; ".join(scan.unresolved), strict)
         if strict:
@@ -917,6 +928,41 @@ def library_class_check(dotted: str) -> bool | str:
 
     Imports that library module (library code, never the user's file); a string says why it cannot tell.
     """
+    found = _library_object(dotted)
+    if isinstance(found, str):
+        return found
+    owner, obj = found
+    if isinstance(obj, (classmethod, staticmethod)):  # a factory: Model.from_config(cfg)
+        return _is_module_class(owner)
+    return _is_module_class(obj)
+
+
+def library_call_check(dotted: str) -> bool | str | None:
+    """Whether a call to ``dotted`` of an installed library builds a model: a module class, a classmethod
+    or staticmethod of one, or a function (or a ``functools.partial``) whose return annotation names a
+    torch.nn.Module. None: a function without one may (``build_model()``), and the value it builds decides,
+    in the worker. A classmethod of another class (``Tokenizer.from_pretrained``) must say it returns a
+    module. Imports the library, never calls anything in it; a string says why it cannot tell."""
+    found = _library_object(dotted)
+    if isinstance(found, str):
+        return found
+    owner, obj = found
+    if isinstance(obj, (classmethod, staticmethod)):
+        return _is_module_class(owner) or _may_return_module(obj.__func__, unknown=False)
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if isinstance(obj, type):
+        return _is_module_class(obj)
+    if inspect.isfunction(inspect.unwrap(obj)) or inspect.ismethod(obj):
+        return _may_return_module(obj)
+    return False  # a builtin, an instance, a module: never a model's constructor
+
+
+def _library_object(dotted: str) -> tuple[Any, Any] | str:
+    """The object ``dotted`` names in an installed library, and the object it was read from (a class, for
+    a method: read statically, so a classmethod stays one); a string says why it could not be had.
+
+    In the parent process nothing is imported (ImportForbidden: the target goes to a worker)."""
     parts = dotted.split(".")
     try:  # only an installed library: a module found elsewhere on sys.path is the user's code
         spec = importlib.util.find_spec(parts[0])
@@ -927,6 +973,8 @@ def library_class_check(dotted: str) -> bool | str:
     where = spec.origin or next(iter(spec.submodule_search_locations or []), "")
     if not INSTALLED.search(where):
         return f"{parts[0]} is not an installed library, so {dotted} was not imported to check it"
+    if _imports_forbidden:  # importing a library here could cost seconds (torch) that the worker pays anyway
+        raise ImportForbidden(dotted)
     owner: Any = None
     try:
         with user_code():
@@ -941,9 +989,51 @@ def library_class_check(dotted: str) -> bool | str:
         raise
     except BaseException as exc:
         return f"{dotted} could not be imported to check it ({describe_exception(exc, 120)})"
-    if isinstance(obj, (classmethod, staticmethod)):  # a factory: Model.from_config(cfg)
-        return _is_module_class(owner)
-    return _is_module_class(obj)
+    return owner, obj
+
+
+def _may_return_module(fn: Any, *, unknown: bool | None = None) -> bool | None:
+    """Whether a function's return annotation allows a torch.nn.Module; ``unknown`` when it does not tell
+    (none, ``Any``, a name only type checkers import)."""
+    try:
+        annotation = inspect.signature(fn).return_annotation
+    except (TypeError, ValueError):
+        return unknown
+    if annotation is inspect.Signature.empty:
+        return unknown
+    if isinstance(annotation, str):  # from __future__ import annotations: evaluated where the library wrote it
+        try:
+            annotation = eval(annotation, dict(getattr(inspect.unwrap(fn), "__globals__", {})))
+        except Exception:
+            return unknown
+    return _allows_module(annotation, unknown)
+
+
+def _allows_module(annotation: Any, unknown: bool | None = None) -> bool | None:
+    """``nn.Module``, ``ResNet``, ``Optional[nn.Module]``: yes; ``Tensor``, ``tuple[...]``, ``Pipeline``,
+    ``DatasetDict``, ``None``: no; ``Any``, an unbound TypeVar, a name that did not evaluate: ``unknown``."""
+    import types
+    import typing
+
+    import torch.nn as nn
+
+    if annotation is typing.Any or annotation is object or isinstance(annotation, (str, typing.ForwardRef)):
+        return unknown
+    if isinstance(annotation, typing.TypeVar):
+        bounds = [annotation.__bound__] if annotation.__bound__ is not None else list(annotation.__constraints__)
+        return _either(_allows_module(b, unknown) for b in bounds) if bounds else unknown
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return _either(_allows_module(a, unknown) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _allows_module(typing.get_args(annotation)[0], unknown)
+    return isinstance(annotation, type) and issubclass(annotation, nn.Module)
+
+
+def _either(verdicts: Iterable[bool | None]) -> bool | None:
+    """A union: True if one member is a module, None if one cannot tell, else False."""
+    found = list(verdicts)
+    return True if True in found else None if None in found else False
 
 
 def build_meta(spec: ModelSpec):

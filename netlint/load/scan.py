@@ -4,9 +4,11 @@ Importing a file runs its top-level code, and in a pre-commit run most files are
 training script's loop must never run), so this module imports neither torch nor the file. A file is
 imported only when it defines a class whose bases resolve to ``torch.nn.Module`` or binds a
 module-level name to a call that builds one. Names are resolved through imports, aliases, star
-imports, classes of the same file and the syntax trees of the project's other files. A base from an
-installed library (``LightningModule``) is decided by the ``library_check`` callback the caller
-passes (the loader imports the library, never the user's file), and only in files that import torch.
+imports, classes of the same file and the syntax trees of the project's other files. A name from an
+installed library (a base ``LightningModule``, a call ``smp.Unet()`` or ``nets.resnet18()``) is decided
+by the callbacks the caller passes (the loader imports the library, never the user's file), in files
+that import torch and wherever the library's own source imports torch (read, not imported:
+``libraries.uses_torch``); a library function is asked about only in the latter case.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ import ast
 import builtins
 import io
 import os
-import re
 import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..cells import is_notebook, read_notebook
 from .known import NOT_TORCH, SELF_METHODS, TORCH_PACKAGES, call_kind, class_verdict
+from .libraries import INSTALLED, uses_torch
 
 _BUILTINS = frozenset(dir(builtins))
-INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")  # a path inside an installed library
 _PARENT_LEVELS = 2
 
 # A library check answers whether a dotted name (``pytorch_lightning.LightningModule``) is a
-# torch.nn.Module class: True, False, or a string that says why it could not tell.
-LibraryCheck = Callable[[str], "bool | str"]
+# torch.nn.Module class: True, False, or a string that says why it could not tell. A call check answers
+# whether a call to one (``nets.resnet18``, a function) builds a model, in the same terms, or None: it may
+# (no return annotation tells), and only the value built can say.
+LibraryCheck = Callable[[str], "bool | str | None"]
 
 
 @dataclass
@@ -44,6 +47,7 @@ class FileScan:
     blocks: list[str] = field(default_factory=list)  # model classes used by another model class or instance
     unresolved: list[str] = field(default_factory=list)  # classes whose bases could not be decided, and why
     unresolved_classes: list[str] = field(default_factory=list)  # their names (decided once the file is imported)
+    guesses: list[str] = field(default_factory=list)  # instances only a library function without annotation makes
     names: dict[str, int] = field(default_factory=dict)  # every top-level name bound -> line
     top_level_code: int | None = None  # line of the first top-level loop or with block outside a main guard
     imports_torch: bool = False
@@ -234,12 +238,15 @@ def _any(verdicts: Iterator[bool | str]) -> bool | str:
 class Project:
     """The syntax trees of one run's files, parsed once, and what their names resolve to."""
 
-    def __init__(self, library_check: LibraryCheck | None = None):
+    def __init__(self, library_check: LibraryCheck | None = None, call_check: LibraryCheck | None = None):
         self._library_check = library_check
+        self._call_check = call_check
         self._files: dict[str, _File] = {}
         self._memo: dict[tuple, bool | str] = {}
         self._library: dict[str, bool | str] = {}
+        self._calls: dict[str, bool | str] = {}
         self._active: set[tuple] = set()  # names being resolved (import and alias cycles end there)
+        self._guess = True  # whether a library function that may return a model (None from the call check) counts
 
     # files
 
@@ -374,10 +381,15 @@ class Project:
     # verdicts
 
     def _memoised(self, key: tuple, compute: Callable[[], bool | str]) -> bool | str:
+        key = (*key, self._guess)
         if key in self._memo:
             return self._memo[key]
         self._memo[key] = False  # a cycle (class A(B), class B(A)) decides nothing
-        verdict = compute()
+        try:
+            verdict = compute()
+        except BaseException:  # e.g. a library check that may not import here: nothing was decided
+            del self._memo[key]
+            raise
         self._memo[key] = verdict
         return verdict
 
@@ -404,8 +416,8 @@ class Project:
         known = class_verdict(dotted)
         if known is not None:
             return known
-        if not file.imports_torch:  # a library base in a file without torch (a Django model): not imported
-            return False
+        if not file.imports_torch and not uses_torch(dotted.split(".")[0]):
+            return False  # a library without torch in a file without torch (a Django model): not imported
         if dotted not in self._library:
             if self._library_check is None:
                 self._library[dotted] = f"{dotted} was not imported to check it"
@@ -477,16 +489,23 @@ class Project:
             return any(self.call_verdict(file, a, local) for a in call.args[:1])
         if kind == "container":
             return self._holds_layers(file, call, local)
-        if kind == "library":
-            return self._library_class(file, dotted)
-        if kind == "factory":  # a string (undecided) is not a model: the file is not imported for it
-            return self._ext_class_verdict(file, dotted) is True
+        if kind == "library" and not dotted.rsplit(".", 1)[-1][:1].isupper():
+            kind = "function"  # torchvision.ops.nms, timm.layers.create_conv2d
+        if kind == "function":
+            return self._library_function(dotted)
+        if kind in ("library", "factory"):  # smp.Unet(), Model.from_config(cfg), or a function: MODELS.build(cfg)
+            return self._ext_class_verdict(file, dotted) is True or self._library_function(dotted)
         return kind == "model"
 
-    def _library_class(self, file: _File, dotted: str) -> bool:
-        """A class of a torch-ecosystem library (``smp.Unet``), decided by importing the library."""
-        last = dotted.rsplit(".", 1)[-1]
-        return last[:1].isupper() and self._ext_class_verdict(file, dotted) is True
+    def _library_function(self, dotted: str) -> bool:
+        """A function of an installed library whose source imports torch, that may return a model (the call
+        check imports the library and reads the function's return annotation): the value built decides."""
+        if self._call_check is None or not uses_torch(dotted.split(".")[0]):
+            return False
+        if dotted not in self._calls:
+            self._calls[dotted] = self._call_check(dotted)
+        verdict = self._calls[dotted]
+        return verdict is True or (verdict is None and self._guess)
 
     def _holds_layers(self, file: _File, call: ast.Call, local: _Scope | None) -> bool:
         """A container with a layer inside; ``nn.Sequential(*layers)`` hides its contents: assume so."""
@@ -552,6 +571,8 @@ class Project:
                 ):
                     result.factories.append(name)
         classes = [n for n, nodes in model_nodes.items() if n not in result.instances]
+        if result.top_level_code is not None and result.instances and not classes:
+            result.guesses = self._guesses(file, model_nodes, result.instances)
         result.classes = sorted(classes, key=lambda n: file.lines.get(n, 0))
         result.instances.sort(key=lambda n: file.lines.get(n, 0))
         known = set(result.classes)
@@ -582,6 +603,16 @@ class Project:
                 blocks |= passed
         result.blocks = [c for c in result.classes if c in blocks]
         return result
+
+    def _guesses(self, file: _File, model_nodes: dict[str, list[ast.AST]], instances: list[str]) -> list[str]:
+        """The instances that are models only if a library function without a return annotation returns one.
+
+        A training script (``loader = lib.make_loader(...)`` then a top-level loop) must not run for them."""
+        self._guess = False
+        try:
+            return [n for n in instances if not any(self.call_verdict(file, v) for v in model_nodes[n])]
+        finally:
+            self._guess = True
 
 
 def _assigned(stmt: ast.Assign | ast.AnnAssign) -> set[str]:

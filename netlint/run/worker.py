@@ -45,6 +45,21 @@ class Unit:
 
 # -- inside a worker (and in-process) ---------------------------------------------------------
 
+# Hugging Face hub downloads are never what a lint wants, and without a network the hub retries for most
+# of a minute before it fails. Offline, weights that are not cached fail at once (the loader then says
+# how to check without them) and cached ones still load. Whatever the user set wins.
+_HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _offline_hub() -> None:
+    if any(name in os.environ for name in _HUB_OFFLINE):
+        return
+    for name in _HUB_OFFLINE:
+        os.environ[name] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # imported before the fork (netlint.check in a session): it read the variables
+        constants.HF_HUB_OFFLINE = True
+
 
 def _stack(frame) -> list[Any]:
     frames = []
@@ -145,6 +160,7 @@ def _worker(unit: Unit, check: Callable[..., Any], options, rules, conn, state, 
         from .. import errors
 
         errors.WRITES_REFUSED = True
+    _offline_hub()
     if threads:
         with contextlib.suppress(Exception):
             import torch
