@@ -889,11 +889,11 @@ def test_library_calls_are_decided_by_the_callee_and_its_return_annotation(libra
     assert not any(_allows_module(a, unknown=False) for a in untold)  # a classmethod of a non-module must say so
 
 
-def test_scripts_are_not_imported_for_library_functions_that_may_build_a_model(tmp_path, libraries):
+def test_scripts_are_not_imported_for_library_functions_that_may_build_a_model(tmp_path, tmp_path_factory, libraries):
     """``loader = lib.plain_net()`` in a training script: a function that declares no return type may build a
     model, but the script's top-level loop must not run to find out (an annotated one, or a main guard: it is
     imported; a notebook runs only the cells that define models)."""
-    ran = tmp_path / "ran"
+    ran = tmp_path_factory.mktemp("outside") / "ran"  # outside the checked folders, where user code may write
     loop = f"for step in range(3):\n    open({str(ran)!r}, 'a').close()\n"
     script = write(tmp_path / "proj" / "script.py", "import fnlib_netlint as lib\n\nnet = lib.plain_net()\n" + loop)
     (error,) = check_targets([str(script)], Options(probe=False)).errors
