@@ -15,6 +15,7 @@ otherwise: an op the tables do not know is never reported. No torch here.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -594,26 +595,23 @@ def returned_statistic(node: Node, states: dict[int, State]) -> bool:
     if node.op != Op.REDUCE:
         return False
     outputs: list[Node] = []
-    seen = {node.index}
-    frontier = list(node.users)
-    while frontier:
-        n = frontier.pop()
-        if n.index in seen:
-            continue
-        seen.add(n.index)
+    for n in _values_fed(node):
         if n.op == Op.OUTPUT:
             outputs.append(n)
-            continue
-        if not n.is_tensor or n.op in (Op.SHAPE, Op.CONTROL) or _writes_buffer(n):
-            continue
-        if any(isinstance(states.get(i.index), (Axis, Straddle)) for i in n.inputs):
+        elif any(isinstance(states.get(i.index), (Axis, Straddle)) for i in n.inputs):
             return False  # ``pred - stat``: a per-sample value depends on the other samples
-        frontier.extend(n.users)
     return any(isinstance(states.get(i.index), Axis) for out in outputs for i in out.inputs)
 
 
 def reaches_output(node: Node) -> bool:
     """Whether ``node``'s value flows into a model output (not only into control flow or a buffer write)."""
+    return any(n.op == Op.OUTPUT for n in _values_fed(node))
+
+
+def _values_fed(node: Node) -> Iterator[Node]:
+    """The nodes ``node``'s value flows into, outputs included; the walk stops at outputs, at what is not a
+    tensor value (shapes, control flow) and at in-place writes into a parameter or buffer. A caller may
+    stop early: each node is yielded before the walk goes past it."""
     seen = {node.index}
     frontier = list(node.users)
     while frontier:
@@ -622,11 +620,12 @@ def reaches_output(node: Node) -> bool:
             continue
         seen.add(n.index)
         if n.op == Op.OUTPUT:
-            return True
+            yield n
+            continue
         if not n.is_tensor or n.op in (Op.SHAPE, Op.CONTROL) or _writes_buffer(n):
             continue
+        yield n
         frontier.extend(n.users)
-    return False
 
 
 def _writes_buffer(node: Node) -> bool:
