@@ -179,6 +179,18 @@ def examples_json_pair() -> tuple[subprocess.CompletedProcess, subprocess.Comple
     return run_netlint(*args), run_netlint(*args)
 
 
+# The smallest model with a finding (NL002: a biased conv before its BatchNorm), without its imports.
+CONV_BN_NET = """class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+"""
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

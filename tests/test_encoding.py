@@ -5,21 +5,18 @@ from __future__ import annotations
 from netlint.options import Options
 from netlint.run.targets import check_targets
 
-LATIN1_MODEL = """# -*- coding: latin-1 -*-
+from .conftest import CONV_BN_NET
+
+LATIN1_MODEL = (
+    """# -*- coding: latin-1 -*-
 import torch.nn as nn
 
 # Réseau: the comment is Latin-1, not UTF-8.
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
 """
+    + CONV_BN_NET
+)
 
 
 def test_latin1_file_findings_point_at_their_lines(tmp_path):

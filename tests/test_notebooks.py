@@ -20,18 +20,10 @@ from netlint.cells import NotebookError, parse_notebook, read_notebook, split_li
 from netlint.load.notebook import runnable_source
 from netlint.load.scan import Project
 
-from .conftest import run_netlint, write
+from .conftest import CONV_BN_NET, run_netlint, write
 
 IMPORTS = "import torch\nimport torch.nn as nn\nfrom torch.utils.data import DataLoader, TensorDataset\n"
-NET = """class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
-"""
+NET = CONV_BN_NET
 EXAMPLE = "def example_inputs():\n    return torch.randn(2, 3, 8, 8)\n"
 # Run, it would never end: the check must finish without it.
 TRAINING = """opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -11,19 +11,9 @@ import pytest
 
 from netlint.run.sandbox import landlock_abi
 
-from .conftest import run_netlint, write
+from .conftest import CONV_BN_NET, run_netlint, write
 
-NET = """
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
-"""
+NET = "\n\n" + CONV_BN_NET
 
 
 def model(path, top="", forward=""):

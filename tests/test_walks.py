@@ -13,21 +13,9 @@ import os
 
 import pytest
 
-from .conftest import run_netlint, write
+from .conftest import CONV_BN_NET, run_netlint, write
 
-NET = """
-import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3)
-        self.bn = nn.BatchNorm2d(8)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
-"""
+NET = "import torch.nn as nn\n\n\n" + CONV_BN_NET
 
 
 def unreadable(path):
