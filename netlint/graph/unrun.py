@@ -13,19 +13,15 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import textwrap
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from . import syntax
 from .ir import Graph
 from .queries import trained_parameters, used_parameters
-
-# Base classes whose methods refer to no user layer by name (and are large to read).
-_LIBRARY_BASES = ("torch.", "lightning.", "pytorch_lightning.", "builtins", "typing")
-_ANY = "*"  # a chain component indexed by a value: ``self.heads[i]``
 
 
 def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[str, str]:
@@ -50,7 +46,7 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
         uses = _class_uses(type(module), given if not path else None)
         for rel in below:
             for use in uses:
-                covered = _covers(_through_containers(module, use.chain), rel.split("."))
+                covered = syntax.covers(syntax.through_containers(module, use.chain), rel.split("."))
                 if covered is None:
                     continue
                 # A value kept for an untaken branch is one the recording computed and dropped: the layer
@@ -69,33 +65,6 @@ class _Use:
     kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
 
 
-def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tuple[str, ...]:
-    """A chain that ends at a ModuleList, ModuleDict or Sequential reaches every element (iterated or called)."""
-    try:
-        target = module.get_submodule(".".join(c for c in chain))
-    except (AttributeError, TypeError):
-        return chain
-    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
-    return (*chain, _ANY) if isinstance(target, containers) else chain
-
-
-def _covers(chain: tuple[str, ...], rel: list[str]) -> str | None:
-    """The path (relative to the class) where ``chain`` meets the way to parameter ``rel``: a module
-    above it, or the parameter itself (whether using that module uses the parameter: the caller's question)."""
-    chain = chain[: len(rel)]
-    if not chain:
-        return None
-    if all(c in (r, _ANY) for c, r in zip(chain, rel)):
-        return ".".join(rel[: len(chain)])
-    return None
-
-
-@dataclass
-class _Method:
-    node: ast.FunctionDef
-    params: list[str] = field(default_factory=list)  # without self
-
-
 @functools.lru_cache(maxsize=512)
 def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
     """The layer references of ``cls`` in code the recording did not run.
@@ -103,103 +72,34 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
     ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
     count as taken only through the methods that call it; methods besides forward always count.
     """
-    methods = _methods(cls)
+    methods = syntax.methods(cls)
     if "forward" not in methods:
         return ()
-    init = _reach(methods, ["__init__"])
-    forward = _reach(methods, ["forward"])
+    init = syntax.reach(methods, ["__init__"])
+    forward = syntax.reach(methods, ["forward"])
     uses: list[_Use] = []
     others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
-    for name in _reach(methods, others) - init:
-        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
+    for name in syntax.reach(methods, others) - init:
+        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in syntax.chains(methods[name].node))
     if given is not None:
         fwd = methods["forward"]
-        defaults = set(fwd.params[given:]) | _star_params(fwd.node)
+        defaults = set(fwd.params[given:]) | syntax.star_params(fwd.node)
         known = _defaults(cls, fwd, defaults)
         uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
 
 
-def _defaults(cls: type, method: _Method, names: set[str]) -> dict[str, Any]:
+def _defaults(cls: type, method: syntax.Method, names: set[str]) -> dict[str, Any]:
     """The default values of ``names`` that forward never reassigns: what the recorded call saw."""
     try:
         params = inspect.signature(cls.forward).parameters
     except (TypeError, ValueError):
         return {}
-    reassigned = {n for a in ast.walk(method.node) for n in _assigned(a)}
+    reassigned = {n for a in ast.walk(method.node) for n in syntax.assigned(a)}
     return {
         name: p.default for name, p in params.items()
         if name in names and name not in reassigned and p.default is not inspect.Parameter.empty
     }  # fmt: skip
-
-
-def _methods(cls: type) -> dict[str, _Method]:
-    """The methods of ``cls`` and its user-written bases, the nearest definition first."""
-    found: dict[str, _Method] = {}
-    for klass in cls.__mro__:
-        if (klass.__module__ or "").startswith(_LIBRARY_BASES) or klass.__module__ == "builtins":
-            continue
-        tree = _class_tree(klass)
-        if tree is None:
-            continue
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name not in found:
-                args = stmt.args
-                params = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]][1:]
-                found[stmt.name] = _Method(stmt, params)
-    return found
-
-
-@functools.lru_cache(maxsize=512)
-def _class_tree(cls: type) -> ast.ClassDef | None:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except Exception:  # no source (built by exec, a C extension), or source that does not parse alone
-        return None
-    node = tree.body[0] if tree.body else None
-    return node if isinstance(node, ast.ClassDef) else None
-
-
-def _star_params(fn: ast.FunctionDef) -> set[str]:
-    return {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
-
-
-def _reach(methods: dict[str, _Method], start: Iterable[str]) -> set[str]:
-    """The methods ``start`` refers to through ``self.name``, transitively (called or passed on)."""
-    seen: set[str] = set()
-    todo = [m for m in start if m in methods]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(c[0] for c in _chains(methods[name].node) if c[0] in methods)
-    return seen
-
-
-def _chain(node: ast.AST) -> tuple[str, ...] | None:
-    """``self.a.b[0].c`` -> ``("a", "b", "0", "c")``; ``self.heads[i]`` -> ``("heads", "*")``."""
-    parts: list[str] = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        elif isinstance(node, ast.Subscript):
-            key = node.slice
-            parts.append(str(key.value) if isinstance(key, ast.Constant) and isinstance(key.value, int) else _ANY)
-            node = node.value
-        elif isinstance(node, ast.Name) and node.id == "self" and parts:
-            return tuple(reversed(parts))
-        else:
-            return None
-
-
-def _chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
-    """Every maximal ``self...`` chain in ``tree``."""
-    for node, _ in _walk(tree, False, _Scope()):
-        chain = _chain(node)
-        if chain is not None:
-            yield chain
 
 
 @dataclass(frozen=True)
@@ -222,9 +122,9 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
     with the known defaults, does not take it (or cannot be evaluated). A ``self...`` chain is
     yielded whole (its inner attributes are not).
     """
-    if _chain(node) is not None:
+    if syntax.chain(node) is not None:
         yield node, unrun
-        for part in _subscripts(node):
+        for part in syntax.subscripts(node):
             yield from _walk(part, unrun, scope)
         return
     yield node, unrun
@@ -232,7 +132,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
         taken = _taken(node.test, scope)
         yield from _walk(node.test, unrun, scope)
         for part, skipped in ((node.body, taken is not True), (node.orelse, taken is not False)):
-            inner = unrun or (skipped and _mentions(node.test, scope.tainted))
+            inner = unrun or (skipped and syntax.mentions(node.test, scope.tainted))
             yield from (_block(part, inner, scope) if isinstance(part, list) else _walk(part, inner, scope))
         return
     if isinstance(node, ast.BoolOp):
@@ -241,7 +141,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
             yield from _walk(value, inner, scope)
             taken = _taken(value, scope)  # ``a and b`` runs b when a holds; ``a or b`` when it does not
             runs_next = taken if isinstance(node.op, ast.And) else (None if taken is None else not taken)
-            inner = inner or (runs_next is not True and _mentions(value, scope.tainted))
+            inner = inner or (runs_next is not True and syntax.mentions(value, scope.tainted))
         return
     for _, value in ast.iter_fields(node):
         if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
@@ -262,7 +162,7 @@ def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[
             if taken is None and _raises(stmt.body):
                 continue  # the recorded call did not raise: it went on past this statement
             exits = (_exits(stmt.body) and taken is not False) or (_exits(stmt.orelse) and taken is not True)
-            if exits and _mentions(stmt.test, scope.tainted):
+            if exits and syntax.mentions(stmt.test, scope.tainted):
                 unrun = True  # ``if labels is None: return out``: what follows runs only when labels is passed
 
 
@@ -327,17 +227,6 @@ def _raises(stmts: list[ast.stmt]) -> bool:
     return bool(stmts) and isinstance(stmts[-1], ast.Raise)
 
 
-def _subscripts(node: ast.AST) -> Iterator[ast.AST]:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        if isinstance(node, ast.Subscript):
-            yield node.slice
-        node = node.value
-
-
-def _mentions(node: ast.AST, names: frozenset[str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
-
-
 def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
     """``names`` and the local names computed from them (``has_labels = labels is not None``)."""
     tainted = set(names)
@@ -346,7 +235,7 @@ def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
     while changed:
         changed = False
         for a in assigns:
-            if a.value is None or not _mentions(a.value, frozenset(tainted)):
+            if a.value is None or not syntax.mentions(a.value, frozenset(tainted)):
                 continue
             for target in a.targets if isinstance(a, ast.Assign) else [a.target]:
                 for n in ast.walk(target):
@@ -357,7 +246,7 @@ def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
 
 
 def _guarded_uses(
-    methods: dict[str, _Method],
+    methods: dict[str, syntax.Method],
     name: str,
     defaults: set[str],
     owner: str,
@@ -380,16 +269,16 @@ def _guarded_uses(
     walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
     kept = _kept_for_branches(walked)
     for node, guarded in walked:
-        if not guarded and _assigned(node) & kept:
-            yield from (_Use(c, why, kept=True) for c in _chains(node.value))
-        chain = _chain(node)
+        if not guarded and syntax.assigned(node) & kept:
+            yield from (_Use(c, why, kept=True) for c in syntax.chains(node.value))
+        chain = syntax.chain(node)
         if chain is None:
             continue
         if guarded:
             yield _Use(chain, why)
             if chain[0] in methods:
-                for callee in _reach(methods, [chain[0]]):
-                    yield from (_Use(c, why) for c in _chains(methods[callee].node))
+                for callee in syntax.reach(methods, [chain[0]]):
+                    yield from (_Use(c, why) for c in syntax.chains(methods[callee].node))
         elif chain[0] in methods and len(chain) == 1:
             call = _call_of(method.node, node)
             if call is not None:
@@ -400,26 +289,18 @@ def _guarded_uses(
 def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
     """Names whose values reach a read on an untaken branch, through assignments outside such branches."""
     kept = {n.id for n, g in walked if g and isinstance(n, ast.Name) and _loads(n)}
-    assigns = [n for n, g in walked if not g and _assigned(n)]
+    assigns = [n for n, g in walked if not g and syntax.assigned(n)]
     changed = True
     while changed:
         changed = False
         for a in assigns:
-            if not _assigned(a) & kept:
+            if not syntax.assigned(a) & kept:
                 continue
             new = {n.id for n in ast.walk(a.value) if isinstance(n, ast.Name) and _loads(n)} - kept - {"self"}
             if new:
                 kept |= new
                 changed = True
     return kept
-
-
-def _assigned(node: ast.AST) -> set[str]:
-    """The names an assignment with a value binds (``a, b = ...``, ``x: T = ...``, ``x += ...``)."""
-    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or node.value is None:
-        return set()
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _loads(node: ast.Name) -> bool:
@@ -430,19 +311,19 @@ def _call_of(tree: ast.AST, func: ast.AST) -> ast.Call | None:
     return next((n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func is func), None)
 
 
-def _tainted_params(callee: _Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
+def _tainted_params(callee: syntax.Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
     """The callee's parameters that receive a value decided by a tainted name."""
     out = set()
     for param, arg in zip(callee.params, call.args):
         if isinstance(arg, ast.Starred):
             break
-        if _mentions(arg, tainted):
+        if syntax.mentions(arg, tainted):
             out.add(param)
     for kw in call.keywords:
-        if kw.arg is not None and kw.arg in callee.params and _mentions(kw.value, tainted):
+        if kw.arg is not None and kw.arg in callee.params and syntax.mentions(kw.value, tainted):
             out.add(kw.arg)
     if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
-        out |= set(callee.params) | _star_params(callee.node)
+        out |= set(callee.params) | syntax.star_params(callee.node)
     return out
 
 
