@@ -617,3 +617,21 @@ def is_decision(fn: Any, method: str | None) -> bool:
 def is_functional_dropout(fn: Any) -> bool:
     """``F.dropout``, ``F.dropout2d``, ``torch.dropout``...: a dropout whose mode is an argument."""
     return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] in (Op.DROPOUT, Op.CHANNEL_DROPOUT)
+
+
+# Ops whose output size depends on the values of their input (what meta tensors cannot run): the
+# tokens a router sends to one expert (``torch.where(mask)``, ``mask.nonzero()``, ``x[mask]``).
+_VALUE_SIZED = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"})
+
+
+def is_value_sized(fn: Any, method: str | None, args: tuple) -> bool:
+    """An op whose output size the input's values decide: ``nonzero``, one-argument ``where``, a boolean index."""
+    name = method if method is not None else getattr(fn, "__name__", "")
+    if name in _VALUE_SIZED:
+        return True
+    if name == "where":
+        return len(args) == 1
+    if name == "__getitem__" and len(args) > 1:
+        index = args[1] if isinstance(args[1], tuple) else (args[1],)
+        return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in index)
+    return False

@@ -14,13 +14,16 @@ def model_graph(spec, options: Options):
     model = spec.meta()
     sites = module_sites(spec.instance if spec.instance is not None else model, spec.sites)
     candidates = _input_candidates(model, spec, options)
+    from .routing import routed
     from .unrun import trained_elsewhere
 
     try:
         graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure) from None
-    graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
+    # Code the recording did not run may train what it left without a gradient (NL012): another method,
+    # a branch on an argument left at its default, or a layer that tensor values did not pick this time.
+    graph.context["trained_elsewhere"] = {**routed(model, graph), **trained_elsewhere(model, graph, len(used.items))}
     return graph, used
 
 
