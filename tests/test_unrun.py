@@ -152,3 +152,83 @@ def test_a_branch_the_recorded_call_took_or_a_raise_it_did_not_hides_nothing():
         "aux": "Branches.forward uses it when `labels` or `return_aux` is passed"
     }
     assert nl012(Branches(), torch.randn(2, 8)) == ["spare"]
+
+
+class SegmentLayer(nn.Module):
+    """XLNet-like: segment parameters used only when the caller passes a segment matrix."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+        self.seg_embed = nn.Parameter(torch.zeros(2, 8))
+        self.r_s_bias = nn.Parameter(torch.zeros(8))
+
+    def forward(self, h, seg_mat=None):
+        out = self.q(h)
+        if seg_mat is not None:
+            ef = torch.einsum("bid,sd->bis", out + self.r_s_bias, self.seg_embed)
+            out = out + (ef.unsqueeze(2) * seg_mat.unsqueeze(-2)).sum((-1, -2)).unsqueeze(-1)
+        return out
+
+
+class SegmentModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 8)
+        self.layers = nn.ModuleList(SegmentLayer() for _ in range(2))
+        self.last = SegmentLayer()  # called without the segments: its own are dead in this model
+
+    def forward(self, ids, token_type_ids=None):
+        h = self.embed(ids)
+        if token_type_ids is not None:
+            seg_mat = F.one_hot((token_type_ids[:, :, None] != token_type_ids[:, None, :]).long(), 2).float()
+        else:
+            seg_mat = None
+        for layer in self.layers:
+            h = layer(h, seg_mat=seg_mat)
+        return self.last(h)
+
+
+def test_a_default_argument_passed_down_decides_the_submodules_branches():
+    graph, _ = static_graph(SegmentModel(), torch.randint(0, 10, (2, 5)))
+    assert graph.context["trained_elsewhere"] == {
+        f"layers.{i}.{p}": "SegmentLayer.forward uses it when `seg_mat` is passed"
+        for i in (0, 1)
+        for p in ("r_s_bias", "seg_embed")
+    }  # not ``h``: the activation a layer returns decides nothing about the next one's branches
+    assert nl012(SegmentModel(), torch.randint(0, 10, (2, 5))) == ["last.r_s_bias", "last.seg_embed"]
+
+
+def test_a_default_argument_passed_through_a_helper_method_to_a_submodule():
+    """diffusers' AsymmetricAutoencoderKL: ``forward(sample, mask=None)`` -> ``self.decode(z, sample,
+    mask)`` -> ``self.decoder(z, image=image, mask=mask)``, whose condition encoder needs both."""
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.Linear(4, 8)
+            self.condition_encoder = nn.Linear(9, 8)
+
+        def forward(self, z, image=None, mask=None):
+            h = self.up(z)
+            if image is not None and mask is not None:
+                h = h + self.condition_encoder(torch.cat([(1 - mask) * image, mask], -1))
+            return h
+
+    class Autoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Linear(8, 4)
+            self.decoder = Decoder()
+
+        def decode(self, z, image=None, mask=None):
+            return self.decoder(z, image=image, mask=mask)
+
+        def forward(self, sample, mask=None):
+            return self.decode(self.encoder(sample), sample, mask)
+
+    graph, _ = static_graph(Autoencoder(), torch.randn(2, 8))
+    assert graph.context["trained_elsewhere"] == {
+        "decoder.condition_encoder": "Decoder.forward uses it when `mask` is passed"
+    }
+    assert nl012(Autoencoder(), torch.randn(2, 8)) == []

@@ -91,7 +91,7 @@ class _Reader:
     def __init__(self, fn: ast.FunctionDef, lines: set[int]):
         self.lines = lines
         self.valued = self._valued(fn)
-        self.aliases = self._aliases(fn)
+        self.aliases = syntax.aliases(fn)
         self.found: list[tuple[str, ...]] = []
         self._block(fn.body, False)
 
@@ -114,21 +114,6 @@ class _Reader:
                     valued |= targets
                     changed = True
         return valued
-
-    @staticmethod
-    def _aliases(fn: ast.FunctionDef) -> dict[str, list[tuple[str, ...]]]:
-        """Names that stand for layers: ``for i, e in enumerate(self.experts)``, ``layer = self.experts[i]``."""
-        aliases: dict[str, list[tuple[str, ...]]] = {}
-        for node in ast.walk(fn):
-            if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                targets, found = _names(node.target), list(syntax.chains(node.iter))
-            elif isinstance(node, ast.Assign) and syntax.chain(node.value) is not None:
-                targets, found = {n for t in node.targets for n in _names(t)}, [syntax.chain(node.value)]
-            else:
-                continue
-            for name in targets:
-                aliases.setdefault(name, []).extend(c for c in found if c is not None)
-        return aliases
 
     def _block(self, stmts: list[ast.stmt], decided: bool) -> None:
         for stmt in stmts:
@@ -200,24 +185,13 @@ class _Reader:
 def _bindings(node: ast.AST) -> Iterable[tuple[set[str], ast.AST]]:
     """``(names bound, the value they come from)`` of an assignment, a loop or a walrus."""
     if isinstance(node, ast.Assign):
-        yield {n for t in node.targets for n in _names(t)}, node.value
+        yield {n for t in node.targets for n in syntax.bound_names(t)}, node.value
     elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
-        yield _names(node.target), node.value
+        yield syntax.bound_names(node.target), node.value
     elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-        yield _names(node.target), node.iter
+        yield syntax.bound_names(node.target), node.iter
     elif isinstance(node, ast.NamedExpr):
-        yield _names(node.target), node.value
-
-
-def _names(target: ast.AST) -> set[str]:
-    """The names a target binds: ``a``, ``i, (k, e)``, ``*rest``; not those inside ``y[mask]`` or ``self.cache``."""
-    if isinstance(target, ast.Name):
-        return {target.id}
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return {n for t in target.elts for n in _names(t)}
-    if isinstance(target, ast.Starred):
-        return _names(target.value)
-    return set()
+        yield syntax.bound_names(node.target), node.value
 
 
 def _leaves(stmts: list[ast.stmt]) -> bool:

@@ -175,3 +175,29 @@ def covers(path: tuple[str, ...], rel: list[str]) -> str | None:
     if all(c in (r, ANY) for c, r in zip(path, rel)):
         return ".".join(rel[: len(path)])
     return None
+
+
+def aliases(fn: ast.AST) -> dict[str, list[tuple[str, ...]]]:
+    """Names that stand for layers: ``for i, e in enumerate(self.experts)``, ``layer = self.experts[i]``."""
+    found: dict[str, list[tuple[str, ...]]] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            targets, refs = bound_names(node.target), list(chains(node.iter))
+        elif isinstance(node, ast.Assign) and chain(node.value) is not None:
+            targets, refs = {n for t in node.targets for n in bound_names(t)}, [chain(node.value)]
+        else:
+            continue
+        for name in targets:
+            found.setdefault(name, []).extend(c for c in refs if c is not None)
+    return found
+
+
+def bound_names(target: ast.AST) -> set[str]:
+    """The names a target binds: ``a``, ``i, (k, e)``, ``*rest``; not those inside ``y[mask]`` or ``self.cache``."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {n for t in target.elts for n in bound_names(t)}
+    if isinstance(target, ast.Starred):
+        return bound_names(target.value)
+    return set()

@@ -14,7 +14,7 @@ import ast
 import functools
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -38,14 +38,23 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
     called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
     read = used_parameters(graph)
     found: dict[str, str] = {}
-    for path, module in root.named_modules():
+    passed: dict[str, set[str]] = {}  # submodule path -> forward parameters given a value of a default argument
+    for path, module in root.named_modules():  # parents first: what a parent passes down is known
         prefix = path + "." if path else ""
         below = [p[len(prefix) :] for p in untrained if p.startswith(prefix)]
         if not below:
             continue
         uses = _class_uses(type(module), given if not path else None)
+        if path in passed:
+            uses += _passed_uses(type(module), frozenset(passed[path]))
+        for use in uses:
+            if use.call is not None:
+                for sub, params in _passed_to(module, use):
+                    passed.setdefault(prefix + sub, set()).update(params)
         for rel in below:
             for use in uses:
+                if use.call is not None:
+                    continue
                 covered = syntax.covers(syntax.through_containers(module, use.chain), rel.split("."))
                 if covered is None:
                     continue
@@ -58,11 +67,29 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
     return found
 
 
+def _passed_to(module: torch.nn.Module, use: _Use) -> Iterator[tuple[str, set[str]]]:
+    """``(submodule path, its forward's parameters)`` that a call of ``use`` gives a value of a default argument."""
+    pattern = syntax.through_containers(module, use.chain)
+    for path, sub in module.named_modules():
+        parts = path.split(".") if path else []
+        if len(parts) != len(pattern) or not all(p in (q, syntax.ANY) for p, q in zip(pattern, parts)):
+            continue
+        forward = syntax.methods(type(sub)).get("forward")
+        if forward is not None:
+            params = _tainted_params(forward, use.call, use.tainted)
+            if params:
+                yield path, params
+
+
 @dataclass(frozen=True)
 class _Use:
     chain: tuple[str, ...]  # attributes below self: ("aux_head",), ("heads", "*")
     why: str
     kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
+    # A call of the layer on a taken path that passes it values of default arguments (``tainted``): its
+    # own forward's branches on them did not run either (``self.layer(h, seg_mat=seg_mat)``).
+    call: ast.Call | None = field(default=None, compare=False)
+    tainted: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=512)
@@ -87,6 +114,16 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
         known = _defaults(cls, fwd, defaults)
         uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
+
+
+@functools.lru_cache(maxsize=512)
+def _passed_uses(cls: type, params: frozenset[str]) -> tuple[_Use, ...]:
+    """The layer references of a submodule's forward on branches decided by ``params``, which its
+    caller gave values of the root's default arguments."""
+    methods = syntax.methods(cls)
+    if "forward" not in methods:
+        return ()
+    return tuple(_guarded_uses(methods, "forward", set(params), cls.__name__, set()))
 
 
 def _defaults(cls: type, method: syntax.Method, names: set[str]) -> dict[str, Any]:
@@ -227,10 +264,16 @@ def _raises(stmts: list[ast.stmt]) -> bool:
     return bool(stmts) and isinstance(stmts[-1], ast.Raise)
 
 
-def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
-    """``names`` and the local names computed from them (``has_labels = labels is not None``)."""
+def _tainted(fn: ast.FunctionDef, names: set[str], layers: set[str] | None = None) -> frozenset[str]:
+    """``names`` and the local names computed from them (``has_labels = labels is not None``).
+
+    With ``layers`` (the names that stand for layers), not through a layer's output: ``h = layer(h,
+    seg_mat=seg_mat)`` is the activation, whatever decides the layer's branches.
+    """
     tainted = set(names)
     assigns = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+    if layers is not None:
+        assigns = [a for a in assigns if not _layer_call(a.value, layers)]
     changed = True
     while changed:
         changed = False
@@ -268,6 +311,8 @@ def _guarded_uses(
     why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
     walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
     kept = _kept_for_branches(walked)
+    aliases = syntax.aliases(method.node)
+    passing = _tainted(method.node, defaults, set(aliases))  # what is passed down to layers
     for node, guarded in walked:
         if not guarded and syntax.assigned(node) & kept:
             yield from (_Use(c, why, kept=True) for c in syntax.chains(node.value))
@@ -284,6 +329,14 @@ def _guarded_uses(
             if call is not None:
                 passed = _tainted_params(methods[chain[0]], call, tainted)
                 yield from _guarded_uses(methods, chain[0], passed, owner, seen)
+        else:  # a layer called on the taken path: what it is given may decide its own branches
+            call = _call_of(method.node, node)
+            if call is not None and _passes(call, passing):
+                yield _Use(chain, why, call=call, tainted=passing)
+    for node, guarded in walked:  # ``for layer in self.layers: h = layer(h, seg_mat=seg_mat)``
+        if not guarded and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _passes(node, passing):
+            for chain in aliases.get(node.func.id, ()):
+                yield _Use(chain, why, call=node, tainted=passing)
 
 
 def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
@@ -325,6 +378,16 @@ def _tainted_params(callee: syntax.Method, call: ast.Call, tainted: frozenset[st
     if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
         out |= set(callee.params) | syntax.star_params(callee.node)
     return out
+
+
+def _layer_call(node: ast.AST | None, layers: set[str]) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    return syntax.chain(node.func) is not None or (isinstance(node.func, ast.Name) and node.func.id in layers)
+
+
+def _passes(call: ast.Call, tainted: frozenset[str]) -> bool:
+    return any(syntax.mentions(a, tainted) for a in [*call.args, *(k.value for k in call.keywords)])
 
 
 def _listing(names: list[str]) -> str:
