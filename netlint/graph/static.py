@@ -21,9 +21,13 @@ def model_graph(spec, options: Options):
         graph, used = build_graph(spec.name, model, candidates, sites, materialize=lambda: spec.real("cpu"))
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure) from None
-    # Code the recording did not run may train what it left without a gradient (NL012): another method,
-    # a branch on an argument left at its default, or a layer that tensor values did not pick this time.
-    graph.context["trained_elsewhere"] = {**routed(model, graph), **trained_elsewhere(model, graph, len(used.items))}
+    # Code the recording did not run may train what it left without a gradient (NL012): another method or
+    # a layer that tensor values did not pick this time (trained_elsewhere), or a branch on an argument left
+    # at its default (trained_when_passed: it trains only when the argument is passed).
+    elsewhere, optional = trained_elsewhere(model, graph, len(used.items))
+    elsewhere = {**routed(model, graph), **elsewhere}
+    graph.context["trained_elsewhere"] = elsewhere
+    graph.context["trained_when_passed"] = {k: v for k, v in optional.items() if k not in elsewhere}
     return graph, used
 
 

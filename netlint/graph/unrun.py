@@ -11,6 +11,7 @@ a layer no code refers to stays a finding.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import inspect
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ from .ir import Graph
 from .queries import trained_parameters, used_parameters
 
 
-def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[str, str]:
+def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> tuple[dict[str, str], dict[str, str]]:
     """``{module or parameter path: why it may train}`` for the parameters the recorded forward
-    leaves without a gradient that code it did not run refers to.
+    leaves without a gradient that code it did not run refers to: those other methods use, and
+    (the second) those forward uses only when an argument left at its default is passed.
 
     ``given``: how many positional arguments of the root's ``forward`` netlint passed; the others
     kept their defaults, so a branch on them is a path the recording did not take.
@@ -34,23 +36,26 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
     trainable = {p.path for p in graph.parameters if p.trainable}
     untrained = sorted(trainable - trained_parameters(graph))
     if not untrained:
-        return {}
+        return {}, {}
     called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
     read = used_parameters(graph)
     found: dict[str, str] = {}
-    passed: dict[str, set[str]] = {}  # submodule path -> forward parameters given a value of a default argument
+    optional: dict[str, str] = {}
+    # (submodule path, whether optional) -> its forward's parameters given a value of a default argument
+    passed: dict[tuple[str, bool], set[str]] = {}
     for path, module in root.named_modules():  # parents first: what a parent passes down is known
         prefix = path + "." if path else ""
         below = [p[len(prefix) :] for p in untrained if p.startswith(prefix)]
         if not below:
             continue
         uses = _class_uses(type(module), given if not path else None)
-        if path in passed:
-            uses += _passed_uses(type(module), frozenset(passed[path]))
+        for info in (False, True):
+            if (path, info) in passed:
+                uses += _passed_uses(type(module), frozenset(passed[path, info]), info)
         for use in uses:
             if use.call is not None:
                 for sub, params in _passed_to(module, use):
-                    passed.setdefault(prefix + sub, set()).update(params)
+                    passed.setdefault((prefix + sub, use.optional), set()).update(params)
         for rel in below:
             for use in uses:
                 if use.call is not None:
@@ -63,8 +68,8 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
                 # recording did: the layer's own code decides (a mask token its forward reads only when masked).
                 ran = prefix + rel in read
                 if ran if use.kept else (prefix + covered not in called or ran):
-                    found.setdefault(prefix + covered, use.why)
-    return found
+                    (optional if use.optional else found).setdefault(prefix + covered, use.why)
+    return found, {k: v for k, v in optional.items() if k not in found}
 
 
 def _passed_to(module: torch.nn.Module, use: _Use) -> Iterator[tuple[str, set[str]]]:
@@ -86,6 +91,7 @@ class _Use:
     chain: tuple[str, ...]  # attributes below self: ("aux_head",), ("heads", "*")
     why: str
     kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
+    optional: bool = False  # on a branch on an optional argument (not another method): trains only when passed
     # A call of the layer on a taken path that passes it values of default arguments (``tainted``): its
     # own forward's branches on them did not run either (``self.layer(h, seg_mat=seg_mat)``).
     call: ast.Call | None = field(default=None, compare=False)
@@ -112,18 +118,54 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
         fwd = methods["forward"]
         defaults = set(fwd.params[given:]) | syntax.star_params(fwd.node)
         known = _defaults(cls, fwd, defaults)
+        # A branch on a target (an argument that reaches a loss: ``labels``) is how the model trains; a
+        # branch on another input (``bool_masked_pos``) trains only if training passes it: an info.
+        targets = _targets(methods, defaults)
+        for use in _guarded_uses(methods, "forward", targets, cls.__name__, set(), known):
+            uses.append(dataclasses.replace(use, optional=False))
         uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
 
 
+# What a loss is called by: ``F.cross_entropy``, ``F.mse_loss``, ``loss_fct = CrossEntropyLoss()``,
+# ``self.criterion``, ``self.compute_loss``.
+_LOSS_WORDS = ("loss", "cross_entropy", "criterion", "kl_div")
+
+
+def _targets(methods: dict[str, syntax.Method], defaults: set[str]) -> set[str]:
+    """The arguments in ``defaults`` that forward (or a method it passes them to) gives a loss."""
+    return {name for name in defaults if _reaches_loss(methods, "forward", {name}, set())}
+
+
+def _reaches_loss(methods: dict[str, syntax.Method], name: str, params: set[str], seen: set[str]) -> bool:
+    if name in seen:
+        return False
+    seen.add(name)
+    fn = methods[name].node
+    tainted = _tainted(fn, params)
+    for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
+        if not _passes(call, tainted):
+            continue
+        func = call.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if any(word in called.lower() for word in _LOSS_WORDS):
+            return True
+        chain = syntax.chain(func)
+        helper = chain[0] if chain is not None and len(chain) == 1 and chain[0] in methods else None
+        if helper and _reaches_loss(methods, helper, _tainted_params(methods[helper], call, tainted), seen):
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=512)
-def _passed_uses(cls: type, params: frozenset[str]) -> tuple[_Use, ...]:
+def _passed_uses(cls: type, params: frozenset[str], optional: bool) -> tuple[_Use, ...]:
     """The layer references of a submodule's forward on branches decided by ``params``, which its
     caller gave values of the root's default arguments."""
     methods = syntax.methods(cls)
     if "forward" not in methods:
         return ()
-    return tuple(_guarded_uses(methods, "forward", set(params), cls.__name__, set()))
+    uses = _guarded_uses(methods, "forward", set(params), cls.__name__, set())
+    return tuple(dataclasses.replace(use, optional=optional) for use in uses)
 
 
 def _defaults(cls: type, method: syntax.Method, names: set[str]) -> dict[str, Any]:
@@ -315,15 +357,15 @@ def _guarded_uses(
     passing = _tainted(method.node, defaults, set(aliases))  # what is passed down to layers
     for node, guarded in walked:
         if not guarded and syntax.assigned(node) & kept:
-            yield from (_Use(c, why, kept=True) for c in syntax.chains(node.value))
+            yield from (_Use(c, why, kept=True, optional=True) for c in syntax.chains(node.value))
         chain = syntax.chain(node)
         if chain is None:
             continue
         if guarded:
-            yield _Use(chain, why)
+            yield _Use(chain, why, optional=True)
             if chain[0] in methods:
                 for callee in syntax.reach(methods, [chain[0]]):
-                    yield from (_Use(c, why) for c in syntax.chains(methods[callee].node))
+                    yield from (_Use(c, why, optional=True) for c in syntax.chains(methods[callee].node))
         elif chain[0] in methods and len(chain) == 1:
             call = _call_of(method.node, node)
             if call is not None:
@@ -332,11 +374,11 @@ def _guarded_uses(
         else:  # a layer called on the taken path: what it is given may decide its own branches
             call = _call_of(method.node, node)
             if call is not None and _passes(call, passing):
-                yield _Use(chain, why, call=call, tainted=passing)
+                yield _Use(chain, why, optional=True, call=call, tainted=passing)
     for node, guarded in walked:  # ``for layer in self.layers: h = layer(h, seg_mat=seg_mat)``
         if not guarded and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _passes(node, passing):
             for chain in aliases.get(node.func.id, ()):
-                yield _Use(chain, why, call=node, tainted=passing)
+                yield _Use(chain, why, optional=True, call=node, tainted=passing)
 
 
 def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
