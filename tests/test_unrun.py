@@ -157,7 +157,7 @@ def test_a_branch_the_recorded_call_took_or_a_raise_it_did_not_hides_nothing():
 
     graph, _ = static_graph(Branches(), torch.randn(2, 8))
     assert graph.context["trained_when_passed"] == {
-        "aux": "Branches.forward uses it when `labels` or `return_aux` is passed"
+        "aux": "Branches.forward uses it when `return_aux` is passed"  # the argument that decides it
     }
     assert nl012(Branches(), torch.randn(2, 8)) == ["spare"]
 
@@ -266,3 +266,35 @@ def test_one_info_per_argument_for_a_stack_of_layers():
     assert info.module == "layers.0.seg_embed"  # in the order the parameters are declared
     assert info.related == ("layers.0.r_s_bias", "layers.1.seg_embed", "layers.1.r_s_bias")
     assert info.data["parameters"] == 2 * (8 + 16)
+
+
+def test_kwargs_passed_down_taint_only_what_the_call_does_not_name():
+    """``self.body(x, **kwargs)``: the root's kwargs were empty, so the body's other parameters kept
+    their defaults; ``x`` was given, and a branch on it ran as recorded."""
+
+    class Body(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.bias = nn.Parameter(torch.zeros(8))
+            self.scale = nn.Parameter(torch.ones(8))
+
+        def forward(self, x, extra=None):
+            h = self.fc(x)
+            if x is None:
+                h = h * self.scale
+            if extra is not None:
+                h = h + self.bias
+            return h
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = Body()
+
+        def forward(self, x, **kwargs):
+            return self.body(x, **kwargs)
+
+    graph, _ = static_graph(Root(), torch.randn(2, 8))
+    assert graph.context["trained_when_passed"] == {"body.bias": "Body.forward uses it when `extra` is passed"}
+    assert nl012(Root(), torch.randn(2, 8)) == ["body.scale"]

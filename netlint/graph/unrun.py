@@ -142,7 +142,7 @@ def _reaches_loss(methods: dict[str, syntax.Method], name: str, params: set[str]
         return False
     seen.add(name)
     fn = methods[name].node
-    tainted = _tainted(fn, params)
+    tainted = _tainted(fn, params, set(syntax.aliases(fn)))  # not through layers: what reaches the loss as given
     for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
         if not _passes(call, tainted):
             continue
@@ -193,8 +193,9 @@ class _Scope:
 _UNKNOWN = object()
 
 
-def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
-    """Every node with whether it may lie on a branch the recorded call did not take.
+def _walk(node: ast.AST, unrun: frozenset[str], scope: _Scope) -> Iterator[tuple[ast.AST, frozenset[str]]]:
+    """Every node with whether it may lie on a branch the recorded call did not take: the tainted names
+    that decide it (none: it ran).
 
     A branch (``if``/``while``, a conditional expression, the right side of ``and``/``or``, what
     follows an ``if`` that returns) counts when its test depends on a tainted name and, evaluated
@@ -211,7 +212,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
         taken = _taken(node.test, scope)
         yield from _walk(node.test, unrun, scope)
         for part, skipped in ((node.body, taken is not True), (node.orelse, taken is not False)):
-            inner = unrun or (skipped and syntax.mentions(node.test, scope.tainted))
+            inner = unrun | (_deciding(node.test, scope.tainted) if skipped else frozenset())
             yield from (_block(part, inner, scope) if isinstance(part, list) else _walk(part, inner, scope))
         return
     if isinstance(node, ast.BoolOp):
@@ -220,7 +221,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
             yield from _walk(value, inner, scope)
             taken = _taken(value, scope)  # ``a and b`` runs b when a holds; ``a or b`` when it does not
             runs_next = taken if isinstance(node.op, ast.And) else (None if taken is None else not taken)
-            inner = inner or (runs_next is not True and syntax.mentions(value, scope.tainted))
+            inner = inner | (_deciding(value, scope.tainted) if runs_next is not True else frozenset())
         return
     for _, value in ast.iter_fields(node):
         if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
@@ -233,7 +234,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
             yield from _walk(value, unrun, scope)
 
 
-def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
+def _block(stmts: list[ast.stmt], unrun: frozenset[str], scope: _Scope) -> Iterator[tuple[ast.AST, frozenset[str]]]:
     for stmt in stmts:
         yield from _walk(stmt, unrun, scope)
         if isinstance(stmt, ast.If) and not unrun:
@@ -242,7 +243,13 @@ def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[
                 continue  # the recorded call did not raise: it went on past this statement
             exits = (_exits(stmt.body) and taken is not False) or (_exits(stmt.orelse) and taken is not True)
             if exits and syntax.mentions(stmt.test, scope.tainted):
-                unrun = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+                unrun = _deciding(
+                    stmt.test, scope.tainted
+                )  # ``if labels is None: return out``: what follows runs only when labels is passed
+
+
+def _deciding(test: ast.AST, tainted: frozenset[str]) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(test) if isinstance(n, ast.Name) and n.id in tainted)
 
 
 def _taken(test: ast.AST, scope: _Scope) -> bool | None:
@@ -351,10 +358,11 @@ def _guarded_uses(
         return
     seen.add(key)
     why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
-    walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
+    walked = list(_walk(method.node, frozenset(), _Scope(tainted, tuple((known or {}).items()))))
     kept = _kept_for_branches(walked)
     aliases = syntax.aliases(method.node)
     passing = _tainted(method.node, defaults, set(aliases))  # what is passed down to layers
+    origins: dict[str, frozenset[str]] = {}
     for node, guarded in walked:
         if not guarded and syntax.assigned(node) & kept:
             yield from (_Use(c, why, kept=True, optional=True) for c in syntax.chains(node.value))
@@ -362,10 +370,13 @@ def _guarded_uses(
         if chain is None:
             continue
         if guarded:
-            yield _Use(chain, why, optional=True)
+            # Name the arguments that decide this branch (``has_labels`` stands for ``labels``).
+            deciding = sorted(d for d in defaults if origins.setdefault(d, _tainted(method.node, {d})) & guarded)
+            here = f"{owner}.{name} uses it when {_listing(deciding or sorted(defaults))} is passed"
+            yield _Use(chain, here, optional=True)
             if chain[0] in methods:
                 for callee in syntax.reach(methods, [chain[0]]):
-                    yield from (_Use(c, why, optional=True) for c in syntax.chains(methods[callee].node))
+                    yield from (_Use(c, here, optional=True) for c in syntax.chains(methods[callee].node))
         elif chain[0] in methods and len(chain) == 1:
             call = _call_of(method.node, node)
             if call is not None:
@@ -417,8 +428,13 @@ def _tainted_params(callee: syntax.Method, call: ast.Call, tainted: frozenset[st
     for kw in call.keywords:
         if kw.arg is not None and kw.arg in callee.params and syntax.mentions(kw.value, tainted):
             out.add(kw.arg)
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
-        out |= set(callee.params) | syntax.star_params(callee.node)
+    # ``*args`` / ``**kwargs`` of tainted names fill what the call does not name: those parameters.
+    star = next((i for i, a in enumerate(call.args) if isinstance(a, ast.Starred)), None)
+    named = set(callee.params[: len(call.args) if star is None else star]) | {kw.arg for kw in call.keywords}
+    if (star is not None and syntax.mentions(call.args[star], tainted)) or any(
+        kw.arg is None and syntax.mentions(kw.value, tainted) for kw in call.keywords
+    ):
+        out |= (set(callee.params) - named) | syntax.star_params(callee.node)
     return out
 
 
