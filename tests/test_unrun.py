@@ -298,3 +298,31 @@ def test_kwargs_passed_down_taint_only_what_the_call_does_not_name():
     graph, _ = static_graph(Root(), torch.randn(2, 8))
     assert graph.context["trained_when_passed"] == {"body.bias": "Body.forward uses it when `extra` is passed"}
     assert nl012(Root(), torch.randn(2, 8)) == ["body.scale"]
+
+
+def test_kwargs_given_to_the_loss_too_are_not_a_target():
+    """transformers' heads pass ``**kwargs`` both to the backbone (a mask) and to the loss: the mask
+    token is an info, the auxiliary head that only the labels switch on is silent."""
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embeddings = Embeddings()
+            self.fc = nn.Linear(8, 4)
+            self.aux = nn.Linear(8, 4)
+
+        def forward(self, x, labels=None, **kwargs):
+            h = self.embeddings(x, **kwargs)
+            logits = self.fc(h)
+            if labels is None:
+                return logits
+            return self.loss_function(logits, labels, **kwargs) + self.loss_function(self.aux(h), labels)
+
+        def loss_function(self, logits, labels, **kwargs):
+            return F.cross_entropy(logits.flatten(0, -2), labels.flatten())
+
+    graph, _ = static_graph(Classifier(), torch.randn(2, 3, 8))
+    assert graph.context["trained_elsewhere"] == {"aux": "Classifier.forward uses it when `labels` is passed"}
+    assert graph.context["trained_when_passed"] == {
+        "embeddings.mask_token": "Embeddings.forward uses it when `mask` is passed"
+    }

@@ -120,7 +120,7 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
         known = _defaults(cls, fwd, defaults)
         # A branch on a target (an argument that reaches a loss: ``labels``) is how the model trains; a
         # branch on another input (``bool_masked_pos``) trains only if training passes it: an info.
-        targets = _targets(methods, defaults)
+        targets = _targets(methods, defaults - syntax.star_params(fwd.node))  # **kwargs: anything, not a target
         for use in _guarded_uses(methods, "forward", targets, cls.__name__, set(), known):
             uses.append(dataclasses.replace(use, optional=False))
         uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
