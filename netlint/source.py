@@ -144,6 +144,18 @@ def call_site() -> Site | None:
     return site_of_frame(sys._getframe(1))
 
 
+def stack_lines(limit: int = 64) -> tuple[tuple[str, int], ...]:
+    """``(file, line)`` of every running frame outside torch and netlint, innermost first: the lines of
+    user and library code that led to an op (a decision in a helper, and forward's line that called it)."""
+    lines = []
+    frame = sys._getframe(1)
+    while frame is not None and len(lines) < limit:
+        if _kind(frame.f_code) != _INTERNAL:
+            lines.append((frame.f_code.co_filename, frame.f_lineno))
+        frame = frame.f_back
+    return tuple(lines)
+
+
 class CreationSites:
     """Records where every ``nn.Module`` is created while active (a context manager).
 

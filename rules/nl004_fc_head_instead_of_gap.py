@@ -157,8 +157,11 @@ class FcHeadInsteadOfGap(Rule):
 
     When the positions are the point and the structure does not show it, keep the head and
     suppress the finding on the Linear's line (`# netlint: ignore[NL004]`): the Nature-DQN head's
-    Q-values depend on where things are on the screen, a known limitation, since that is an
-    argument about the task, not the graph.
+    Q-values depend on where things are on the screen, and a regressor that reads coordinates or
+    a landmark's offset from the flattened map (MONAI's `Regressor`) needs the positions the
+    pooling would average away. A classifier or a discriminator with the same head (MONAI's
+    `Classifier`, `Discriminator`, VGG's) is what the rule is for. A known limitation, since that
+    is an argument about the task, not the graph.
 
     ## References
     - M. Lin, Q. Chen, S. Yan. "Network In Network", ICLR 2014 (global average pooling).

@@ -19,7 +19,9 @@ class BatchMixing(Rule):
     that keeps its input's layout, the batch is followed as if it were fixed, so two layers with the
     same mistake are two findings): `softmax`/`log_softmax`/`normalize` over the batch dimension, `F.softmax(x)` without `dim`
     where PyTorch's implicit choice is dimension 0 (3-D inputs), `sum`/`mean`/`max`/`std` over the
-    batch or over every dimension (`h / h.sum()`), a softmax over a merged `B*heads` dimension, a
+    batch or over every dimension (`h / h.sum()`), a loss functional or `nn.*Loss` module with a
+    reduction other than `'none'` (`F.mse_loss`, `nn.CrossEntropyLoss()`: one value over the
+    batch), a softmax over a merged `B*heads` dimension, a
     recurrent layer or `nn.MultiheadAttention` whose `batch_first` does not match the layout, an
     outer product of samples (`x @ x.T`), and an op that mixes within rows after a reshape whose
     rows straddle samples (`x.view(x.size(1), -1)`, `x.view(-1, k)` where k does not divide one

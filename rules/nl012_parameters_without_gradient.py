@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from netlint.findings import Finding, Rule, Severity
@@ -28,13 +29,21 @@ class ParametersWithoutGradient(Rule):
     outputs carry no gradient at all (it returns indices) is one finding at the root. Not reported:
     frozen parameters, buffers, a stop-gradient branch when the same parameters also reach an output
     differentiably (SimSiam, BYOL), blocks that a random draw skips in some steps (stochastic
-    depth: they train whenever they run), and layers that code netlint did not run refers to, read
-    from the source: a branch of the model's `forward` on an argument netlint left at its default
-    (`if labels is not None:` around an auxiliary head's loss, or a value kept for such a branch),
-    and the model's other methods (a LightningModule's `training_step` calling a projection head),
-    but not methods that only `__init__` calls. A layer that no code refers to, or that only a flag
-    of the instance switches on (`if self.use_aux:`), is still reported; a submodule's branch on its
-    own argument is judged by the recorded call alone (a mask token that no caller masks is found).
+    depth: they train whenever they run), layers that a forward calls or not as tensor values
+    decide (the experts a router did not pick for the example input, in a run on real values: the
+    code that calls them is gated by a `bool()`, `.item()`, `nonzero()` or one-argument `where` on
+    the lines that ran, read from the source), and layers that code netlint did not run refers to,
+    read from the source: a branch of the model's `forward` on a target argument netlint left at
+    its default (`if labels is not None:` around an auxiliary head's loss, or a value kept for such
+    a branch; a target is an argument that reaches a loss: a call named `*loss*`, `cross_entropy`,
+    `criterion`), and the model's other methods (a LightningModule's `training_step` calling a
+    projection head), but not methods that only `__init__` calls. A branch on another optional
+    input (`bool_masked_pos`, `token_type_ids`), in `forward` or in a submodule it passes the
+    argument to, is an info that names the argument: those parameters train only if training
+    passes it (DINOv2's mask token in pre-training); one info per argument. A layer that no code
+    refers to, or that only a flag of the instance switches on (`if self.use_aux:`), is still
+    reported; a submodule's branch on its own argument is judged by the recorded call alone (a
+    mask token that no caller masks is found).
 
     ## Why is this bad?
     These parameters never change: the optimizer keeps state for them, they are saved and loaded,
@@ -57,7 +66,9 @@ class ParametersWithoutGradient(Rule):
     ```
 
     ## How to fix
-    Call the layer, or delete it. If it is meant to stay fixed, freeze it (`requires_grad_(False)`)
+    Call the layer, or delete it. The info on an optional input: nothing to do if training passes
+    it (silence it with `# netlint: ignore[NL012]` on the parameter's line, or check the model
+    with that input through `example_inputs()`); if training never passes it, as for the warning. If it is meant to stay fixed, freeze it (`requires_grad_(False)`)
     so that optimizers and DDP skip it. If a value must not back-propagate, make sure the
     parameters still get a gradient another way; to learn a hard gate, use a straight-through
     estimator (`hard + soft - soft.detach()`) or a relaxation (Gumbel-softmax) instead of a
@@ -95,13 +106,28 @@ class ParametersWithoutGradient(Rule):
         for node in differentiable_producers(graph):
             reached |= self._owned(node, alias_of, under)
         skipped = {a for d in random_decisions(graph) for a in under.get(d.module, ())}
-        # Code the recorded forward did not run may train them (a branch on an argument left at its
-        # default, a LightningModule's training_step): graph/unrun.py.
-        elsewhere = tuple(graph.context.get("trained_elsewhere", {}))
-        covered = {
-            p.alias for p in graph.parameters if any(p.path == c or p.path.startswith(c + ".") for c in elsewhere)
-        }
-        affected = under[""] - reached - skipped - covered
+        # Code the recorded forward did not run may train them (another method, experts a router did not
+        # pick this time: graph/unrun.py, graph/routing.py); a branch on an argument left at its default
+        # trains them only when it is passed: said at info severity, with the argument.
+        elsewhere = self._covered(graph, graph.context.get("trained_elsewhere", {}))
+        when = graph.context.get("trained_when_passed", {})
+        optional = self._covered(graph, when)
+        affected = under[""] - reached - skipped - elsewhere
+        yield from self._groups(graph, affected - optional, under, alias_of, numel)
+        # One finding per argument that would train them (each layer of a stack reads the same one).
+        by_why: dict[str, list[Finding]] = {}
+        for finding in self._groups(graph, affected & optional, under, alias_of, numel):
+            by_why.setdefault(_when(finding.module, when), []).append(finding)
+        for why, findings in by_why.items():
+            yield _when_passed(findings, why)
+
+    @staticmethod
+    def _covered(graph: Graph, paths) -> set[str]:
+        paths = tuple(paths)
+        return {p.alias for p in graph.parameters if any(p.path == c or p.path.startswith(c + ".") for c in paths)}
+
+    def _groups(self, graph, affected, under, alias_of, numel) -> Iterator[Finding]:
+        """One finding per outermost module whose trainable parameters are all in ``affected``."""
         reported: set[str] = set()
         for p in graph.parameters:
             if p.path != p.alias or p.alias not in affected:
@@ -142,6 +168,29 @@ class ParametersWithoutGradient(Rule):
         return Finding(self.code, self.name, self.severity, place, message, fix, file, line, (),
                        f"{origin[0]}:{origin[1]}" if origin else None,
                        data={"parameters": count, "reason": kind})  # fmt: skip
+
+
+def _when(place: str, when: dict[str, str]) -> str:
+    return next(
+        w for k, w in sorted(when.items()) if k == place or k.startswith(place + ".") or place.startswith(k + ".")
+    )
+
+
+def _when_passed(findings: list[Finding], why: str) -> Finding:
+    """Parameters that forward uses only when an argument left at its default is passed: one info."""
+    first, others = findings[0], tuple(f.module for f in findings[1:])
+    count = sum(f.data["parameters"] for f in findings)
+    what = first.module + (f" and {len(others)} more like it" if others else "")
+    plural = "s are" if count != 1 else " is"
+    message = (
+        f"{what}: {format_count(count)} trainable parameter{plural} not used with the inputs checked; "
+        f"{why.replace(' uses it when ', ' uses them only when ')}, so they train only if training passes it."
+    )
+    fix = "Nothing to do if training passes that argument; otherwise delete the layer or freeze it."
+    data = {**first.data, "parameters": count, "reason": "optional input"}
+    return dataclasses.replace(
+        first, severity=Severity.INFO, message=message, fix=fix, related=first.related + others, data=data
+    )
 
 
 def _why(graph: Graph, owners: list[Node], root: bool) -> tuple[str, str, Node | None]:

@@ -65,6 +65,12 @@ class ProbabilitiesIntoLogitsLoss(Rule):
     where probabilities are needed, at inference. With `NLLLoss`, end the model with
     `LogSoftmax`.
 
+    The info (no loss in sight) is only a reminder: when the training code, out of the checked
+    files, uses `nn.BCELoss` with a `Sigmoid` output (a GAN discriminator, MONAI's
+    `Discriminator`) or a loss on probabilities, nothing is wrong. Check the training script
+    along with the model (`netlint check model.py train.py`) so that the loss is in sight, or
+    suppress the info on the output's line (`# netlint: ignore[NL013]`).
+
     ## References
     - PyTorch documentation, `torch.nn.CrossEntropyLoss` ("The input is expected to contain the
       unnormalized logits for each class").

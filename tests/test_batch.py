@@ -80,3 +80,40 @@ def test_after_a_reduction_over_the_batch_nothing_below_is_reported_again():
 
     report = netlint.check(SumThenSoftmax(), torch.randn(2, 5, 8), select=["NL009"])
     assert [f.data.get("op") for f in report.findings] == ["sum"]
+
+
+class LossInForward(nn.Module):
+    """A VQ-style loss computed in forward with a loss functional (or an ``nn.*Loss`` module)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.enc = nn.Linear(8, 8)
+        self.dec = nn.Linear(8, 8)
+        self.criterion = nn.MSELoss()
+        self.how = how
+
+    def forward(self, x):
+        z = self.enc(x)
+        if self.how == "module":
+            loss = self.criterion(z, torch.zeros_like(z))
+        else:
+            loss = torch.nn.functional.mse_loss(z.detach(), z, reduction=self.how)
+        if self.how == "none":
+            return self.dec(z) * loss  # per element: no sample sees another
+        return self.dec(z) * loss if self.how == "sum" else (self.dec(z), loss)
+
+
+def test_a_loss_functional_reduces_over_the_batch_unless_reduction_is_none():
+    assert findings(LossInForward("sum")) == [("NL009", 0)]  # multiplied into the prediction: mixing
+    assert findings(LossInForward("mean")) == []  # returned beside the prediction: a batch statistic
+    assert findings(LossInForward("module")) == []
+    assert findings(LossInForward("none")) == []
+
+
+def test_an_nn_loss_module_multiplied_into_the_prediction_is_mixing():
+    class Scaled(LossInForward):
+        def forward(self, x):
+            z = self.enc(x)
+            return self.dec(z) * self.criterion(z, torch.zeros_like(z))
+
+    assert findings(Scaled("module")) == [("NL009", 0)]

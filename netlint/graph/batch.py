@@ -62,6 +62,15 @@ _ALONG = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "args
           "softmin", "normalize", "log_softmax", "softmax"}  # fmt: skip
 
 
+# Loss functionals (and ``nn.*Loss`` modules): with reduction 'mean', 'sum' or 'batchmean' (their
+# default is 'mean') they reduce over every dimension, the batch included.
+_LOSSES = {"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "cosine_embedding_loss",
+           "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss",
+           "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
+           "triplet_margin_loss", "triplet_margin_with_distance_loss", "ctc_loss"}  # fmt: skip
+
+
 def _norm_dim(d: Any, ndim: int) -> int | None:
     if isinstance(d, bool) or not isinstance(d, int) or ndim == 0:
         return None
@@ -468,10 +477,25 @@ class BatchFlow:
         name = node.type_name.strip("_")
         if name in _REDUCTIONS or name in _ALONG:
             return self._reduce(node, ins, name)
+        if name in _LOSSES or "reduction" in node.params:
+            return self._loss(node, ins)
         if node.shape is None:  # a container built from tensors (a namedtuple of outputs)
             carrying = {s for _, s in ins if s is not None}
             return carrying.pop() if len(carrying) == 1 and isinstance(next(iter(carrying)), Axis) else UNKNOWN
         return self.elementwise(node, ins)
+
+    def _loss(self, node: Node, ins) -> State:
+        """A loss: per sample with ``reduction='none'``, else one value over the whole batch."""
+        reduction = node.params.get("reduction", node.kwargs.get("reduction", "mean"))
+        if node.kwargs.get("reduce") is False or node.kwargs.get("size_average") is not None:
+            return UNKNOWN  # the deprecated spellings: not worth reading
+        if reduction == "none":
+            return self.elementwise(node, ins)
+        axis = next((s for _, s in ins if isinstance(s, Axis)), None)
+        if axis is None or not isinstance(reduction, str):
+            return UNKNOWN
+        how = f"reduces over every dimension (reduction='{reduction}'), which includes the batch"
+        return self._mix(node, axis.dim, how, axis)
 
     def _reduce(self, node: Node, ins, name: str) -> State:
         x = self._single(ins) or next(((n, s) for n, s in ins if isinstance(s, Straddle)), None)

@@ -19,7 +19,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ForwardFailure
-from ..source import call_site, location
+from ..source import call_site, location, stack_lines
 from . import functions, ops, shapes
 from .builder import Builder
 from .guards import running_only_in_training
@@ -84,13 +84,15 @@ class Recorder(TorchFunctionMode):
             # bool(x) or x.item(): forward decides on a value (a random draw skipping a block).
             node = self.builder.method(method, self.inputs_of(args[0]), out, self.owners[-1], call_site(), self.engine)
             node.call = self.calls[-1][1]
+            node.params["stack"] = stack_lines()
             return out
         if ops.is_decision(func, method):  # torch.equal(a, b), x.allclose(y): a bool from tensors, as bool(x)
             inputs = self.inputs_of(args, kwargs)
             if method is not None:
-                self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
+                node = self.builder.method(method, inputs, out, self.owners[-1], call_site(), self.engine)
             else:
-                self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+                node = self.builder.function(func, args, kwargs, inputs, out, self.owners[-1], call_site(), self.engine)
+            node.params["stack"] = stack_lines()
             return out
         if not any(isinstance(t, torch.Tensor) for t in tree_leaves(out)):
             return out  # sizes, shapes and Python numbers carry no activations
@@ -102,6 +104,8 @@ class Recorder(TorchFunctionMode):
             if ops.is_functional_dropout(func) and running_only_in_training(getattr(func, "__name__", "")):
                 node.params["only_in_training"] = True  # reached through ``if self.training:``
         node.call = self.calls[-1][1]
+        if ops.is_value_sized(func, method, args):
+            node.params["stack"] = stack_lines()  # which rows a router picked: graph/routing.py reads the lines
         self.seed(out, node)
         self._split_gradients(out, node)
         return out

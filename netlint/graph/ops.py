@@ -138,6 +138,8 @@ def classify_module(m: nn.Module) -> tuple[str, dict[str, Any]]:
             "bias": m.bias is not None, "transposed": m.transposed, "dims": len(m.kernel_size),
             "padding": _padding_of(m.padding), "dilation": tuple(m.dilation), "padding_mode": m.padding_mode,
         }  # fmt: skip
+    if isinstance(m, nn.modules.loss._Loss):  # nn.MSELoss(): a reduction over the batch unless reduction='none'
+        return Op.REDUCE, {"reduction": m.reduction}
     if isinstance(m, nn.Linear):
         return Op.LINEAR, {"in_features": m.in_features, "out_features": m.out_features, "bias": m.bias is not None}
     if isinstance(m, nn.Bilinear):
@@ -426,7 +428,10 @@ _register(Op.REDUCE, "mean sum amax amin max min std var std_mean var_mean prod 
           "mode all any count_nonzero nansum nanmean topk sort argsort kthvalue", torch)  # fmt: skip
 _register(Op.REDUCE, "norm vector_norm matrix_norm", torch.linalg)
 _register(Op.REDUCE, "cross_entropy nll_loss mse_loss l1_loss smooth_l1_loss huber_loss binary_cross_entropy "
-          "binary_cross_entropy_with_logits kl_div cosine_embedding_loss", F)  # fmt: skip
+          "binary_cross_entropy_with_logits kl_div cosine_embedding_loss poisson_nll_loss gaussian_nll_loss "
+          "margin_ranking_loss hinge_embedding_loss multilabel_margin_loss soft_margin_loss "
+          "multilabel_soft_margin_loss multi_margin_loss triplet_margin_loss triplet_margin_with_distance_loss "
+          "ctc_loss", F)  # fmt: skip
 _register(Op.MATH, "abs neg negative exp exp2 log log2 log10 log1p expm1 sqrt rsqrt pow float_power square "
           "reciprocal sign sgn floor ceil round trunc frac clamp clip clamp_min clamp_max sin cos tan asin acos "
           "atan atan2 sinh cosh erf erfc erfinv where masked_fill lerp addcmul addcdiv maximum minimum fmax fmin "
@@ -617,3 +622,21 @@ def is_decision(fn: Any, method: str | None) -> bool:
 def is_functional_dropout(fn: Any) -> bool:
     """``F.dropout``, ``F.dropout2d``, ``torch.dropout``...: a dropout whose mode is an argument."""
     return _hashable(fn) and _FUNCTIONS.get(fn, (None,))[0] in (Op.DROPOUT, Op.CHANNEL_DROPOUT)
+
+
+# Ops whose output size depends on the values of their input (what meta tensors cannot run): the
+# tokens a router sends to one expert (``torch.where(mask)``, ``mask.nonzero()``, ``x[mask]``).
+_VALUE_SIZED = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"})
+
+
+def is_value_sized(fn: Any, method: str | None, args: tuple) -> bool:
+    """An op whose output size the input's values decide: ``nonzero``, one-argument ``where``, a boolean index."""
+    name = method if method is not None else getattr(fn, "__name__", "")
+    if name in _VALUE_SIZED:
+        return True
+    if name == "where":
+        return len(args) == 1
+    if name == "__getitem__" and len(args) > 1:
+        index = args[1] if isinstance(args[1], tuple) else (args[1],)
+        return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in index)
+    return False

@@ -19,6 +19,7 @@ def model_graph(spec, options: Options):
     if scripted:
         tensors_on_meta(model)
     candidates = _input_candidates(model, spec, options)
+    from .routing import routed
     from .unrun import trained_elsewhere
 
     try:
@@ -26,7 +27,13 @@ def model_graph(spec, options: Options):
                                   real_cost=spec.real_cost)  # fmt: skip
     except GraphFailure as failure:
         raise _forward_error(spec.name, failure, model) from None
-    graph.context["trained_elsewhere"] = trained_elsewhere(model, graph, len(used.items))
+    # Code the recording did not run may train what it left without a gradient (NL012): another method or
+    # a layer that tensor values did not pick this time (trained_elsewhere), or a branch on an argument left
+    # at its default (trained_when_passed: it trains only when the argument is passed).
+    elsewhere, optional = trained_elsewhere(model, graph, len(used.items))
+    elsewhere = {**routed(model, graph), **elsewhere}
+    graph.context["trained_elsewhere"] = elsewhere
+    graph.context["trained_when_passed"] = {k: v for k, v in optional.items() if k not in elsewhere}
     return graph, used
 
 

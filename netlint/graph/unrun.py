@@ -11,26 +11,24 @@ a layer no code refers to stays a finding.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import inspect
-import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from . import syntax
 from .ir import Graph
 from .queries import trained_parameters, used_parameters
 
-# Base classes whose methods refer to no user layer by name (and are large to read).
-_LIBRARY_BASES = ("torch.", "lightning.", "pytorch_lightning.", "builtins", "typing")
-_ANY = "*"  # a chain component indexed by a value: ``self.heads[i]``
 
-
-def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[str, str]:
+def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> tuple[dict[str, str], dict[str, str]]:
     """``{module or parameter path: why it may train}`` for the parameters the recorded forward
-    leaves without a gradient that code it did not run refers to.
+    leaves without a gradient that code it did not run refers to: those other methods use, and
+    (the second) those forward uses only when an argument left at its default is passed.
 
     ``given``: how many positional arguments of the root's ``forward`` netlint passed; the others
     kept their defaults, so a branch on them is a path the recording did not take.
@@ -38,19 +36,31 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
     trainable = {p.path for p in graph.parameters if p.trainable}
     untrained = sorted(trainable - trained_parameters(graph))
     if not untrained:
-        return {}
+        return {}, {}
     called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
     read = used_parameters(graph)
     found: dict[str, str] = {}
-    for path, module in root.named_modules():
+    optional: dict[str, str] = {}
+    # (submodule path, whether optional) -> its forward's parameters given a value of a default argument
+    passed: dict[tuple[str, bool], set[str]] = {}
+    for path, module in root.named_modules():  # parents first: what a parent passes down is known
         prefix = path + "." if path else ""
         below = [p[len(prefix) :] for p in untrained if p.startswith(prefix)]
         if not below:
             continue
         uses = _class_uses(type(module), given if not path else None)
+        for info in (False, True):
+            if (path, info) in passed:
+                uses += _passed_uses(type(module), frozenset(passed[path, info]), info)
+        for use in uses:
+            if use.call is not None:
+                for sub, params in _passed_to(module, use):
+                    passed.setdefault((prefix + sub, use.optional), set()).update(params)
         for rel in below:
             for use in uses:
-                covered = _covers(_through_containers(module, use.chain), rel.split("."))
+                if use.call is not None:
+                    continue
+                covered = syntax.covers(syntax.through_containers(module, use.chain), rel.split("."))
                 if covered is None:
                     continue
                 # A value kept for an untaken branch is one the recording computed and dropped: the layer
@@ -58,8 +68,22 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> dict[s
                 # recording did: the layer's own code decides (a mask token its forward reads only when masked).
                 ran = prefix + rel in read
                 if ran if use.kept else (prefix + covered not in called or ran):
-                    found.setdefault(prefix + covered, use.why)
-    return found
+                    (optional if use.optional else found).setdefault(prefix + covered, use.why)
+    return found, {k: v for k, v in optional.items() if k not in found}
+
+
+def _passed_to(module: torch.nn.Module, use: _Use) -> Iterator[tuple[str, set[str]]]:
+    """``(submodule path, its forward's parameters)`` that a call of ``use`` gives a value of a default argument."""
+    pattern = syntax.through_containers(module, use.chain)
+    for path, sub in module.named_modules():
+        parts = path.split(".") if path else []
+        if len(parts) != len(pattern) or not all(p in (q, syntax.ANY) for p, q in zip(pattern, parts)):
+            continue
+        forward = syntax.methods(type(sub)).get("forward")
+        if forward is not None:
+            params = _tainted_params(forward, use.call, use.tainted)
+            if params:
+                yield path, params
 
 
 @dataclass(frozen=True)
@@ -67,33 +91,11 @@ class _Use:
     chain: tuple[str, ...]  # attributes below self: ("aux_head",), ("heads", "*")
     why: str
     kept: bool = False  # its value is kept in a name for an untaken branch, rather than used there
-
-
-def _through_containers(module: torch.nn.Module, chain: tuple[str, ...]) -> tuple[str, ...]:
-    """A chain that ends at a ModuleList, ModuleDict or Sequential reaches every element (iterated or called)."""
-    try:
-        target = module.get_submodule(".".join(c for c in chain))
-    except (AttributeError, TypeError):
-        return chain
-    containers = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Sequential)
-    return (*chain, _ANY) if isinstance(target, containers) else chain
-
-
-def _covers(chain: tuple[str, ...], rel: list[str]) -> str | None:
-    """The path (relative to the class) where ``chain`` meets the way to parameter ``rel``: a module
-    above it, or the parameter itself (whether using that module uses the parameter: the caller's question)."""
-    chain = chain[: len(rel)]
-    if not chain:
-        return None
-    if all(c in (r, _ANY) for c, r in zip(chain, rel)):
-        return ".".join(rel[: len(chain)])
-    return None
-
-
-@dataclass
-class _Method:
-    node: ast.FunctionDef
-    params: list[str] = field(default_factory=list)  # without self
+    optional: bool = False  # on a branch on an optional argument (not another method): trains only when passed
+    # A call of the layer on a taken path that passes it values of default arguments (``tainted``): its
+    # own forward's branches on them did not run either (``self.layer(h, seg_mat=seg_mat)``).
+    call: ast.Call | None = field(default=None, compare=False)
+    tainted: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=512)
@@ -103,103 +105,80 @@ def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
     ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
     count as taken only through the methods that call it; methods besides forward always count.
     """
-    methods = _methods(cls)
+    methods = syntax.methods(cls)
     if "forward" not in methods:
         return ()
-    init = _reach(methods, ["__init__"])
-    forward = _reach(methods, ["forward"])
+    init = syntax.reach(methods, ["__init__"])
+    forward = syntax.reach(methods, ["forward"])
     uses: list[_Use] = []
     others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
-    for name in _reach(methods, others) - init:
-        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in _chains(methods[name].node))
+    for name in syntax.reach(methods, others) - init:
+        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in syntax.chains(methods[name].node))
     if given is not None:
         fwd = methods["forward"]
-        defaults = set(fwd.params[given:]) | _star_params(fwd.node)
+        defaults = set(fwd.params[given:]) | syntax.star_params(fwd.node)
         known = _defaults(cls, fwd, defaults)
+        # A branch on a target (an argument that reaches a loss: ``labels``) is how the model trains; a
+        # branch on another input (``bool_masked_pos``) trains only if training passes it: an info.
+        targets = _targets(methods, defaults - syntax.star_params(fwd.node))  # **kwargs: anything, not a target
+        for use in _guarded_uses(methods, "forward", targets, cls.__name__, set(), known):
+            uses.append(dataclasses.replace(use, optional=False))
         uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
 
 
-def _defaults(cls: type, method: _Method, names: set[str]) -> dict[str, Any]:
+# What a loss is called by: ``F.cross_entropy``, ``F.mse_loss``, ``loss_fct = CrossEntropyLoss()``,
+# ``self.criterion``, ``self.compute_loss``.
+_LOSS_WORDS = ("loss", "cross_entropy", "criterion", "kl_div")
+
+
+def _targets(methods: dict[str, syntax.Method], defaults: set[str]) -> set[str]:
+    """The arguments in ``defaults`` that forward (or a method it passes them to) gives a loss."""
+    return {name for name in defaults if _reaches_loss(methods, "forward", {name}, set())}
+
+
+def _reaches_loss(methods: dict[str, syntax.Method], name: str, params: set[str], seen: set[str]) -> bool:
+    if name in seen:
+        return False
+    seen.add(name)
+    fn = methods[name].node
+    tainted = _tainted(fn, params, set(syntax.aliases(fn)))  # not through layers: what reaches the loss as given
+    for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
+        if not _passes(call, tainted):
+            continue
+        func = call.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if any(word in called.lower() for word in _LOSS_WORDS):
+            return True
+        chain = syntax.chain(func)
+        helper = chain[0] if chain is not None and len(chain) == 1 and chain[0] in methods else None
+        if helper and _reaches_loss(methods, helper, _tainted_params(methods[helper], call, tainted), seen):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=512)
+def _passed_uses(cls: type, params: frozenset[str], optional: bool) -> tuple[_Use, ...]:
+    """The layer references of a submodule's forward on branches decided by ``params``, which its
+    caller gave values of the root's default arguments."""
+    methods = syntax.methods(cls)
+    if "forward" not in methods:
+        return ()
+    uses = _guarded_uses(methods, "forward", set(params), cls.__name__, set())
+    return tuple(dataclasses.replace(use, optional=optional) for use in uses)
+
+
+def _defaults(cls: type, method: syntax.Method, names: set[str]) -> dict[str, Any]:
     """The default values of ``names`` that forward never reassigns: what the recorded call saw."""
     try:
         params = inspect.signature(cls.forward).parameters
     except (TypeError, ValueError):
         return {}
-    reassigned = {n for a in ast.walk(method.node) for n in _assigned(a)}
+    reassigned = {n for a in ast.walk(method.node) for n in syntax.assigned(a)}
     return {
         name: p.default for name, p in params.items()
         if name in names and name not in reassigned and p.default is not inspect.Parameter.empty
     }  # fmt: skip
-
-
-def _methods(cls: type) -> dict[str, _Method]:
-    """The methods of ``cls`` and its user-written bases, the nearest definition first."""
-    found: dict[str, _Method] = {}
-    for klass in cls.__mro__:
-        if (klass.__module__ or "").startswith(_LIBRARY_BASES) or klass.__module__ == "builtins":
-            continue
-        tree = _class_tree(klass)
-        if tree is None:
-            continue
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name not in found:
-                args = stmt.args
-                params = [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]][1:]
-                found[stmt.name] = _Method(stmt, params)
-    return found
-
-
-@functools.lru_cache(maxsize=512)
-def _class_tree(cls: type) -> ast.ClassDef | None:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except Exception:  # no source (built by exec, a C extension), or source that does not parse alone
-        return None
-    node = tree.body[0] if tree.body else None
-    return node if isinstance(node, ast.ClassDef) else None
-
-
-def _star_params(fn: ast.FunctionDef) -> set[str]:
-    return {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
-
-
-def _reach(methods: dict[str, _Method], start: Iterable[str]) -> set[str]:
-    """The methods ``start`` refers to through ``self.name``, transitively (called or passed on)."""
-    seen: set[str] = set()
-    todo = [m for m in start if m in methods]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(c[0] for c in _chains(methods[name].node) if c[0] in methods)
-    return seen
-
-
-def _chain(node: ast.AST) -> tuple[str, ...] | None:
-    """``self.a.b[0].c`` -> ``("a", "b", "0", "c")``; ``self.heads[i]`` -> ``("heads", "*")``."""
-    parts: list[str] = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        elif isinstance(node, ast.Subscript):
-            key = node.slice
-            parts.append(str(key.value) if isinstance(key, ast.Constant) and isinstance(key.value, int) else _ANY)
-            node = node.value
-        elif isinstance(node, ast.Name) and node.id == "self" and parts:
-            return tuple(reversed(parts))
-        else:
-            return None
-
-
-def _chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
-    """Every maximal ``self...`` chain in ``tree``."""
-    for node, _ in _walk(tree, False, _Scope()):
-        chain = _chain(node)
-        if chain is not None:
-            yield chain
 
 
 @dataclass(frozen=True)
@@ -214,17 +193,18 @@ class _Scope:
 _UNKNOWN = object()
 
 
-def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
-    """Every node with whether it may lie on a branch the recorded call did not take.
+def _walk(node: ast.AST, unrun: frozenset[str], scope: _Scope) -> Iterator[tuple[ast.AST, frozenset[str]]]:
+    """Every node with whether it may lie on a branch the recorded call did not take: the tainted names
+    that decide it (none: it ran).
 
     A branch (``if``/``while``, a conditional expression, the right side of ``and``/``or``, what
     follows an ``if`` that returns) counts when its test depends on a tainted name and, evaluated
     with the known defaults, does not take it (or cannot be evaluated). A ``self...`` chain is
     yielded whole (its inner attributes are not).
     """
-    if _chain(node) is not None:
+    if syntax.chain(node) is not None:
         yield node, unrun
-        for part in _subscripts(node):
+        for part in syntax.subscripts(node):
             yield from _walk(part, unrun, scope)
         return
     yield node, unrun
@@ -232,7 +212,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
         taken = _taken(node.test, scope)
         yield from _walk(node.test, unrun, scope)
         for part, skipped in ((node.body, taken is not True), (node.orelse, taken is not False)):
-            inner = unrun or (skipped and _mentions(node.test, scope.tainted))
+            inner = unrun | (_deciding(node.test, scope.tainted) if skipped else frozenset())
             yield from (_block(part, inner, scope) if isinstance(part, list) else _walk(part, inner, scope))
         return
     if isinstance(node, ast.BoolOp):
@@ -241,7 +221,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
             yield from _walk(value, inner, scope)
             taken = _taken(value, scope)  # ``a and b`` runs b when a holds; ``a or b`` when it does not
             runs_next = taken if isinstance(node.op, ast.And) else (None if taken is None else not taken)
-            inner = inner or (runs_next is not True and _mentions(value, scope.tainted))
+            inner = inner | (_deciding(value, scope.tainted) if runs_next is not True else frozenset())
         return
     for _, value in ast.iter_fields(node):
         if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
@@ -254,7 +234,7 @@ def _walk(node: ast.AST, unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, 
             yield from _walk(value, unrun, scope)
 
 
-def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[ast.AST, bool]]:
+def _block(stmts: list[ast.stmt], unrun: frozenset[str], scope: _Scope) -> Iterator[tuple[ast.AST, frozenset[str]]]:
     for stmt in stmts:
         yield from _walk(stmt, unrun, scope)
         if isinstance(stmt, ast.If) and not unrun:
@@ -262,8 +242,14 @@ def _block(stmts: list[ast.stmt], unrun: bool, scope: _Scope) -> Iterator[tuple[
             if taken is None and _raises(stmt.body):
                 continue  # the recorded call did not raise: it went on past this statement
             exits = (_exits(stmt.body) and taken is not False) or (_exits(stmt.orelse) and taken is not True)
-            if exits and _mentions(stmt.test, scope.tainted):
-                unrun = True  # ``if labels is None: return out``: what follows runs only when labels is passed
+            if exits and syntax.mentions(stmt.test, scope.tainted):
+                unrun = _deciding(
+                    stmt.test, scope.tainted
+                )  # ``if labels is None: return out``: what follows runs only when labels is passed
+
+
+def _deciding(test: ast.AST, tainted: frozenset[str]) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(test) if isinstance(n, ast.Name) and n.id in tainted)
 
 
 def _taken(test: ast.AST, scope: _Scope) -> bool | None:
@@ -327,26 +313,21 @@ def _raises(stmts: list[ast.stmt]) -> bool:
     return bool(stmts) and isinstance(stmts[-1], ast.Raise)
 
 
-def _subscripts(node: ast.AST) -> Iterator[ast.AST]:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        if isinstance(node, ast.Subscript):
-            yield node.slice
-        node = node.value
+def _tainted(fn: ast.FunctionDef, names: set[str], layers: set[str] | None = None) -> frozenset[str]:
+    """``names`` and the local names computed from them (``has_labels = labels is not None``).
 
-
-def _mentions(node: ast.AST, names: frozenset[str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
-
-
-def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
-    """``names`` and the local names computed from them (``has_labels = labels is not None``)."""
+    With ``layers`` (the names that stand for layers), not through a layer's output: ``h = layer(h,
+    seg_mat=seg_mat)`` is the activation, whatever decides the layer's branches.
+    """
     tainted = set(names)
     assigns = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
+    if layers is not None:
+        assigns = [a for a in assigns if not _layer_call(a.value, layers)]
     changed = True
     while changed:
         changed = False
         for a in assigns:
-            if a.value is None or not _mentions(a.value, frozenset(tainted)):
+            if a.value is None or not syntax.mentions(a.value, frozenset(tainted)):
                 continue
             for target in a.targets if isinstance(a, ast.Assign) else [a.target]:
                 for n in ast.walk(target):
@@ -357,7 +338,7 @@ def _tainted(fn: ast.FunctionDef, names: set[str]) -> frozenset[str]:
 
 
 def _guarded_uses(
-    methods: dict[str, _Method],
+    methods: dict[str, syntax.Method],
     name: str,
     defaults: set[str],
     owner: str,
@@ -377,49 +358,55 @@ def _guarded_uses(
         return
     seen.add(key)
     why = f"{owner}.{name} uses it when {_listing(sorted(defaults))} is passed"
-    walked = list(_walk(method.node, False, _Scope(tainted, tuple((known or {}).items()))))
+    walked = list(_walk(method.node, frozenset(), _Scope(tainted, tuple((known or {}).items()))))
     kept = _kept_for_branches(walked)
+    aliases = syntax.aliases(method.node)
+    passing = _tainted(method.node, defaults, set(aliases))  # what is passed down to layers
+    origins: dict[str, frozenset[str]] = {}
     for node, guarded in walked:
-        if not guarded and _assigned(node) & kept:
-            yield from (_Use(c, why, kept=True) for c in _chains(node.value))
-        chain = _chain(node)
+        if not guarded and syntax.assigned(node) & kept:
+            yield from (_Use(c, why, kept=True, optional=True) for c in syntax.chains(node.value))
+        chain = syntax.chain(node)
         if chain is None:
             continue
         if guarded:
-            yield _Use(chain, why)
+            # Name the arguments that decide this branch (``has_labels`` stands for ``labels``).
+            deciding = sorted(d for d in defaults if origins.setdefault(d, _tainted(method.node, {d})) & guarded)
+            here = f"{owner}.{name} uses it when {_listing(deciding or sorted(defaults))} is passed"
+            yield _Use(chain, here, optional=True)
             if chain[0] in methods:
-                for callee in _reach(methods, [chain[0]]):
-                    yield from (_Use(c, why) for c in _chains(methods[callee].node))
+                for callee in syntax.reach(methods, [chain[0]]):
+                    yield from (_Use(c, here, optional=True) for c in syntax.chains(methods[callee].node))
         elif chain[0] in methods and len(chain) == 1:
             call = _call_of(method.node, node)
             if call is not None:
                 passed = _tainted_params(methods[chain[0]], call, tainted)
                 yield from _guarded_uses(methods, chain[0], passed, owner, seen)
+        else:  # a layer called on the taken path: what it is given may decide its own branches
+            call = _call_of(method.node, node)
+            if call is not None and _passes(call, passing):
+                yield _Use(chain, why, optional=True, call=call, tainted=passing)
+    for node, guarded in walked:  # ``for layer in self.layers: h = layer(h, seg_mat=seg_mat)``
+        if not guarded and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _passes(node, passing):
+            for chain in aliases.get(node.func.id, ()):
+                yield _Use(chain, why, optional=True, call=node, tainted=passing)
 
 
 def _kept_for_branches(walked: list[tuple[ast.AST, bool]]) -> set[str]:
     """Names whose values reach a read on an untaken branch, through assignments outside such branches."""
     kept = {n.id for n, g in walked if g and isinstance(n, ast.Name) and _loads(n)}
-    assigns = [n for n, g in walked if not g and _assigned(n)]
+    assigns = [n for n, g in walked if not g and syntax.assigned(n)]
     changed = True
     while changed:
         changed = False
         for a in assigns:
-            if not _assigned(a) & kept:
+            if not syntax.assigned(a) & kept:
                 continue
             new = {n.id for n in ast.walk(a.value) if isinstance(n, ast.Name) and _loads(n)} - kept - {"self"}
             if new:
                 kept |= new
                 changed = True
     return kept
-
-
-def _assigned(node: ast.AST) -> set[str]:
-    """The names an assignment with a value binds (``a, b = ...``, ``x: T = ...``, ``x += ...``)."""
-    if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or node.value is None:
-        return set()
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _loads(node: ast.Name) -> bool:
@@ -430,20 +417,35 @@ def _call_of(tree: ast.AST, func: ast.AST) -> ast.Call | None:
     return next((n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.func is func), None)
 
 
-def _tainted_params(callee: _Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
+def _tainted_params(callee: syntax.Method, call: ast.Call, tainted: frozenset[str]) -> set[str]:
     """The callee's parameters that receive a value decided by a tainted name."""
     out = set()
     for param, arg in zip(callee.params, call.args):
         if isinstance(arg, ast.Starred):
             break
-        if _mentions(arg, tainted):
+        if syntax.mentions(arg, tainted):
             out.add(param)
     for kw in call.keywords:
-        if kw.arg is not None and kw.arg in callee.params and _mentions(kw.value, tainted):
+        if kw.arg is not None and kw.arg in callee.params and syntax.mentions(kw.value, tainted):
             out.add(kw.arg)
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
-        out |= set(callee.params) | _star_params(callee.node)
+    # ``*args`` / ``**kwargs`` of tainted names fill what the call does not name: those parameters.
+    star = next((i for i, a in enumerate(call.args) if isinstance(a, ast.Starred)), None)
+    named = set(callee.params[: len(call.args) if star is None else star]) | {kw.arg for kw in call.keywords}
+    if (star is not None and syntax.mentions(call.args[star], tainted)) or any(
+        kw.arg is None and syntax.mentions(kw.value, tainted) for kw in call.keywords
+    ):
+        out |= (set(callee.params) - named) | syntax.star_params(callee.node)
     return out
+
+
+def _layer_call(node: ast.AST | None, layers: set[str]) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    return syntax.chain(node.func) is not None or (isinstance(node.func, ast.Name) and node.func.id in layers)
+
+
+def _passes(call: ast.Call, tainted: frozenset[str]) -> bool:
+    return any(syntax.mentions(a, tainted) for a in [*call.args, *(k.value for k in call.keywords)])
 
 
 def _listing(names: list[str]) -> str:

@@ -18,6 +18,8 @@ EXPECTED = {
     "FunctionWithNonDifferentiableOutput": ["router"],
     "AuxHeadSwitchedOff": ["aux"],
     "UnusedBesideTrainingStep": ["spare"],
+    "MaskTokenForPretraining": ["embeddings.mask_token"],
+    "SpareExpert": ["spare"],
 }
 
 
@@ -207,3 +209,52 @@ class UnusedBesideTrainingStep(nn.Module):
 
     def training_step(self, batch, batch_idx):
         return self.projection(self(batch)).pow(2).mean()
+
+
+class MaskedEmbeddings(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.mask_token = nn.Parameter(torch.zeros(8))  # expect: NL012
+
+    def forward(self, x, bool_masked_pos=None):
+        h = self.proj(x)
+        if bool_masked_pos is not None:
+            h = torch.where(bool_masked_pos.unsqueeze(-1), self.mask_token, h)
+        return h
+
+
+class MaskTokenForPretraining(nn.Module):
+    """DINOv2-like: the mask token trains only if training passes a mask (an info, not a warning)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embeddings = MaskedEmbeddings()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x, bool_masked_pos=None):
+        return self.fc(self.embeddings(x, bool_masked_pos=bool_masked_pos))
+
+
+class SpareExpert(nn.Module):
+    """Experts a router did not pick train when it picks them; a layer no code refers to never does."""
+
+    def __init__(self):
+        super().__init__()
+        self.router = nn.Linear(8, 4)
+        self.experts = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))
+        self.spare = nn.Linear(8, 8)  # expect: NL012
+
+    def forward(self, x):
+        probs = self.router(x).softmax(-1)
+        choice = probs.argmax(-1)
+        out = torch.zeros_like(x)
+        for i, expert in enumerate(self.experts):
+            picked = choice == i
+            if picked.any():
+                out[picked] = expert(x[picked]) * probs[picked, i : i + 1]
+        return out
+
+    @staticmethod
+    def example_inputs():
+        return (torch.randn(3, 8),)

@@ -264,3 +264,29 @@ class DeepSupervision(nn.Module):
         if supervised:
             return sum(F.mse_loss(head(h), targets) for head in self.side)
         return self.out(h)
+
+
+class ZeroRouterExperts(nn.Module):
+    """Top-1 mixture of experts with a zero router: every token picks expert 0 at initialisation, and
+    the others train as soon as the router learns to send them tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.router = nn.Linear(8, 4)
+        nn.init.zeros_(self.router.weight)
+        nn.init.zeros_(self.router.bias)
+        self.experts = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))
+
+    def forward(self, x):
+        probs = self.router(x).softmax(-1)
+        choice = probs.argmax(-1)
+        out = torch.zeros_like(x)
+        for i, expert in enumerate(self.experts):
+            picked = choice == i
+            if picked.any():
+                out[picked] = expert(x[picked]) * probs[picked, i : i + 1]
+        return out
+
+    @staticmethod
+    def example_inputs():
+        return (torch.randn(16, 8),)
