@@ -29,7 +29,9 @@ class BatchMixing(Rule):
     written into a buffer is not reported, nor a reduction over the batch whose value leaves the
     model only as a statistic returned beside a per-sample output, combined with no per-sample value
     on the way (a VQ-VAE's commitment loss, a VAE's batch-mean KL term: a loss, not a prediction; a
-    prediction centred on the same mean is reported). BatchNorm in training mode mixes by design and is not
+    prediction centred on the same mean is reported); a loss functional or module whose value leaves
+    the model that way is not reported even when it is the only output (a wrapper whose forward
+    returns the training loss). BatchNorm in training mode mixes by design and is not
     reported; a reshape that flattens whole per-sample blocks into rows (`logits.view(-1, vocab)`)
     mixes nothing.
 

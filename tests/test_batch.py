@@ -117,3 +117,22 @@ def test_an_nn_loss_module_multiplied_into_the_prediction_is_mixing():
             return self.dec(z) * self.criterion(z, torch.zeros_like(z))
 
     assert findings(Scaled("module")) == [("NL009", 0)]
+
+
+def test_a_forward_that_returns_only_its_training_loss_mixes_no_prediction():
+    class TrainingWrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(8, 4)
+            self.criterion = nn.CrossEntropyLoss()
+
+        def forward(self, x, y):
+            return self.criterion(self.net(x), y)
+
+    class FunctionalLoss(TrainingWrapper):
+        def forward(self, x, y):
+            return torch.nn.functional.cross_entropy(self.net(x), y, reduction="sum")
+
+    for model in (TrainingWrapper(), FunctionalLoss()):
+        report = netlint.check(model, (torch.randn(4, 8), torch.randint(0, 4, (4,))), select=["NL009"])
+        assert not report.errors and report.findings == [], type(model).__name__

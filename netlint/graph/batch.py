@@ -477,7 +477,7 @@ class BatchFlow:
         name = node.type_name.strip("_")
         if name in _REDUCTIONS or name in _ALONG:
             return self._reduce(node, ins, name)
-        if name in _LOSSES or "reduction" in node.params:
+        if is_loss(node):
             return self._loss(node, ins)
         if node.shape is None:  # a container built from tensors (a namedtuple of outputs)
             carrying = {s for _, s in ins if s is not None}
@@ -614,9 +614,12 @@ _HANDLERS = {
 def returned_statistic(node: Node, states: dict[int, State]) -> bool:
     """A reduction over the batch that reaches the outputs only as a batch statistic returned beside a
     per-sample prediction (a VQ commitment loss, a VAE's batch-mean KL): it is combined with no
-    per-sample value on the way, and some output carries the batch without it.
+    per-sample value on the way, and some output carries the batch without it. A loss (a loss
+    functional or module) is a batch statistic by design: returned alone too (a wrapper whose forward
+    returns the training loss), it mixes no prediction.
     """
-    if node.op != Op.REDUCE:
+    loss = is_loss(node)
+    if node.op != Op.REDUCE and not loss:
         return False
     outputs: list[Node] = []
     for n in _values_fed(node):
@@ -624,7 +627,12 @@ def returned_statistic(node: Node, states: dict[int, State]) -> bool:
             outputs.append(n)
         elif any(isinstance(states.get(i.index), (Axis, Straddle)) for i in n.inputs):
             return False  # ``pred - stat``: a per-sample value depends on the other samples
-    return any(isinstance(states.get(i.index), Axis) for out in outputs for i in out.inputs)
+    return loss or any(isinstance(states.get(i.index), Axis) for out in outputs for i in out.inputs)
+
+
+def is_loss(node: Node) -> bool:
+    """A loss functional or module (``F.mse_loss``, ``nn.CrossEntropyLoss``): what reduces per-sample errors."""
+    return node.type_name.strip("_") in _LOSSES or "reduction" in node.params
 
 
 def reaches_output(node: Node) -> bool:
