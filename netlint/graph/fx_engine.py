@@ -174,21 +174,27 @@ def _attributes_restored(root: torch.nn.Module) -> Iterator[None]:
 
     A forward that re-binds an attribute (``self.grid = self.grid.to(x.device)``, a cache) stores an
     fx proxy on the module while it is traced; left there, the next run computes with a proxy of a
-    finished trace and never ends. Parameters, buffers and submodules are restored too.
+    finished trace and never ends. What existed is put back (parameters, buffers and submodules
+    too); a new attribute is dropped when it holds a proxy, kept otherwise (fx's own tensor
+    constants, ``_tensor_constant0``, which the graph reads).
     """
-    saved = [(m, dict(vars(m)), {k: dict(vars(m)[k]) for k in _SLOTS if k in vars(m)}) for m in root.modules()]
+    saved = [(m, _state(m)) for m in root.modules()]
     try:
         yield
     finally:
-        for module, attributes, slots in saved:
-            vars(module).clear()
-            vars(module).update(attributes)
-            for key, content in slots.items():
-                attributes[key].clear()
-                attributes[key].update(content)
+        for module, before in saved:
+            for where, old in zip(_state_dicts(module), before):
+                for key in [k for k in where if k not in old and isinstance(where[k], fx.Proxy)]:
+                    del where[key]
+                where.update(old)
 
 
-_SLOTS = ("_parameters", "_buffers", "_modules")
+def _state_dicts(module: torch.nn.Module) -> list[dict]:
+    return [vars(module), *(vars(module)[k] for k in ("_parameters", "_buffers", "_modules") if k in vars(module))]
+
+
+def _state(module: torch.nn.Module) -> list[dict]:
+    return [dict(d) for d in _state_dicts(module)]
 
 
 def _apply_node(cls: type, args: tuple, kwargs: dict) -> Any:
