@@ -326,3 +326,77 @@ def test_kwargs_given_to_the_loss_too_are_not_a_target():
     assert graph.context["trained_when_passed"] == {
         "embeddings.mask_token": "Embeddings.forward uses it when `mask` is passed"
     }
+
+
+# -- what does not count: methods nothing calls, re-binding, a kept value whose layers partly trained --------
+class EncoderWithExtras(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3)
+        self.head = nn.Conv2d(8, 16, 1)
+
+    def extract_features(self, x):  # nothing in the model calls it
+        return self.head(self.stem(x))
+
+    def forward(self, x):
+        return self.stem(x)
+
+
+class Segmenter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = EncoderWithExtras()
+        self.out = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        return self.out(self.encoder(x))
+
+
+class Resettable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 4)  # never called
+
+    def reset_head(self, n):
+        self.head = nn.Linear(8, n)  # re-binds it: trains nothing
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.pooler = nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.body(x)
+        return h, self.pooler(h)
+
+
+class KeepsBackboneOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = TwoOutputs()
+        self.classifier = nn.Linear(8, 2)
+
+    def forward(self, x, labels=None):
+        outputs = self.backbone(x)
+        logits = self.classifier(outputs[0])
+        if labels is not None:
+            return F.cross_entropy(logits, labels), logits
+        return logits
+
+
+def test_a_submodules_method_that_nothing_calls_trains_nothing():
+    assert nl012(Segmenter(), torch.randn(2, 3, 8, 8)) == ["encoder.head"]
+
+
+def test_re_binding_a_layer_in_another_method_is_not_using_it():
+    assert nl012(Resettable(), torch.randn(2, 8)) == ["head"]
+
+
+def test_a_kept_value_covers_no_layer_of_a_submodule_that_partly_trained():
+    assert nl012(KeepsBackboneOutputs(), torch.randn(2, 8)) == ["backbone.pooler"]

@@ -34,7 +34,8 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> tuple[
     kept their defaults, so a branch on them is a path the recording did not take.
     """
     trainable = {p.path for p in graph.parameters if p.trainable}
-    untrained = sorted(trainable - trained_parameters(graph))
+    trained = trained_parameters(graph)
+    untrained = sorted(trainable - trained)
     if not untrained:
         return {}, {}
     called = {c.module for c in graph.calls.values()} | {n.module for n in graph.nodes if n.kind == "module"}
@@ -67,9 +68,16 @@ def trained_elsewhere(root: torch.nn.Module, graph: Graph, given: int) -> tuple[
                 # ran. Code that calls a layer the recording called too uses no more of it than the
                 # recording did: the layer's own code decides (a mask token its forward reads only when masked).
                 ran = prefix + rel in read
+                if use.kept and _partly_trained(prefix + covered, trained):
+                    continue  # part of what it computed trained: the kept value is not what the recording dropped
                 if ran if use.kept else (prefix + covered not in called or ran):
                     (optional if use.optional else found).setdefault(prefix + covered, use.why)
     return found, {k: v for k, v in optional.items() if k not in found}
+
+
+def _partly_trained(path: str, trained: set[str]) -> bool:
+    """Whether some parameter of the module at ``path`` got a gradient in the recording."""
+    return any(p.startswith(path + ".") for p in trained)
 
 
 def _passed_to(module: torch.nn.Module, use: _Use) -> Iterator[tuple[str, set[str]]]:
@@ -102,29 +110,40 @@ class _Use:
 def _class_uses(cls: type, given: int | None) -> tuple[_Use, ...]:
     """The layer references of ``cls`` in code the recording did not run.
 
-    ``given`` is None for a submodule: what its caller passes is unknown, so its forward's branches
-    count as taken only through the methods that call it; methods besides forward always count.
+    ``given`` is None for a submodule: none, as what its caller passes is unknown (a branch of its
+    forward counts through the arguments the root passes down, ``_passed_uses``), and its other
+    methods run only when called (timm's ``forward_intermediates``, an unused ``extract_features``);
+    a call from one of the root's methods covers that submodule whole.
     """
     methods = syntax.methods(cls)
-    if "forward" not in methods:
+    if "forward" not in methods or given is None:
         return ()
     init = syntax.reach(methods, ["__init__"])
     forward = syntax.reach(methods, ["forward"])
     uses: list[_Use] = []
+    # The root's other methods (a training step, a loss): what they read; ``self.head = ...`` in a
+    # reset_classifier re-binds, it trains nothing.
     others = [m for m in methods if m not in init and m not in forward and not m.startswith("__")]
     for name in syntax.reach(methods, others) - init:
-        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in syntax.chains(methods[name].node))
-    if given is not None:
-        fwd = methods["forward"]
-        defaults = set(fwd.params[given:]) | syntax.star_params(fwd.node)
-        known = _defaults(cls, fwd, defaults)
-        # A branch on a target (an argument that reaches a loss: ``labels``) is how the model trains; a
-        # branch on another input (``bool_masked_pos``) trains only if training passes it: an info.
-        targets = _targets(methods, defaults - syntax.star_params(fwd.node))  # **kwargs: anything, not a target
-        for use in _guarded_uses(methods, "forward", targets, cls.__name__, set(), known):
-            uses.append(dataclasses.replace(use, optional=False))
-        uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
+        uses.extend(_Use(chain, f"{cls.__name__}.{name} uses it") for chain in _read_chains(methods[name].node))
+    fwd = methods["forward"]
+    defaults = set(fwd.params[given:]) | syntax.star_params(fwd.node)
+    known = _defaults(cls, fwd, defaults)
+    # A branch on a target (an argument that reaches a loss: ``labels``) is how the model trains; a
+    # branch on another input (``bool_masked_pos``) trains only if training passes it: an info.
+    targets = _targets(methods, defaults - syntax.star_params(fwd.node))  # **kwargs: anything, not a target
+    for use in _guarded_uses(methods, "forward", targets, cls.__name__, set(), known):
+        uses.append(dataclasses.replace(use, optional=False))
+    uses.extend(_guarded_uses(methods, "forward", defaults, cls.__name__, set(), known))
     return tuple(uses)
+
+
+def _read_chains(tree: ast.AST) -> Iterator[tuple[str, ...]]:
+    """The ``self...`` chains ``tree`` reads (not those it assigns or deletes)."""
+    for node in syntax.chain_nodes(tree):
+        found = syntax.chain(node)
+        if found is not None and isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
+            yield found
 
 
 # What a loss is called by: ``F.cross_entropy``, ``F.mse_loss``, ``loss_fct = CrossEntropyLoss()``,
