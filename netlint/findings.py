@@ -13,20 +13,6 @@ if TYPE_CHECKING:
     from .graph.ir import Graph, Node
 
 
-def shown_path(module: str) -> str:
-    """A module path as messages show it: ``features.3``; ``<root>`` for the model itself; the layers of a bare
-    ``nn.Sequential`` or ``ModuleList`` by index, ``[1]`` and ``[0][3].conv``, never a lone number ("at 1")."""
-    if not module:
-        return "<root>"
-    parts = module.split(".")
-    lead = 0
-    while lead < len(parts) and parts[lead].isdigit():
-        lead += 1
-    if not lead:
-        return module
-    return "".join(f"[{p}]" for p in parts[:lead]) + "".join(f".{p}" for p in parts[lead:])
-
-
 class Severity(str, Enum):
     INFO = "info"
     WARNING = "warning"

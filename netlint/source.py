@@ -1,6 +1,7 @@
 """Where in the source a layer was defined and a functional op was called.
 
-A finding must point at the line the user can change. For a layer that is where its constructor
+A finding must point at the line the user can change, and name the layer as the user reads it
+(``shown_path``). For a layer that is where its constructor
 ran (``self.conv = nn.Conv2d(...)``); for a functional op, the call in ``forward``. When that line
 lies in library code (torchvision builds its layers in ``make_layers``), the user's own line that
 led there (``self.backbone = vgg16_bn()``) is preferred and the library line is kept as origin.
@@ -28,6 +29,20 @@ _EXAMPLES_DIR = os.path.join(_RULES_DIR, "examples") + os.sep
 
 # Frame categories, decided once per code object.
 _INTERNAL, _LIBRARY, _USER = 0, 1, 2
+
+
+def shown_path(module: str) -> str:
+    """A module path as messages show it: ``features.3``; ``<root>`` for the model itself; the layers of a bare
+    ``nn.Sequential`` or ``ModuleList`` by index, ``[1]`` and ``[0][3].conv``, never a lone number ("at 1")."""
+    if not module:
+        return "<root>"
+    parts = module.split(".")
+    lead = 0
+    while lead < len(parts) and parts[lead].isdigit():
+        lead += 1
+    if not lead:
+        return module
+    return "".join(f"[{p}]" for p in parts[:lead]) + "".join(f".{p}" for p in parts[lead:])
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from netlint.findings import Finding, shown_path
+from netlint.findings import Finding
+from netlint.source import shown_path
 
 
 def listing(paths: Sequence[str], noun: str, limit: int = 3) -> str:

@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference, batchnorms_reached, is_active_dropout, path_to_norm
+from netlint.source import shown_path
 
 from ._common import listing, path_steps, with_measured_shift
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, NORM_OPS, WEIGHT_OPS, Graph, Node, Op, data_path, shape_str, walk
 from netlint.graph.queries import has_spatial_extent, is_active_dropout, keeps_channel_axis
+from netlint.source import shown_path
 
 from ._common import path_steps, prod
 

@@ -4,9 +4,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node
 from netlint.graph.queries import batchnorms_reached, gating_sites, path_to_norm
+from netlint.source import shown_path
 
 from ._common import listing, path_steps, with_measured_shift
 

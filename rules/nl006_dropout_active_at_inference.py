@@ -4,9 +4,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, Graph
 from netlint.graph.queries import active_at_inference
+from netlint.source import shown_path
 
 
 class DropoutActiveAtInference(Rule):

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import DROPOUT_OPS, LAYOUT_OPS, Graph, Node, Op
 from netlint.graph.queries import is_active_dropout
+from netlint.source import shown_path
 
 from ._common import activation_name
 

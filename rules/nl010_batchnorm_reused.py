@@ -4,9 +4,9 @@ import os
 from collections.abc import Iterator
 
 from netlint.cells import is_notebook
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Op
-from netlint.source import location
+from netlint.source import location, shown_path
 
 
 def batchnorm_calls(graph: Graph) -> dict[str, list[int]]:

@@ -3,9 +3,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op
 from netlint.loss_names import LOG_PROBABILITY_LOSSES, LOGITS_LOSSES, PROBABILITY_LOSSES
+from netlint.source import shown_path
 
 from ._common import activation_name
 

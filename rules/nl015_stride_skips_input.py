@@ -4,8 +4,9 @@ import math
 import re
 from collections.abc import Iterator
 
-from netlint.findings import Finding, Rule, Severity, shown_path
+from netlint.findings import Finding, Rule, Severity
 from netlint.graph.ir import Graph, Node, Op, per_dim, shape_str
+from netlint.source import shown_path
 
 from ._common import layer_name
 

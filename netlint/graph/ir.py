@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..findings import shown_path
+from ..source import shown_path
 
 Shape = tuple[int, ...]
 

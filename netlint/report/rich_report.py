@@ -11,7 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..findings import shown_path
+from ..source import shown_path
 from .summary import (
     GROUP_AT,
     analysis_text,
