@@ -36,6 +36,11 @@ class ForwardFailure(Exception):
         self.where = where
 
 
+def original_error(exc: BaseException) -> BaseException:
+    """The exception the model raised, without the ``ForwardFailure`` that says where."""
+    return exc.original if isinstance(exc, ForwardFailure) else exc
+
+
 def describe_exception(exc: BaseException, limit: int = 240) -> str:
     """``TraceError: symbolically traced variables cannot ... (at model.py:42)`` on one line."""
     if isinstance(exc, ForwardFailure):

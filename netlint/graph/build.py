@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils._pytree import tree_flatten, tree_leaves
 
-from ..errors import ForwardFailure, describe_exception
+from ..errors import ForwardFailure, describe_exception, original_error
 from ..source import Site
 from ..state import preserved_rng
 from . import fx_engine, ops
@@ -38,8 +38,7 @@ class GraphFailure(Exception):
 
 def needs_real_data(exc: BaseException) -> bool:
     """Meta tensors have shapes but no values: ``.item()``, ``bool(x)`` and ``.tolist()`` fail."""
-    if isinstance(exc, ForwardFailure):
-        exc = exc.original
+    exc = original_error(exc)
     text = str(exc).lower()
     return "meta" in text or "data-dependent" in text or "data dependent" in text
 
@@ -51,8 +50,7 @@ _ARITY = re.compile(
 
 def arity_error(exc: BaseException) -> bool:
     """A call with the wrong number of arguments: no other input size will change that."""
-    if isinstance(exc, ForwardFailure):
-        exc = exc.original
+    exc = original_error(exc)
     return isinstance(exc, TypeError) and _ARITY.search(str(exc)) is not None
 
 
@@ -61,8 +59,7 @@ _DEVICE = re.compile(r"\bcuda\b|nvidia|found at least two devices", re.IGNORECAS
 
 def device_error(exc: BaseException) -> bool:
     """The forward wants a GPU (``x.cuda()``, ``device="cuda"``): netlint runs it on meta and CPU tensors."""
-    if isinstance(exc, ForwardFailure):
-        exc = exc.original
+    exc = original_error(exc)
     return isinstance(exc, (RuntimeError, AssertionError, AttributeError)) and _DEVICE.search(str(exc)) is not None
 
 
@@ -78,10 +75,11 @@ def build_graph(
     """The graph of ``model`` (owned by netlint, in training mode) for the first input that runs.
 
     ``model`` lives on the meta device; ``materialize`` gives a real CPU copy for forwards that
-    depend on data (``real_cost``: what that copy allocates, for the memory guard). Training mode is what the rules need: it is where dropout acts. A guessed
-    input (``spec.inferred``) is accepted only when the output keeps its batch size; when no
-    guess does, the first that ran is used and its source says so. ``scripted``: the parts that
-    ``scripted.in_python`` already turned into Python (None: convert here).
+    depend on data (``real_cost``: what that copy allocates, for the memory guard). Training mode
+    is what the rules need: it is where dropout acts. A guessed input (``spec.inferred``) is
+    accepted only when the output keeps its batch size; when no guess does, the first that ran is
+    used and its source says so. ``scripted``: the parts that ``scripted.in_python`` already turned
+    into Python (None: convert here).
     """
     if scripted is None:  # TorchScript and compiled parts in Python where their source exists
         model, sites, materialize, scripted = in_python(model, sites, materialize)
@@ -205,13 +203,13 @@ def _may_need_cpu(error: BaseException | None, genuine: set[str]) -> bool:
         return False
     if needs_real_data(error):
         return True
-    original = error.original if isinstance(error, ForwardFailure) else error
+    original = original_error(error)
     return not isinstance(original, (ShapeMismatch, RecursionError)) and _signature(error) not in genuine
 
 
 def _signature(exc: BaseException) -> str:
     """An error without its numbers: the same failure at another input size."""
-    original = exc.original if isinstance(exc, ForwardFailure) else exc
+    original = original_error(exc)
     return f"{type(original).__name__}: {re.sub(r'[0-9]+', '#', str(original))}"
 
 
@@ -219,7 +217,7 @@ def _solve(model: torch.nn.Module, spec: InputSpec, error, solved: set[str], pen
     """A guessed size refused by a Linear after a flatten: try next the size that fits it (inputs.fitted)."""
     from .inputs import fitted
 
-    original = error.original if isinstance(error, ForwardFailure) else error
+    original = original_error(error)
     if not spec.inferred or spec.source in solved or not (isinstance(original, ShapeMismatch) and original.any_size):
         return
     solved.add(spec.source)

@@ -48,8 +48,9 @@ def probe_model(spec, used, graph: Graph, options: Options, device, state=None):
     n_passes = passes(check_eval, state is not None or instance_trained)
     where = next((p.device for p in spec.instance.parameters()), device) if not own else device
     copies = own or not (where == device or (where.type == device.type == "cuda" and device.index is None))
-    built = spec.real_cost() if own else None
-    memory = plan.estimate_memory(graph, _meta_or_none(spec), traced, copies_weights=copies, real_cost=built)
+    meta = _meta_or_none(spec)
+    built = spec.real_cost() if own and meta is not None else None  # real_cost reads the meta build too
+    memory = plan.estimate_memory(graph, meta, traced, copies_weights=copies, real_cost=built)
     if real_batch:
         batch, reason, what = traced, "a real batch, used whole", "the real batch"
     elif options.batch_size:
